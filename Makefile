@@ -1,0 +1,45 @@
+# tdexplain: `make report` renders every notebook into reports/, `make test` runs every check.
+# Both build .venv on first use; nothing else needs installing.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# papermill parameters for `make report`, e.g. PARAMS=notebooks/params/paper.yaml on a GPU
+PARAMS ?=
+
+export PATH := $(abspath $(BIN)):$(PATH)
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export MPLBACKEND ?= Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: all report test lab bench demo-model samples clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+report: $(STAMP)
+	$(BIN)/python -m tdexplain.report notebooks --out reports $(if $(PARAMS),--parameters $(PARAMS))
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests --nbval-lax notebooks
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+samples: $(STAMP)
+	$(BIN)/python scripts/make_samples.py
+
+demo-model: $(STAMP)
+	$(BIN)/python scripts/train_demo_model.py
+
+clean:
+	rm -rf reports .pytest_cache

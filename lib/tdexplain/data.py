@@ -1,0 +1,357 @@
+"""Clips for the workbook: synthetic surveillance scenes with ground truth, and real video files.
+
+A clip is ``(T, H, W, 3)`` RGB in 0..255; a batch is ``(N, T, H, W, 3)``. OpenCV's BGR
+frames are converted to RGB here, at the file boundary, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import synthetic
+from .synthetic import CLASSES
+
+log = logging.getLogger(__name__)
+
+MIN_SIZE, MAX_SIZE = 32, 224
+MAX_FRAMES = 64
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+FIT_POLICIES = ("pad", "crop", "stretch")
+SHORT_POLICIES = ("error", "loop", "pad")
+
+__all__ = [
+    "CLASSES", "SyntheticClip", "VideoInfo", "synthetic_clip", "synthetic_dataset",
+    "read_video", "video_info", "write_video", "load_folder", "check_clips",
+]
+
+
+# --------------------------------------------------------------------------- validation
+
+def _positive_int(name: str, value, low: int = 1, high: int | None = None) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ValueError(f"{name} must be {bounds}, got {value}")
+    return int(value)
+
+
+def _choice(name: str, value, options) -> str:
+    if value not in options:
+        raise ValueError(f"{name} must be one of {options}, got {value!r}")
+    return value
+
+
+def check_clips(clips, frames: int | None = None, size: int | None = None,
+                name: str = "clips") -> np.ndarray:
+    """Validate a clip ``(T, H, W, 3)`` or batch ``(N, T, H, W, 3)``; return a float32 batch.
+
+    Raises a ValueError that names `name` and the expected shape on any mismatch, and on
+    NaN or infinite values.
+    """
+    array = np.asarray(clips)
+    if array.dtype.kind not in "uif":
+        raise TypeError(f"{name} must hold numbers (uint8 or float 0..255), got dtype {array.dtype}")
+    if array.ndim == 4:
+        array = array[None]
+    expected_t = "T" if frames is None else str(frames)
+    expected_hw = "H, W" if size is None else f"{size}, {size}"
+    expected = f"(N, {expected_t}, {expected_hw}, 3) or ({expected_t}, {expected_hw}, 3)"
+    if array.ndim != 5 or array.shape[-1] != 3:
+        raise ValueError(f"{name} must have shape {expected} (RGB), got {np.shape(clips)}")
+    if frames is not None and array.shape[1] != frames:
+        raise ValueError(f"{name} must have {frames} frames per clip, got {array.shape[1]} "
+                         f"(shape {np.shape(clips)}, expected {expected})")
+    if size is not None and array.shape[2:4] != (size, size):
+        raise ValueError(f"{name} frames must be {size}x{size}, got "
+                         f"{array.shape[2]}x{array.shape[3]} (shape {np.shape(clips)})")
+    if 0 in array.shape:
+        raise ValueError(f"{name} is empty: shape {np.shape(clips)}")
+    array = array.astype(np.float32, copy=False)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinite values; expected pixels in 0..255")
+    return array
+
+
+# --------------------------------------------------------------------------- synthetic data
+
+@dataclass
+class SyntheticClip:
+    """One rendered clip with its ground truth.
+
+    frames: (T, H, W, 3) uint8 RGB. mask: (T, H, W) bool, the pixels carrying the class
+    evidence. boxes: per frame, a list of (object name, x0, y0, x1, y1), inclusive.
+    objects: the names and kinds of the drawn objects, indexed by the ids in `id_maps`.
+    """
+
+    label: str
+    frames: np.ndarray
+    mask: np.ndarray
+    boxes: list
+    id_maps: np.ndarray
+    objects: list
+
+    @property
+    def label_index(self) -> int:
+        return CLASSES.index(self.label)
+
+
+def synthetic_clip(label: str | int, frames: int = 8, size: int = 64, seed: int = 0,
+                   hidden: tuple = ()) -> SyntheticClip:
+    """Render one synthetic surveillance clip of class `label` ("normal", "fight", "shooting").
+
+    Deterministic for a seed. `hidden` leaves out kinds of objects ("evidence",
+    "distractor", "scenery") while keeping every random choice, for checking the masks.
+    """
+    if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
+        if not 0 <= label < len(CLASSES):
+            raise ValueError(f"label index must be in 0..{len(CLASSES) - 1}, got {label}")
+        label = CLASSES[label]
+    _choice("label", label, CLASSES)
+    frames = _positive_int("frames", frames, 1, MAX_FRAMES)
+    size = _positive_int("size", size, MIN_SIZE, MAX_SIZE)
+    scene = synthetic.plan_scene(label, size, np.random.default_rng(seed))
+    pixels, id_maps, objects = synthetic.render(scene, frames, hidden=hidden)
+    return SyntheticClip(label=label, frames=pixels,
+                         mask=synthetic.evidence_mask(id_maps, objects),
+                         boxes=synthetic.evidence_boxes(id_maps, objects),
+                         id_maps=id_maps, objects=objects)
+
+
+def synthetic_dataset(n: int = 96, frames: int = 8, size: int = 64, seed: int = 0):
+    """A balanced, shuffled dataset: clips (N, T, H, W, 3) uint8, labels (N,) int, masks (N, T, H, W) bool.
+
+    Class i of ``CLASSES`` has ``n // 3`` or ``n // 3 + 1`` clips. Deterministic for a seed;
+    each clip has its own seed drawn from it, so datasets of different seeds share no clip.
+    """
+    n = _positive_int("n", n)
+    frames = _positive_int("frames", frames, 1, MAX_FRAMES)
+    size = _positive_int("size", size, MIN_SIZE, MAX_SIZE)
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.arange(n) % len(CLASSES))
+    clip_seeds = np.random.SeedSequence(seed).generate_state(n)
+    clips = np.empty((n, frames, size, size, 3), np.uint8)
+    masks = np.empty((n, frames, size, size), bool)
+    for i, (label, clip_seed) in enumerate(zip(labels, clip_seeds)):
+        clip = synthetic_clip(int(label), frames, size, int(clip_seed))
+        clips[i], masks[i] = clip.frames, clip.mask
+    return clips, labels.astype(np.int64), masks
+
+
+# --------------------------------------------------------------------------- video files
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    frames: int
+    fps: float
+    width: int
+    height: int
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds (0 when the file reports no frame rate)."""
+        return self.frames / self.fps if self.fps > 0 else 0.0
+
+
+def _open(path) -> tuple[cv2.VideoCapture, Path]:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"video not found: {path}")
+    if not path.is_file():
+        raise ValueError(f"{path} is not a file; expected a video file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes); expected a video file")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        capture.release()
+        raise ValueError(f"{path} is not a readable video (OpenCV could not open it)")
+    return capture, path
+
+
+def _to_rgb(frame: np.ndarray, path: Path) -> np.ndarray:
+    """OpenCV's frame (BGR, BGRA or gray) as RGB uint8: the one place colours are converted."""
+    if frame.dtype != np.uint8:  # 16-bit videos: keep the 0..255 contract
+        frame = (frame / np.iinfo(frame.dtype).max * 255).astype(np.uint8)
+    if frame.ndim == 2 or frame.shape[-1] == 1:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+    if frame.shape[-1] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
+    if frame.shape[-1] == 3:
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    raise ValueError(f"{path}: frames with {frame.shape[-1]} channels; expected 1, 3 or 4")
+
+
+def _decode(path) -> tuple[list, Path]:
+    """Every frame of the file, as RGB."""
+    capture, path = _open(path)
+    decoded = []
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            decoded.append(_to_rgb(frame, path))
+    finally:
+        capture.release()
+    if not decoded:
+        raise ValueError(f"{path} has no decodable frame (corrupt or not a video)")
+    return decoded, path
+
+
+def video_info(path) -> VideoInfo:
+    """Frame count, frame rate and size of a video file (the count is from decoding, not the header)."""
+    capture, path = _open(path)
+    try:
+        fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        count, shape = 0, None
+        while capture.grab():
+            if shape is None:
+                ok, frame = capture.retrieve()
+                shape = frame.shape if ok else None
+            count += 1
+    finally:
+        capture.release()
+    if count == 0 or shape is None:
+        raise ValueError(f"{path} has no decodable frame (corrupt or not a video)")
+    return VideoInfo(path=str(path), frames=count, fps=fps, width=shape[1], height=shape[0])
+
+
+def _resize(frame: np.ndarray, size: tuple[int, int], fit: str) -> np.ndarray:
+    """Resize to (height, width): keep the aspect by padding with black or by center-cropping."""
+    height, width = size
+    h, w = frame.shape[:2]
+    if fit == "stretch":
+        return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+    scale = (min if fit == "pad" else max)(height / h, width / w)
+    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
+    resized = cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    if fit == "crop":
+        top, left = (new_h - height) // 2, (new_w - width) // 2
+        return resized[top:top + height, left:left + width]
+    out = np.zeros((height, width, 3), np.uint8)
+    top, left = (height - new_h) // 2, (width - new_w) // 2
+    out[top:top + new_h, left:left + new_w] = resized
+    return out
+
+
+def _frame_indices(available: int, frames: int, start: int, stride, short: str, path) -> np.ndarray:
+    """Which decoded frames make the clip, applying the `short` policy when too few exist."""
+    if start >= available:
+        raise ValueError(f"{path}: start={start} but the video has only {available} frames")
+    remaining = available - start
+    if stride is None:
+        needed = frames
+        if remaining >= frames:
+            return start + np.linspace(0, remaining - 1, frames).round().astype(int)
+    else:
+        needed = (frames - 1) * stride + 1
+        if remaining >= needed:
+            return start + np.arange(frames) * stride
+    if short == "error":
+        raise ValueError(
+            f"{path}: {frames} frames requested (stride {stride or 1}, from frame {start}) but "
+            f"only {remaining} are available; pass short='loop' or short='pad' to accept it")
+    step = stride or 1
+    wanted = np.arange(frames) * step
+    if short == "loop":
+        return start + wanted % remaining
+    return start + np.minimum(wanted, remaining - 1)  # pad: repeat the last frame
+
+
+def read_video(path, frames: int = 8, size: int | tuple = 64, start: int = 0,
+               stride: int | None = None, fit: str = "pad", short: str = "error") -> np.ndarray:
+    """Read a clip ``(frames, H, W, 3)`` uint8 RGB from a video file.
+
+    By default the frames are sampled uniformly over the video from `start`; with `stride`
+    they are every `stride`-th frame from `start`. `size` is an int (square) or (height,
+    width); `fit` keeps the aspect by padding ("pad") or center-cropping ("crop"), or
+    ignores it ("stretch"). `short` says what to do when the video has too few frames:
+    "error", "loop" back to the start, or "pad" by repeating the last frame.
+    """
+    frames = _positive_int("frames", frames)
+    out_size = _size_pair(size)
+    start = _positive_int("start", start, 0)
+    if stride is not None:
+        stride = _positive_int("stride", stride)
+    _choice("fit", fit, FIT_POLICIES)
+    _choice("short", short, SHORT_POLICIES)
+    decoded, path = _decode(path)
+    indices = _frame_indices(len(decoded), frames, start, stride, short, path)
+    return np.stack([_resize(decoded[i], out_size, fit) for i in indices])
+
+
+def _size_pair(size) -> tuple[int, int]:
+    if isinstance(size, (tuple, list)):
+        if len(size) != 2:
+            raise ValueError(f"size must be an int or (height, width), got {size!r}")
+        return _positive_int("size[0]", size[0]), _positive_int("size[1]", size[1])
+    side = _positive_int("size", size)
+    return side, side
+
+
+def write_video(path, frames, fps: float = 8.0) -> Path:
+    """Write RGB frames ``(T, H, W, 3)`` (uint8, or float 0..255) as an MP4 that OpenCV reads back."""
+    array = np.asarray(frames)
+    if array.ndim != 4 or array.shape[-1] != 3 or 0 in array.shape:
+        raise ValueError(f"frames must have shape (T, H, W, 3) RGB, got {array.shape}")
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    height, width = array.shape[1:3]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height))
+    if not writer.isOpened():
+        raise OSError(f"cannot write a video to {path} (is the folder writable and the name .mp4?)")
+    try:
+        for frame in np.clip(array, 0, 255).astype(np.uint8):
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    return path
+
+
+def load_folder(root, frames: int = 8, size: int = 64, fit: str = "pad", short: str = "loop",
+                on_error: str = "skip", progress: bool = True):
+    """Load a class-per-subfolder video dataset (UCF-Crime style).
+
+    Returns clips (N, T, H, W, 3) uint8, labels (N,) int, and the class names (the sorted
+    subfolder names). Unreadable files are skipped with a logged warning
+    (``on_error="skip"``) or raise (``on_error="raise"``).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset folder not found: {root}")
+    _choice("on_error", on_error, ("skip", "raise"))
+    class_names = sorted(p.name for p in root.iterdir() if p.is_dir())
+    files = [(path, label) for label, name in enumerate(class_names)
+             for path in sorted((root / name).iterdir())
+             if path.suffix.lower() in VIDEO_EXTENSIONS]
+    if not files:
+        raise ValueError(f"{root} has no video files in class subfolders "
+                         f"(expected {root}/<class>/<video>{VIDEO_EXTENSIONS[0]})")
+    clips, labels = [], []
+    for path, label in tqdm(files, desc=f"reading {root.name}", disable=not progress):
+        try:
+            clips.append(read_video(path, frames, size, fit=fit, short=short))
+        except (ValueError, OSError) as error:
+            if on_error == "raise":
+                raise
+            log.warning("skipping %s: %s", path, error)
+            continue
+        labels.append(label)
+    if not clips:
+        raise ValueError(f"no readable video in {root}")
+    return np.stack(clips), np.array(labels, np.int64), tuple(class_names)
+
+
+def sample_path(name: str) -> str:
+    """Path of a file shipped in ``data_samples/`` (the repository's, next to ``lib/``)."""
+    return os.fspath(Path(__file__).resolve().parents[2] / "data_samples" / name)

@@ -1,0 +1,310 @@
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from tdexplain import data
+
+
+# --------------------------------------------------------------------------- synthetic clips
+
+@pytest.mark.parametrize("label", data.CLASSES)
+def test_clip_is_deterministic_for_a_seed(label):
+    a = data.synthetic_clip(label, frames=6, size=48, seed=3)
+    b = data.synthetic_clip(label, frames=6, size=48, seed=3)
+    c = data.synthetic_clip(label, frames=6, size=48, seed=4)
+    np.testing.assert_array_equal(a.frames, b.frames)
+    np.testing.assert_array_equal(a.mask, b.mask)
+    assert a.boxes == b.boxes
+    assert not np.array_equal(a.frames, c.frames)
+
+
+@pytest.mark.parametrize("frames,size", [(1, 32), (8, 64), (3, 224), (64, 32)])
+def test_clip_shapes_at_any_size_and_length(frames, size):
+    clip = data.synthetic_clip("shooting", frames=frames, size=size, seed=1)
+    assert clip.frames.shape == (frames, size, size, 3) and clip.frames.dtype == np.uint8
+    assert clip.mask.shape == (frames, size, size) and clip.mask.dtype == bool
+    assert len(clip.boxes) == frames
+    # The evidence is visible in every frame, at any frame count.
+    assert clip.mask.reshape(frames, -1).any(axis=1).all()
+
+
+def test_every_shooting_clip_shows_a_flash_even_with_one_frame():
+    for seed in range(10):
+        for frames in (1, 2, 8):
+            clip = data.synthetic_clip("shooting", frames=frames, size=64, seed=seed)
+            names = {box[0] for frame_boxes in clip.boxes for box in frame_boxes}
+            assert {"gun", "flash", "shooter_arm"} <= names, (seed, frames, names)
+
+
+def test_dataset_is_balanced_deterministic_and_seeds_differ():
+    clips, labels, masks = data.synthetic_dataset(n=30, frames=4, size=32, seed=0)
+    assert clips.shape == (30, 4, 32, 32, 3) and clips.dtype == np.uint8
+    assert masks.shape == (30, 4, 32, 32)
+    assert np.bincount(labels, minlength=3).tolist() == [10, 10, 10]
+    again = data.synthetic_dataset(n=30, frames=4, size=32, seed=0)
+    np.testing.assert_array_equal(clips, again[0])
+    np.testing.assert_array_equal(labels, again[1])
+    other = data.synthetic_dataset(n=30, frames=4, size=32, seed=1)[0]
+    # No clip of seed 1 equals any clip of seed 0.
+    flat0, flat1 = clips.reshape(30, -1), other.reshape(30, -1)
+    assert not any((flat1 == row).all(axis=1).any() for row in flat0)
+
+
+def test_dataset_of_an_odd_size_is_balanced_to_one():
+    _, labels, _ = data.synthetic_dataset(n=7, frames=2, size=32, seed=5)
+    counts = np.bincount(labels, minlength=3)
+    assert counts.sum() == 7 and counts.max() - counts.min() <= 1
+
+
+def test_dataset_is_fast():
+    # Issue requirement: 96 clips of 8 frames at 64x64 in under 5 s on one core.
+    start = time.perf_counter()
+    data.synthetic_dataset(n=96, frames=8, size=64, seed=0)
+    assert time.perf_counter() - start < 5.0
+
+
+@pytest.mark.parametrize("label", data.CLASSES)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mask_is_exactly_the_evidence_and_never_a_distractor(label, seed):
+    """Checked against independent renders: without the evidence, and without the distractors."""
+    clip = data.synthetic_clip(label, frames=8, size=64, seed=seed)
+    no_evidence = data.synthetic_clip(label, frames=8, size=64, seed=seed, hidden=("evidence",))
+    no_distractor = data.synthetic_clip(label, frames=8, size=64, seed=seed, hidden=("distractor",))
+    changed_by_evidence = (clip.frames != no_evidence.frames).any(axis=-1)
+    changed_by_distractor = (clip.frames != no_distractor.frames).any(axis=-1)
+    # Every pixel the evidence changes is in the mask ...
+    assert not (changed_by_evidence & ~clip.mask).any()
+    # ... and drawn alone on the empty room, the evidence covers the mask (colours may match
+    # the background by chance on a few pixels) ...
+    empty_room = data.synthetic_clip(label, 8, 64, seed, hidden=("evidence", "scenery", "distractor"))
+    evidence_alone = data.synthetic_clip(label, 8, 64, seed, hidden=("scenery", "distractor"))
+    drawn = (evidence_alone.frames != empty_room.frames).any(axis=-1)
+    assert not (drawn & ~clip.mask).any()
+    assert drawn[clip.mask].mean() > 0.97
+    # ... and no visible distractor pixel is in the mask.
+    assert not (changed_by_distractor & clip.mask).any()
+    assert changed_by_distractor.any(), "every class has a distractor"
+
+
+@pytest.mark.parametrize("label", data.CLASSES)
+def test_boxes_enclose_the_mask(label):
+    clip = data.synthetic_clip(label, frames=5, size=64, seed=7)
+    for mask, boxes in zip(clip.mask, clip.boxes):
+        inside = np.zeros_like(mask)
+        for _, x0, y0, x1, y1 in boxes:
+            inside[y0:y1 + 1, x0:x1 + 1] = True
+            assert mask[y0:y1 + 1, x0:x1 + 1].any()
+        assert not (mask & ~inside).any()
+
+
+def test_evidence_objects_per_class():
+    names = {label: {b[0] for fb in data.synthetic_clip(label, 8, 64, seed=0).boxes for b in fb}
+             for label in data.CLASSES}
+    assert names["fight"] == {"fighter0", "fighter1", "fighter0_arm", "fighter1_arm"}
+    assert {"gun", "shooter_arm", "flash"} <= names["shooting"]
+    assert names["normal"] and all(n.startswith("walker") for n in names["normal"])
+
+
+def test_fighters_move_faster_than_walkers():
+    def limb_motion(label):
+        """Share of each evidence object's pixels that change from one frame to the next."""
+        changes = []
+        for seed in range(6):
+            clip = data.synthetic_clip(label, frames=8, size=64, seed=seed)
+            for oid, (_, kind) in enumerate(clip.objects):
+                if kind == "evidence":
+                    region = clip.id_maps == oid
+                    changes.append((region[1:] ^ region[:-1]).sum() / (2 * region[1:].sum()))
+        return np.mean(changes)
+    assert limb_motion("fight") > 1.5 * limb_motion("normal")
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(label="riot"), "label must be one of"),
+    (dict(label=5), "label index must be in"),
+    (dict(frames=0), "frames must be between 1 and 64"),
+    (dict(frames=65), "frames must be between 1 and 64"),
+    (dict(size=-1), "size must be between 32 and 224"),
+    (dict(size=16), "size must be between 32 and 224"),
+    (dict(size=64.0), "size must be an integer"),
+])
+def test_synthetic_clip_rejects_bad_arguments(kwargs, message):
+    args = dict(label="fight", frames=4, size=32, seed=0) | kwargs
+    with pytest.raises((ValueError, TypeError), match=message):
+        data.synthetic_clip(**args)
+
+
+def test_dataset_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="n must be at least 1"):
+        data.synthetic_dataset(n=0)
+    with pytest.raises(ValueError, match="frames must be between 1 and 64"):
+        data.synthetic_dataset(n=3, frames=0)
+
+
+# --------------------------------------------------------------------------- video files
+
+@pytest.fixture
+def clip_file(tmp_path):
+    clip = data.synthetic_clip("fight", frames=12, size=64, seed=0).frames
+    path = data.write_video(tmp_path / "fight.mp4", clip, fps=10)
+    return path, clip
+
+
+def test_round_trip_within_codec_error(clip_file):
+    path, clip = clip_file
+    back = data.read_video(path, frames=12, size=64)
+    assert back.shape == clip.shape and back.dtype == np.uint8
+    error = np.abs(back.astype(float) - clip).mean()
+    assert error < 8, error
+    # Colours are RGB after the round trip (a BGR swap would give a large error on coloured pixels).
+    swapped = np.abs(back[..., ::-1].astype(float) - clip).mean()
+    assert swapped > 2 * error
+
+
+def test_video_info(clip_file):
+    path, _ = clip_file
+    info = data.video_info(path)
+    assert (info.frames, info.width, info.height) == (12, 64, 64)
+    assert info.fps == pytest.approx(10)
+    assert info.duration == pytest.approx(1.2)
+
+
+def test_uniform_sampling_and_stride(tmp_path):
+    # Frame k is a flat gray of value 20 * k, so each read frame tells its index.
+    frames = np.repeat(np.arange(10, dtype=np.uint8)[:, None, None, None] * 20, 32, 1)
+    frames = np.repeat(np.repeat(frames, 32, 2), 3, 3)
+    path = data.write_video(tmp_path / "ramp.mp4", frames, fps=5)
+
+    def indices(clip):
+        return (clip.reshape(len(clip), -1).mean(axis=1) / 20).round().astype(int).tolist()
+
+    assert indices(data.read_video(path, frames=4, size=32)) == [0, 3, 6, 9]
+    assert indices(data.read_video(path, frames=3, size=32, start=2, stride=3)) == [2, 5, 8]
+    assert indices(data.read_video(path, frames=5, size=32, start=7, stride=1, short="loop")) == [7, 8, 9, 7, 8]
+    assert indices(data.read_video(path, frames=5, size=32, start=7, stride=1, short="pad")) == [7, 8, 9, 9, 9]
+    with pytest.raises(ValueError, match=r"only 3 are available; pass short='loop'"):
+        data.read_video(path, frames=5, size=32, start=7, stride=1)
+    with pytest.raises(ValueError, match="start=12 but the video has only 10 frames"):
+        data.read_video(path, frames=2, size=32, start=12)
+
+
+def test_resize_keeps_aspect_by_padding_or_cropping(tmp_path):
+    wide = np.full((2, 40, 80, 3), 200, np.uint8)
+    path = data.write_video(tmp_path / "wide.mp4", wide, fps=5)
+    padded = data.read_video(path, frames=2, size=40, fit="pad")
+    # 80x40 into 40x40: 40x20 content, black bands of 10 rows above and below.
+    assert padded[:, :8].max() < 20 and padded[:, -8:].max() < 20
+    assert padded[:, 12:28].min() > 170
+    cropped = data.read_video(path, frames=2, size=40, fit="crop")
+    assert cropped.min() > 170
+    rect = data.read_video(path, frames=2, size=(20, 30), fit="stretch")
+    assert rect.shape == (2, 20, 30, 3)
+
+
+def test_grayscale_video_reads_as_rgb(tmp_path):
+    path = tmp_path / "gray.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (32, 32), isColor=False)
+    for k in range(4):
+        writer.write(np.full((32, 32), 40 * k + 20, np.uint8))
+    writer.release()
+    clip = data.read_video(path, frames=4, size=32)
+    assert clip.shape == (4, 32, 32, 3)
+    np.testing.assert_array_equal(clip[..., 0], clip[..., 1])
+    np.testing.assert_array_equal(clip[..., 1], clip[..., 2])
+
+
+def test_four_channel_and_gray_frames_convert_at_the_boundary():
+    bgra = np.zeros((4, 4, 4), np.uint8)
+    bgra[..., 0], bgra[..., 3] = 255, 7  # pure blue in BGR order, some alpha
+    rgb = data._to_rgb(bgra, "x")
+    assert rgb.shape == (4, 4, 3) and (rgb[..., 2] == 255).all() and (rgb[..., :2] == 0).all()
+    assert data._to_rgb(np.full((4, 4), 9, np.uint8), "x").shape == (4, 4, 3)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="video not found: .*nothing.mp4"):
+        data.read_video(tmp_path / "nothing.mp4")
+    with pytest.raises(FileNotFoundError, match="video not found"):
+        data.video_info(tmp_path / "nothing.mp4")
+
+
+def test_not_a_video_corrupt_and_empty_files(tmp_path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("these are not frames\n" * 50)
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    for path in (text, corrupt):
+        with pytest.raises(ValueError, match=f"{path.name}.*(not a readable video|no decodable frame)"):
+            data.read_video(path)
+    with pytest.raises(ValueError, match="empty.mp4 is empty"):
+        data.read_video(empty)
+    with pytest.raises(ValueError, match="is not a file"):
+        data.read_video(tmp_path)
+
+
+def test_truncated_video(tmp_path, clip_file):
+    path, _ = clip_file
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(ValueError, match="truncated.mp4"):
+        data.read_video(truncated)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(frames=0), "frames must be at least 1"),
+    (dict(size=-3), "size must be at least 1"),
+    (dict(size=(10, 0)), r"size\[1\] must be at least 1"),
+    (dict(stride=0), "stride must be at least 1"),
+    (dict(fit="zoom"), "fit must be one of"),
+    (dict(short="wrap"), "short must be one of"),
+])
+def test_read_video_rejects_bad_arguments(clip_file, kwargs, message):
+    path, _ = clip_file
+    with pytest.raises((ValueError, TypeError), match=message):
+        data.read_video(path, **kwargs)
+
+
+def test_write_video_rejects_bad_frames(tmp_path):
+    with pytest.raises(ValueError, match=r"frames must have shape \(T, H, W, 3\) RGB, got \(2, 8, 8, 4\)"):
+        data.write_video(tmp_path / "x.mp4", np.zeros((2, 8, 8, 4), np.uint8))
+    with pytest.raises(ValueError, match="fps must be positive"):
+        data.write_video(tmp_path / "x.mp4", np.zeros((2, 8, 8, 3), np.uint8), fps=0)
+
+
+def test_load_folder(tmp_path):
+    for label in ("fight", "normal"):
+        for seed in range(2):
+            clip = data.synthetic_clip(label, frames=6, size=32, seed=seed).frames
+            data.write_video(tmp_path / label / f"{seed}.mp4", clip)
+    (tmp_path / "normal" / "broken.mp4").write_text("no video here")
+    (tmp_path / "normal" / "readme.txt").write_text("ignored")
+    clips, labels, names = data.load_folder(tmp_path, frames=4, size=32, progress=False)
+    assert names == ("fight", "normal")
+    assert clips.shape == (4, 4, 32, 32, 3)
+    assert labels.tolist() == [0, 0, 1, 1]
+    with pytest.raises(ValueError, match="broken.mp4"):
+        data.load_folder(tmp_path, frames=4, size=32, on_error="raise", progress=False)
+    with pytest.raises(FileNotFoundError, match="dataset folder not found"):
+        data.load_folder(tmp_path / "missing")
+
+
+def test_check_clips():
+    good = np.zeros((2, 4, 8, 8, 3), np.uint8)
+    assert data.check_clips(good).dtype == np.float32
+    assert data.check_clips(good[0]).shape == (1, 4, 8, 8, 3)
+    with pytest.raises(ValueError, match=r"clips must have 5 frames per clip, got 4"):
+        data.check_clips(good, frames=5)
+    with pytest.raises(ValueError, match=r"frames must be 16x16, got 8x8"):
+        data.check_clips(good, size=16)
+    with pytest.raises(ValueError, match=r"must have shape .*RGB.*got \(2, 4, 8, 8, 1\)"):
+        data.check_clips(np.zeros((2, 4, 8, 8, 1)))
+    bad = good.astype(np.float32)
+    bad[0, 0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        data.check_clips(bad)
+    with pytest.raises(TypeError, match="dtype"):
+        data.check_clips(np.zeros((1, 1, 2, 2, 3), dtype=object))
