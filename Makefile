@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MPLBACKEND ?= Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: all report test lab bench demo-model samples clean
+.PHONY: all report test lab bench demo-model samples notebooks clean
 
 all: test
 
@@ -34,6 +34,10 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# Re-execute the notebooks, storing the outputs nbval checks (and no figures).
+notebooks: $(STAMP)
+	$(BIN)/python scripts/refresh_notebooks.py
 
 samples: $(STAMP)
 	$(BIN)/python scripts/make_samples.py

@@ -28,7 +28,7 @@ SHORT_POLICIES = ("error", "loop", "pad")
 
 __all__ = [
     "CLASSES", "SyntheticClip", "VideoInfo", "synthetic_clip", "synthetic_dataset",
-    "read_video", "video_info", "write_video", "load_folder", "check_clips",
+    "read_video", "read_mask", "video_info", "write_video", "load_folder", "check_clips",
 ]
 
 
@@ -224,19 +224,20 @@ def video_info(path) -> VideoInfo:
     return VideoInfo(path=str(path), frames=count, fps=fps, width=shape[1], height=shape[0])
 
 
-def _resize(frame: np.ndarray, size: tuple[int, int], fit: str) -> np.ndarray:
+def _resize(frame: np.ndarray, size: tuple[int, int], fit: str,
+            interpolation: int = cv2.INTER_AREA) -> np.ndarray:
     """Resize to (height, width): keep the aspect by padding with black or by center-cropping."""
     height, width = size
     h, w = frame.shape[:2]
     if fit == "stretch":
-        return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+        return cv2.resize(frame, (width, height), interpolation=interpolation)
     scale = (min if fit == "pad" else max)(height / h, width / w)
     new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
-    resized = cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    resized = cv2.resize(frame, (new_w, new_h), interpolation=interpolation)
     if fit == "crop":
         top, left = (new_h - height) // 2, (new_w - width) // 2
         return resized[top:top + height, left:left + width]
-    out = np.zeros((height, width, 3), np.uint8)
+    out = np.zeros((height, width) + frame.shape[2:], frame.dtype)
     top, left = (height - new_h) // 2, (width - new_w) // 2
     out[top:top + new_h, left:left + new_w] = resized
     return out
@@ -286,6 +287,26 @@ def read_video(path, frames: int = 8, size: int | tuple = 64, start: int = 0,
     decoded, path = _decode(path)
     indices = _frame_indices(len(decoded), frames, start, stride, short, path)
     return np.stack([_resize(decoded[i], out_size, fit) for i in indices])
+
+
+def read_mask(path, frames: int = 8, size: int | tuple = 64, start: int = 0,
+              stride: int | None = None, fit: str = "pad", short: str = "error") -> np.ndarray:
+    """Read the evidence mask ``(frames, H, W)`` saved beside a sample clip (``*_mask.npz``).
+
+    Frames are picked and resized exactly as `read_video` picks and resizes the clip's, so
+    the mask lines up with the clip read with the same arguments.
+    """
+    frames = _positive_int("frames", frames)
+    out_size = _size_pair(size)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"mask file not found: {path}")
+    with np.load(path) as saved:
+        if "mask" not in saved:
+            raise ValueError(f"{path} has no 'mask' array; expected a file written by make_samples.py")
+        mask = saved["mask"].astype(np.uint8)
+    indices = _frame_indices(len(mask), frames, start, stride, short, path)
+    return np.stack([_resize(mask[i], out_size, fit, cv2.INTER_NEAREST) for i in indices]).astype(bool)
 
 
 def _size_pair(size) -> tuple[int, int]:

@@ -1,0 +1,151 @@
+"""Render every notebook into executed ``.ipynb`` and ``.html`` reports, with an index.
+
+A notebook that fails still gets its report (papermill keeps the cells run so far and the
+error), the others are still rendered, and the index and the exit code say which failed
+and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Rendered:
+    notebook: str
+    ipynb: Path
+    html: Path | None
+    seconds: float
+    error: str | None = None
+
+
+def _first_line_of_error(error: Exception) -> str:
+    """papermill's errors carry the whole traceback; keep the exception line."""
+    name = getattr(error, "ename", type(error).__name__)
+    value = getattr(error, "evalue", str(error))
+    return f"{name}: {value}".strip().splitlines()[0][:300]
+
+
+def _to_html(ipynb: Path) -> Path:
+    import nbconvert
+    import nbformat
+
+    body, _ = nbconvert.HTMLExporter().from_notebook_node(nbformat.read(ipynb, as_version=4))
+    target = ipynb.with_suffix(".html")
+    target.write_text(body, encoding="utf-8")
+    return target
+
+
+def render_notebook(notebook: Path, out_dir: Path, parameters: dict | None = None,
+                    kernel: str = "python3") -> Rendered:
+    """Execute one notebook with papermill (in its own folder) and convert it to HTML."""
+    import papermill
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / notebook.name
+    start = time.perf_counter()
+    error = None
+    try:
+        papermill.execute_notebook(str(notebook), str(target), parameters=parameters or {},
+                                   kernel_name=kernel, cwd=str(notebook.parent),
+                                   progress_bar=False)
+    except Exception as exc:  # noqa: BLE001 - any failure is reported, the others still render
+        error = _first_line_of_error(exc)
+        log.error("%s failed: %s", notebook.name, error)
+    seconds = time.perf_counter() - start
+    page = None
+    if target.exists():
+        try:
+            page = _to_html(target)
+        except Exception as exc:  # noqa: BLE001
+            error = error or f"HTML conversion failed: {_first_line_of_error(exc)}"
+    return Rendered(notebook.name, target, page, seconds, error)
+
+
+def write_index(results: list[Rendered], out_dir: Path, title: str = "tdexplain reports") -> Path:
+    rows = []
+    for r in results:
+        link = (f'<a href="{html.escape(r.html.name)}">{html.escape(r.notebook)}</a>'
+                if r.html else html.escape(r.notebook))
+        status = ("<span class=ok>ok</span>" if r.error is None
+                  else f"<span class=failed>failed</span>: {html.escape(r.error)}")
+        rows.append(f"<tr><td>{link}</td><td>{r.seconds:.1f} s</td><td>{status}</td></tr>")
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}
+td,th{{padding:.3em 1em;text-align:left}} .ok{{color:#1a7f37}} .failed{{color:#cf222e}}</style>
+</head><body><h1>{html.escape(title)}</h1>
+<p>Generated {time.strftime('%Y-%m-%d %H:%M')} by <code>make report</code>.</p>
+<table><tr><th>notebook</th><th>run time</th><th>status</th></tr>
+{chr(10).join(rows)}
+</table></body></html>
+"""
+    index = out_dir / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
+
+
+def render_all(notebook_dir: Path, out_dir: Path, parameters: dict | None = None) -> list[Rendered]:
+    notebooks = sorted(p for p in Path(notebook_dir).glob("*.ipynb"))
+    if not notebooks:
+        raise FileNotFoundError(f"no notebook (*.ipynb) in {notebook_dir}")
+    results = [render_notebook(nb, Path(out_dir), parameters) for nb in notebooks]
+    write_index(results, Path(out_dir))
+    return results
+
+
+def load_parameters(path) -> dict:
+    if path is None:
+        return {}
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"parameters file not found: {path}")
+    values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path} must hold a mapping of parameter names to values")
+    return values
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("notebooks", nargs="?", default="notebooks",
+                        help="folder of notebooks to render (default: %(default)s)")
+    parser.add_argument("--out", default="reports", help="output folder (default: %(default)s)")
+    parser.add_argument("--parameters", default=None,
+                        help="YAML file of papermill parameters, e.g. notebooks/params/paper.yaml "
+                             "(default: each notebook's own defaults)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Render the reports; print one line per notebook; non-zero exit if any failed."""
+    results = render_all(Path(args.notebooks), Path(args.out), load_parameters(args.parameters))
+    for r in results:
+        state = "ok" if r.error is None else f"FAILED: {r.error}"
+        print(f"{r.notebook:40s} {r.seconds:7.1f} s  {state}")
+    failed = [r.notebook for r in results if r.error]
+    print(f"index: {Path(args.out) / 'index.html'}")
+    if failed:
+        print(f"{len(failed)} of {len(results)} notebooks failed: {', '.join(failed)} "
+              f"(their partial reports are in {args.out}/)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tdexplain.report", description=__doc__)
+    add_arguments(parser)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
