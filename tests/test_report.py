@@ -1,0 +1,53 @@
+import argparse
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from tdexplain import report
+
+
+def _notebook(path, *sources, parameters=None):
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    if parameters:
+        cell = new_code_cell(parameters)
+        cell.metadata["tags"] = ["parameters"]
+        nb.cells.append(cell)
+    nb.cells += [new_code_cell(s) for s in sources]
+    nbformat.write(nb, path)
+
+
+def test_a_failing_notebook_keeps_the_others_and_says_why(tmp_path, capsys):
+    notebooks, out = tmp_path / "nb", tmp_path / "reports"
+    notebooks.mkdir()
+    _notebook(notebooks / "01_ok.ipynb", "print(6 * 7)")
+    _notebook(notebooks / "02_broken.ipynb", "x = 1", "raise RuntimeError('the model file is missing')",
+              "print('never')")
+    _notebook(notebooks / "03_params.ipynb", "print('value', value)", parameters="value = 1")
+    params = tmp_path / "p.yaml"
+    params.write_text("value: 5\n")
+    code = report.run(argparse.Namespace(notebooks=str(notebooks), out=str(out), parameters=str(params)))
+    assert code == 1
+    printed = capsys.readouterr()
+    assert "02_broken.ipynb" in printed.err and "1 of 3 notebooks failed" in printed.err
+    assert "RuntimeError: the model file is missing" in printed.out
+    for name in ("01_ok", "02_broken", "03_params"):
+        assert (out / f"{name}.ipynb").exists() and (out / f"{name}.html").exists()
+    index = (out / "index.html").read_text()
+    assert index.count("<tr>") == 4 and "failed</span>: RuntimeError: the model file is missing" in index
+    ok = nbformat.read(out / "01_ok.ipynb", as_version=4)
+    assert [o["text"] for c in ok.cells for o in c.get("outputs", [])] == ["42\n"]
+    # The failed notebook's report keeps the cells run before the error, and the error.
+    broken = (out / "02_broken.html").read_text()
+    assert "the model file is missing" in broken
+    # Parameters from the YAML file reach the notebook.
+    assert "value 5" in (out / "03_params.html").read_text()
+
+
+def test_missing_parameters_file_and_empty_folder(tmp_path):
+    import pytest
+
+    with pytest.raises(FileNotFoundError, match="parameters file not found"):
+        report.load_parameters(tmp_path / "nope.yaml")
+    with pytest.raises(FileNotFoundError, match="no notebook"):
+        report.render_all(tmp_path, tmp_path / "out")
