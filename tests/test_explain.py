@@ -1,0 +1,323 @@
+"""Correctness of the per-frame explanations, each against an independent computation."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tdexplain import data, explain, models
+from tdexplain.models import VGGPreprocess
+
+FRAMES, SIZE = 4, 32
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(1)
+    return models.build_model(frames=FRAMES, size=SIZE, width=0.0625, gru_units=8, dense_blocks=1)
+
+
+@pytest.fixture(scope="module")
+def explainer(model):
+    return explain.Explainer(model)
+
+
+@pytest.fixture(scope="module")
+def clips():
+    return data.synthetic_dataset(n=3, frames=FRAMES, size=SIZE, seed=0)[0].astype(np.float32)
+
+
+def _logit_model(model):
+    """An independent twin that outputs the logits: same layers, the softmax layer replaced by
+    a linear Dense holding a copy of its weights."""
+    x = model.inputs[0]
+    h = x
+    for layer in model.layers[1:-1]:
+        h = layer(h)
+    head = keras.layers.Dense(model.layers[-1].units, dtype=model.layers[-1].dtype_policy,
+                              name="twin_logits")
+    out = head(h)
+    head.set_weights(model.layers[-1].get_weights())
+    return keras.Model(x, out)
+
+
+def _per_frame_loop_gradients(model, clip, target):
+    """The paper's method: one backward pass per frame, each frame watched on its own."""
+    logit_model = _logit_model(model)
+    gradients = []
+    for t in range(len(clip)):
+        frame = tf.Variable(clip[t])
+        with tf.GradientTape() as tape:
+            stacked = tf.stack([frame if i == t else tf.constant(clip[i]) for i in range(len(clip))])
+            score = logit_model(stacked[None])[0, target]
+        gradients.append(tape.gradient(score, frame).numpy())
+    return np.stack(gradients)
+
+
+def test_maps_have_the_contract_shape_and_range(explainer, clips):
+    result = explainer.explain(clips, methods=explain.METHODS, layer="block4_conv2",
+                               smoothgrad_samples=3, ig_steps=4, scorecam_channels=4)
+    assert result.probabilities.shape == (3, 3) and result.target.shape == (3,)
+    for method in explain.METHODS:
+        maps = result.maps[method]
+        assert maps.shape == (3, FRAMES, SIZE, SIZE) and maps.dtype == np.float32, method
+        assert maps.min() >= 0 and maps.max() <= 1 and not np.isnan(maps).any(), method
+        # Normalized per frame: every frame with any signal peaks at exactly 1.
+        peaks = maps.max(axis=(2, 3))
+        assert np.all((peaks == 1) | (peaks == 0)), method
+    assert result.activations.shape[:2] == (3, FRAMES)
+    assert result.channel_weights["gradcam"].shape == (3, FRAMES, result.activations.shape[-1])
+    np.testing.assert_array_equal(result.target, result.probabilities.argmax(axis=1))
+
+
+@pytest.fixture(scope="module")
+def model64():
+    """The same architecture in float64, so finite differences are exact enough to compare."""
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+    try:
+        keras.utils.set_random_seed(1)
+        model = models.build_model(frames=FRAMES, size=SIZE, width=0.0625, gru_units=8, dense_blocks=1)
+    finally:
+        keras.config.set_floatx("float32")
+        keras.config.set_dtype_policy("float32")
+    assert all(layer.dtype_policy.name == "float64" for layer in model.layers)
+    return model
+
+
+def test_saliency_equals_finite_differences(model64, clips):
+    """Central differences of the target logit on random pixels, in float64."""
+    result = explain.Explainer(model64).explain(clips[:1], methods="saliency", target=1)
+    gradient = result.input_gradients[0]
+    logit_model = _logit_model(model64)
+    rng = np.random.default_rng(0)
+    clip = clips[0].astype(np.float64)
+    step = 1e-3
+    for _ in range(30):
+        t, y, x, c = (rng.integers(FRAMES), rng.integers(SIZE), rng.integers(SIZE), rng.integers(3))
+        up, down = clip.copy(), clip.copy()
+        up[t, y, x, c] += step
+        down[t, y, x, c] -= step
+        scores = logit_model(np.stack([up, down])).numpy()[:, 1]
+        numeric = (scores[0] - scores[1]) / (2 * step)
+        assert gradient[t, y, x, c] == pytest.approx(numeric, rel=1e-4, abs=1e-9 * np.abs(gradient).max())
+    assert np.abs(gradient).max() > 0
+    # The saliency map is the largest |gradient| over the colour channels.
+    np.testing.assert_allclose(result.raw["saliency"][0], np.abs(gradient).max(axis=-1))
+
+
+def test_one_pass_gradients_equal_the_frame_by_frame_loop(model, explainer, clips):
+    result = explainer.explain(clips, methods="saliency", target=[0, 2, 1])
+    for i, target in enumerate([0, 2, 1]):
+        looped = _per_frame_loop_gradients(model, clips[i], target)
+        np.testing.assert_allclose(result.input_gradients[i], looped, rtol=1e-4,
+                                   atol=1e-6 * np.abs(looped).max())
+
+
+def _unwrapped_twin(model, layer_name):
+    """The model with its backbone applied at the top level: reshape -> the same conv layers ->
+    reshape, so the inner layer is in the outer graph and the Keras Grad-CAM recipe applies.
+    Returns the recipe's grad_model: clip -> [inner layer output, class logits]."""
+    frames, size = models.input_spec(model)
+    cnn = models.backbone_of(model)
+    clip = keras.Input((frames, size, size, 3), name="twin_clip")
+    x = VGGPreprocess(name="twin_preprocess")(clip)
+    x = keras.ops.reshape(x, (-1, size, size, 3))
+    for layer in cnn.layers[1:]:
+        x = layer(x)
+        if layer.name == layer_name:
+            inner_output = x  # layer.output would be the node inside the wrapped backbone
+    x = keras.ops.reshape(x, (-1, frames, x.shape[-1]))
+    after = next(i for i, l in enumerate(model.layers) if isinstance(l, keras.layers.TimeDistributed)) + 1
+    for layer in model.layers[after:-1]:
+        x = layer(x)
+    head = keras.layers.Dense(model.layers[-1].units, name="twin_logits")
+    logits = head(x)
+    head.set_weights(model.layers[-1].get_weights())
+    return keras.Model(clip, [inner_output, logits])
+
+
+@pytest.mark.parametrize("layer", ["block5_conv4", "block3_conv2", "block4_pool"])
+def test_gradcam_equals_the_keras_recipe_on_an_unwrapped_twin(model, explainer, clips, layer):
+    grad_model = _unwrapped_twin(model, layer)
+    result = explainer.explain(clips, methods="gradcam", layer=layer, target=[2, 0, 1])
+    for i, target in enumerate([2, 0, 1]):
+        # keras-io examples/vision/grad_cam.py, applied to the frames of one clip.
+        with tf.GradientTape() as tape:
+            conv_output, predictions = grad_model(clips[i:i + 1])
+            class_channel = predictions[:, target]
+        grads = tape.gradient(class_channel, conv_output)
+        pooled_grads = tf.reduce_mean(grads, axis=(1, 2))  # per frame: frames are the batch here
+        heatmap = tf.einsum("thwk,tk->thw", conv_output, pooled_grads)
+        heatmap = tf.maximum(heatmap, 0).numpy()
+        np.testing.assert_allclose(result.raw["gradcam"][i], heatmap, rtol=1e-4,
+                                   atol=1e-5 * max(heatmap.max(), 1e-12))
+
+
+def test_integrated_gradients_is_complete(explainer, clips):
+    """Sum of attributions = score(input) - score(baseline), within 2% at the default steps."""
+    result = explainer.explain(clips, methods="saliency")
+    attributions = explainer.integrated_gradients(clips, result.target)
+    baseline_scores = explainer.scores(np.zeros_like(clips), result.target)
+    difference = result.scores - baseline_scores
+    np.testing.assert_allclose(attributions.sum(axis=(1, 2, 3, 4)), difference,
+                               rtol=0.02, atol=0.02 * np.abs(difference).max())
+
+
+def test_smoothgrad_without_noise_is_saliency(explainer, clips):
+    plain = explainer.explain(clips[:2], methods="saliency")
+    smooth = explainer.explain(clips[:2], methods="smoothgrad", smoothgrad_samples=3, smoothgrad_noise=0.0)
+    np.testing.assert_allclose(smooth.raw["smoothgrad"], plain.raw["saliency"], rtol=1e-5, atol=1e-9)
+
+
+def test_chunks_do_not_change_the_result(model, clips):
+    small = explain.Explainer(model, frames_per_pass=FRAMES)  # one clip per chunk
+    large = explain.Explainer(model, frames_per_pass=64)
+    kwargs = dict(methods=("smoothgrad", "integrated_gradients"), smoothgrad_samples=5, ig_steps=6)
+    a, b = small.explain(clips, **kwargs), large.explain(clips, **kwargs)
+    for method in kwargs["methods"]:
+        np.testing.assert_allclose(a.raw[method], b.raw[method], rtol=1e-4, atol=1e-9)
+    # Batch size of the outer loop does not matter either.
+    c = large.explain(clips, methods="gradcam", batch_size=1)
+    d = large.explain(clips, methods="gradcam", batch_size=3)
+    np.testing.assert_allclose(c.maps["gradcam"], d.maps["gradcam"], rtol=1e-5, atol=1e-6)
+
+
+def test_changing_one_frame_changes_its_map_most(explainer, clips):
+    """Frames go through the CNN independently: only the changed frame's activations move;
+    the others' maps move only through the GRU's gradients. (The trained demo model's
+    version of this test asks for a 3x margin; a random model's gradients are too erratic.)"""
+    base = explainer.explain(clips[:1], methods="gradcam", target=0)
+    changed_clip = clips[:1].copy()
+    changed_clip[0, 2] = clips[1, 2]
+    changed = explainer.explain(changed_clip, methods="gradcam", target=0)
+    np.testing.assert_array_equal(np.delete(base.activations, 2, axis=1),
+                                  np.delete(changed.activations, 2, axis=1))
+    assert not np.array_equal(base.activations[:, 2], changed.activations[:, 2])
+    difference = np.abs(base.maps["gradcam"] - changed.maps["gradcam"]).mean(axis=(2, 3))[0]
+    assert difference.argmax() == 2, difference
+
+
+def test_last_frame_only_model_gives_zero_maps_on_other_frames(model):
+    """With the GRU replaced by 'take the last frame', earlier frames cannot matter."""
+    cnn = models.backbone_of(model)
+    clip = keras.Input((FRAMES, SIZE, SIZE, 3))
+    x = keras.layers.TimeDistributed(cnn)(VGGPreprocess()(clip))
+    x = keras.layers.Lambda(lambda f: f[:, -1])(x)
+    last_only = keras.Model(clip, keras.layers.Dense(3, activation="softmax")(x))
+    clips = data.synthetic_dataset(n=2, frames=FRAMES, size=SIZE, seed=3)[0]
+    result = explain.Explainer(last_only).explain(clips, methods=("saliency", "gradcam", "layercam"))
+    for method, maps in result.maps.items():
+        assert (maps[:, :-1] == 0).all(), method
+        assert maps[:, -1].max() == 1, method
+    assert not np.isnan(result.maps["gradcam"]).any()
+
+
+def test_scorecam_weights_equal_a_direct_loop(model, explainer, clips):
+    result = explainer.explain(clips[:1], methods="scorecam", layer="block4_conv4", target=1,
+                               scorecam_channels=3)
+    logit_model = _logit_model(model)
+    activations = result.activations[0]  # (T, h, w, K)
+    frame = 2
+    strongest = np.argsort(-activations[frame].mean(axis=(0, 1)))[:3]
+    scores = []
+    for channel in strongest:
+        mask = tf.image.resize(activations[frame, ..., channel][..., None], (SIZE, SIZE)).numpy()[..., 0]
+        mask = (mask - mask.min()) / (mask.max() - mask.min())
+        masked = clips[0].copy()
+        masked[frame] = masked[frame] * mask[..., None]
+        scores.append(logit_model(masked[None]).numpy()[0, 1])
+    expected = np.exp(np.array(scores) - max(scores))
+    expected /= expected.sum()
+    np.testing.assert_allclose(result.channel_weights["scorecam"][0, frame, strongest], expected,
+                               rtol=1e-4)
+    assert result.channel_weights["scorecam"][0, frame].sum() == pytest.approx(1, rel=1e-5)
+
+
+def test_frame_importance_by_occlusion_equals_a_loop(model, explainer, clips):
+    importance = explain.frame_importance(model, clips[:2], target=0, explainer=explainer)
+    logit_model = _logit_model(model)
+    for i in range(2):
+        original = logit_model(clips[i:i + 1]).numpy()[0, 0]
+        for t in range(FRAMES):
+            occluded = clips[i].copy()
+            neighbours = [clips[i][j] for j in (t - 1, t + 1) if 0 <= j < FRAMES]
+            occluded[t] = np.mean(neighbours, axis=0)
+            expected = original - logit_model(occluded[None]).numpy()[0, 0]
+            assert importance[i, t] == pytest.approx(expected, rel=1e-3, abs=1e-5)
+    blank = explain.frame_importance(model, clips[:1], fill="blank", explainer=explainer)
+    assert blank.shape == (1, FRAMES)
+    by_gradient = explain.frame_importance(model, clips[:2], method="gradient", explainer=explainer)
+    np.testing.assert_allclose(by_gradient.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_single_frame_clips(clips):
+    keras.utils.set_random_seed(0)
+    one = models.build_model(frames=1, size=SIZE, width=0.0625, gru_units=4, dense_blocks=1)
+    result = explain.Explainer(one).explain(clips[:2, :1], methods=("saliency", "gradcam_pp"))
+    assert result.maps["gradcam_pp"].shape == (2, 1, SIZE, SIZE)
+    assert explain.frame_importance(one, clips[:2, :1]).shape == (2, 1)
+
+
+# --------------------------------------------------------------------------- bad input
+
+def test_model_without_time_distributed_is_refused():
+    frame = keras.Input((SIZE, SIZE, 3))
+    plain = keras.Model(frame, keras.layers.Dense(3)(keras.layers.Flatten()(frame)), name="plain_cnn")
+    with pytest.raises(ValueError, match="plain_cnn.*no TimeDistributed layer.*its layers are"):
+        explain.Explainer(plain)
+
+
+def test_unknown_layer_lists_the_valid_ones(explainer, clips):
+    with pytest.raises(ValueError, match=r"unknown layer 'block9_conv1'.*block1_conv1, block1_conv2"):
+        explainer.explain(clips, layer="block9_conv1")
+    with pytest.raises(ValueError, match="'gru' is a layer of the outer model"):
+        explainer.explain(clips, layer="gru")
+
+
+def test_cam_needs_a_spatial_layer(explainer, clips):
+    with pytest.raises(ValueError, match="global_average_pooling2d' has no spatial output"):
+        explainer.explain(clips, methods="gradcam", layer="global_average_pooling2d")
+    # Gradient methods do not need one.
+    explainer.explain(clips[:1], methods="saliency", layer="global_average_pooling2d")
+
+
+def test_bad_targets_and_methods(explainer, clips):
+    with pytest.raises(ValueError, match=r"target 3 is out of range; expected a class index in 0..2"):
+        explainer.explain(clips, target=3)
+    with pytest.raises(ValueError, match="unknown class 'riot'; classes: normal, fight, shooting"):
+        explainer.explain(clips, target="riot")
+    with pytest.raises(ValueError, match=r"one class or one per clip \(3\), got 2"):
+        explainer.explain(clips, target=[0, 1])
+    with pytest.raises(ValueError, match="unknown method.*valid methods: saliency"):
+        explainer.explain(clips, methods="gradcam_xx")
+    named = explainer.explain(clips[:1], methods="saliency", target="shooting")
+    assert named.target.tolist() == [2]
+
+
+def test_bad_clips(explainer, clips):
+    with pytest.raises(ValueError, match=f"must have {FRAMES} frames per clip, got 2"):
+        explainer.explain(clips[:, :2])
+    with pytest.raises(ValueError, match=f"frames must be {SIZE}x{SIZE}, got 16x16"):
+        explainer.explain(clips[:, :, :16, :16])
+    with pytest.raises(ValueError, match="RGB"):
+        explainer.explain(clips[..., :1])
+    bad = clips.copy()
+    bad[0, 0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        explainer.explain(bad)
+
+
+def test_zero_gradient_gives_zero_maps_not_nan(model, clips):
+    """A head whose weights are all zero: the score has no gradient anywhere."""
+    cnn = models.backbone_of(model)
+    clip = keras.Input((FRAMES, SIZE, SIZE, 3))
+    x = keras.layers.TimeDistributed(cnn)(VGGPreprocess()(clip))
+    x = keras.layers.GRU(4)(x)
+    flat = keras.Model(clip, keras.layers.Dense(3, activation="softmax", kernel_initializer="zeros")(x))
+    result = explain.Explainer(flat).explain(clips[:1], methods=explain.METHODS,
+                                             smoothgrad_samples=2, ig_steps=2, scorecam_channels=2)
+    for method in ("saliency", "gradient_x_input", "smoothgrad", "integrated_gradients",
+                   "gradcam", "gradcam_pp", "layercam"):
+        assert (result.maps[method] == 0).all(), method
+    assert not np.isnan(result.maps["scorecam"]).any()
