@@ -1,0 +1,114 @@
+"""The `tdexplain` command: train a model, render the reports.
+
+Every option and its default is listed by ``tdexplain SUBCOMMAND --help``. Errors end the
+command with one line on stderr and a non-zero exit code (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import numpy as np
+
+from . import report
+
+
+def _train(args) -> int:
+    from . import data, models, training
+
+    if args.data:
+        clips, labels, classes = data.load_folder(args.data, frames=args.frames, size=args.size)
+        order = np.random.default_rng(args.seed).permutation(len(clips))
+        cut = max(1, int(len(clips) * args.validation_share))
+        validation = (clips[order[:cut]], labels[order[:cut]])
+        train_data = (clips[order[cut:]], labels[order[cut:]])
+    else:
+        classes = data.CLASSES
+        train_data = data.synthetic_dataset(args.clips, args.frames, args.size, seed=args.seed + 1)[:2]
+        validation = data.synthetic_dataset(max(3, args.clips // 6), args.frames, args.size,
+                                            seed=args.seed + 2)[:2]
+    build = dict(frames=args.frames, size=args.size, classes=tuple(classes), width=args.width,
+                 weights=args.weights, gru_units=args.gru_units, dropout=args.dropout,
+                 dense_blocks=args.dense_blocks)
+    strategy = None
+    if args.distribute:
+        import tensorflow as tf
+
+        strategy = tf.distribute.MirroredStrategy()
+    result = training.train(build, train_data, validation, epochs=args.epochs,
+                            frame_epochs=args.frame_epochs, head_epochs=args.head_epochs,
+                            batch_size=args.batch_size, learning_rate=args.learning_rate,
+                            patience=args.patience, seed=args.seed, strategy=strategy, out=args.out)
+    scores = result.validation
+    print(f"saved {args.out} and {training.metrics_path(args.out)}: validation accuracy "
+          f"{scores['accuracy']:.3f}, macro F1 {scores['f1']:.3f} "
+          f"({result.seconds / 60:.1f} min)")
+    models.load_model(args.out)  # the saved file loads
+    return 0
+
+
+def _add_train(subparsers):
+    p = subparsers.add_parser("train", help="train a video classifier",
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out", required=True, help="where to save the model (.keras)")
+    p.add_argument("--data", default=None,
+                   help="a class-per-subfolder video folder; synthetic clips if not given")
+    p.add_argument("--clips", type=int, default=600, help="synthetic training clips")
+    p.add_argument("--validation-share", type=float, default=0.2,
+                   help="share of a --data folder kept for validation")
+    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--width", type=float, default=0.125, help="fraction of VGG19's filters")
+    p.add_argument("--weights", default=None, help="'imagenet' or a weights file for the backbone")
+    p.add_argument("--gru-units", type=int, default=64)
+    p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument("--dense-blocks", type=int, default=3)
+    p.add_argument("--frame-epochs", type=int, default=10, help="pretraining of the CNN on frames")
+    p.add_argument("--head-epochs", type=int, default=60, help="head on cached features")
+    p.add_argument("--epochs", type=int, default=8, help="end-to-end epochs")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--learning-rate", type=float, default=1e-4)
+    p.add_argument("--patience", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--distribute", action="store_true",
+                   help="train on all visible GPUs with tf.distribute.MirroredStrategy")
+    p.set_defaults(run=_train)
+
+
+def _add_report(subparsers):
+    p = subparsers.add_parser("report", help="render the notebooks into HTML reports",
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    report.add_arguments(p)
+    p.set_defaults(run=report.run)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="tdexplain", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    subparsers = top.add_subparsers(dest="command", required=True)
+    _add_train(subparsers)
+    _add_report(subparsers)
+    return top
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(levelname)s %(message)s")
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("tdexplain: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError) as error:
+        if args.debug:
+            raise
+        print(f"tdexplain {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
