@@ -321,3 +321,25 @@ def test_shipped_samples_match_their_generator(stem, label, seed):
     # Read at the model's size, mask and clip stay aligned: the mask marks the evidence pixels.
     small = data.read_mask(data.sample_path(f"clips/{stem}_mask.npz"), frames=8, size=64)
     assert small.shape == (8, 64, 64) and small.any(axis=(1, 2)).all()
+
+
+@pytest.mark.parametrize("codec,size", [("mp4v", 32), ("h264", 32), ("h264", 33)])
+def test_both_codecs_round_trip(tmp_path, codec, size):
+    """H.264 for players; MPEG-4 part 2 on request, and for odd sizes H.264 cannot take."""
+    clip = data.synthetic_clip("normal", frames=5, size=max(size, 32), seed=2).frames[:, :size, :size]
+    path = data.write_video(tmp_path / f"{codec}.mp4", clip, fps=5, codec=codec)
+    back = data.read_video(path, frames=5, size=size)
+    assert back.shape == clip.shape
+    assert np.abs(back.astype(float) - clip).mean() < 8
+    fourcc = int(cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FOURCC))
+    name = fourcc.to_bytes(4, "little").decode().lower()
+    assert name in (("avc1", "h264") if codec == "h264" and size % 2 == 0 else ("mp4v", "fmp4")), name
+
+
+def test_write_video_into_an_unwritable_place(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(OSError):
+        data.write_video(blocker / "clip.mp4", np.zeros((2, 8, 8, 3), np.uint8))
+    with pytest.raises(ValueError, match="codec must be one of"):
+        data.write_video(tmp_path / "x.mp4", np.zeros((2, 8, 8, 3), np.uint8), codec="vp9")

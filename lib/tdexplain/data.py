@@ -318,24 +318,38 @@ def _size_pair(size) -> tuple[int, int]:
     return side, side
 
 
-def write_video(path, frames, fps: float = 8.0) -> Path:
-    """Write RGB frames ``(T, H, W, 3)`` (uint8, or float 0..255) as an MP4 that OpenCV reads back."""
+def write_video(path, frames, fps: float = 8.0, codec: str = "h264") -> Path:
+    """Write RGB frames ``(T, H, W, 3)`` (uint8, or float 0..255) as an MP4 that OpenCV reads back.
+
+    codec "h264" plays in browsers and common players; it needs an even width and height,
+    so odd sizes fall back to "mp4v" (MPEG-4 part 2, at high quality). Both are encoded by
+    the ffmpeg that the imageio-ffmpeg package ships.
+    """
+    import imageio_ffmpeg
+
     array = np.asarray(frames)
     if array.ndim != 4 or array.shape[-1] != 3 or 0 in array.shape:
         raise ValueError(f"frames must have shape (T, H, W, 3) RGB, got {array.shape}")
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}")
+    _choice("codec", codec, ("h264", "mp4v"))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    height, width = array.shape[1:3]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height))
-    if not writer.isOpened():
-        raise OSError(f"cannot write a video to {path} (is the folder writable and the name .mp4?)")
+    pixels = np.clip(array, 0, 255).astype(np.uint8)
+    height, width = pixels.shape[1:3]
+    if codec == "h264" and height % 2 == 0 and width % 2 == 0:
+        options = dict(codec="libx264", pix_fmt_out="yuv420p", output_params=["-crf", "18"])
+    else:
+        options = dict(codec="mpeg4", pix_fmt_out="yuv420p", output_params=["-q:v", "2"])
     try:
-        for frame in np.clip(array, 0, 255).astype(np.uint8):
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    finally:
-        writer.release()
+        writer = imageio_ffmpeg.write_frames(str(path), (width, height), fps=fps,
+                                             macro_block_size=1, **options)
+        writer.send(None)
+        for frame in pixels:
+            writer.send(np.ascontiguousarray(frame).tobytes())
+        writer.close()
+    except (OSError, RuntimeError) as error:
+        raise OSError(f"cannot write a video to {path}: {error}") from error
     return path
 
 
