@@ -182,7 +182,7 @@ def draw(frame, contours: list[Contour], labels: bool = False, cmap: str = "viri
         raise ValueError(f"frame must be (H, W, 3) RGB, got shape {image.shape}")
     scale = scale if scale is not None else max(1.0, image.shape[0] / 128)
     for contour in sorted(contours, key=lambda c: c.level):
-        thickness = max(1, round(scale * (1 + 2 * contour.level)))
+        thickness = max(1, round(scale * (0.5 + 1.5 * contour.level)))
         points = [contour.polygon.reshape(-1, 1, 2).astype(np.int32)]
         cv2.polylines(image, points, True, (0, 0, 0), thickness + max(1, round(scale)), cv2.LINE_AA)
         cv2.polylines(image, points, True, level_color(contour.level, cmap), thickness, cv2.LINE_AA)

@@ -64,3 +64,140 @@ def clip_grid(rows, row_titles=None, frame_titles=None, title=None, scale: float
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- explanations
+
+DEFAULT_CMAP = "viridis"  # perceptually uniform and readable with colour-vision deficiencies
+
+
+def heat_overlay(frame, heatmap, alpha: float = 0.45, cmap: str = DEFAULT_CMAP) -> np.ndarray:
+    """The frame (H, W, 3, 0..255) under a coloured heat map (H, W) in [0, 1]; uint8 RGB.
+
+    The map's colour is weighted by the map itself, so zero stays the plain frame."""
+    from matplotlib import colormaps
+
+    image = as_image(frame)
+    heat = np.clip(np.asarray(heatmap, np.float32), 0, 1)
+    colors = colormaps[cmap](heat)[..., :3]
+    weight = alpha * heat[..., None] ** 0.5
+    return (255 * np.clip((1 - weight) * image + weight * colors, 0, 1)).astype(np.uint8)
+
+
+def _method_title(method: str, layer: str | None) -> str:
+    return f"{method}" + (f"\n@ {layer}" if layer and method in CAM_METHODS else "")
+
+
+CAM_METHODS = ("gradcam", "gradcam_pp", "layercam", "scorecam")
+
+
+def explanation_figure(clip, explanation, index: int = 0, methods=None, contour_method=None,
+                       levels=(0.25, 0.5, 0.75), importance=None, cmap: str = DEFAULT_CMAP,
+                       scale: float = 1.25):
+    """Per-frame grid of one explained clip: the frames, one heat-map row per method, a row of
+    contours (of `contour_method`, default the first method), and the frame importance (T,)
+    as bars under the frames. The title says class, probability, methods and layer."""
+    from . import contours as contour_lib
+
+    clip = np.asarray(clip)
+    methods = list(methods or explanation.maps)
+    contour_method = contour_method or methods[0]
+    frames = clip.shape[0]
+    rows = 2 + len(methods) + (importance is not None)
+    heights = [1] * (rows - (importance is not None)) + ([0.8] if importance is not None else [])
+    fig, axes = plt.subplots(rows, frames, figsize=(scale * frames, scale * sum(heights) + 0.4),
+                             squeeze=False, gridspec_kw={"height_ratios": heights})
+    target = int(explanation.target[index])
+    name = explanation.class_names[target]
+    probability = float(explanation.probabilities[index, target])
+    fig.suptitle(f"class {name} (p = {probability:.2f}); {', '.join(methods)} at layer "
+                 f"{explanation.layer}")
+    for t in range(frames):
+        axes[0, t].imshow(as_image(clip[t]))
+        axes[0, t].set_title(f"frame {t}")
+        for row, method in enumerate(methods, start=1):
+            axes[row, t].imshow(heat_overlay(clip[t], explanation.maps[method][index, t], cmap=cmap))
+        found = contour_lib.extract(explanation.maps[contour_method][index, t], levels=levels)
+        axes[len(methods) + 1, t].imshow(contour_lib.draw(clip[t].astype(np.uint8), found, cmap=cmap))
+    labels = ["frames"] + [_method_title(m, explanation.layer) for m in methods] + [
+        f"contours\n{contour_method}"]
+    for row, label in enumerate(labels):
+        axes[row, 0].set_ylabel(label)
+        for ax in axes[row]:
+            ax.set_xticks([]), ax.set_yticks([])
+    if importance is not None:
+        _importance_bars(fig, axes[-1], np.asarray(importance))
+    fig.tight_layout()
+    return fig
+
+
+def _importance_bars(fig, axes_row, importance):
+    """Replace a row of axes by one bar chart of per-frame importance."""
+    grid = axes_row[0].get_gridspec()
+    for ax in axes_row:
+        ax.remove()
+    ax = fig.add_subplot(grid[-1, :])
+    colors = ["#d95f02" if v >= 0 else "#7570b3" for v in importance]
+    ax.bar(np.arange(len(importance)), importance, color=colors)
+    ax.set_xlim(-0.5, len(importance) - 0.5)
+    ax.set_xticks(np.arange(len(importance)))
+    ax.set_ylabel("frame\nimportance")
+    ax.axhline(0, color="0.3", lw=0.8)
+
+
+def render_clip(clip, heatmaps, caption: str = "", timeline=None, timeline_label: str = "",
+                levels=(0.25, 0.5, 0.75), cmap: str = DEFAULT_CMAP) -> np.ndarray:
+    """Frames ready to export (T, H + strip, W, 3) uint8: heat map, contours, a caption, and
+    under each frame a timeline strip of `timeline` (T,) values in [0, 1] (for example the
+    class probability) with the current frame marked."""
+    import cv2
+
+    from . import contours as contour_lib
+
+    clip = np.asarray(clip)
+    frames, height, width = clip.shape[:3]
+    strip = max(16, height // 6)
+    scale = max(1.0, width / 256)
+    out = np.zeros((frames, height + strip, width, 3), np.uint8)
+    for t in range(frames):
+        image = heat_overlay(clip[t], heatmaps[t], cmap=cmap)
+        image = contour_lib.draw(image, contour_lib.extract(heatmaps[t], levels=levels), cmap=cmap)
+        if caption:
+            for color, thickness in (((0, 0, 0), 3), ((255, 255, 255), 1)):
+                cv2.putText(image, caption, (4, int(12 * scale)), cv2.FONT_HERSHEY_SIMPLEX,
+                            0.35 * scale, color, max(1, round(thickness * scale)), cv2.LINE_AA)
+        out[t, :height] = image
+        out[t, height:] = 40
+        if timeline is not None:
+            values = np.clip(np.asarray(timeline, np.float32), 0, 1)
+            xs = np.linspace(2, width - 3, len(values)).astype(int)
+            ys = (height + strip - 3 - values * (strip - 6)).astype(int)
+            points = np.stack([xs, ys], axis=1).reshape(-1, 1, 2)
+            cv2.polylines(out[t], [points], False, (240, 200, 60), 1, cv2.LINE_AA)
+            cv2.line(out[t], (int(xs[min(t, len(xs) - 1)]), height),
+                     (int(xs[min(t, len(xs) - 1)]), height + strip - 1), (255, 255, 255), 1)
+            if timeline_label:
+                cv2.putText(out[t], timeline_label, (3, height + 10), cv2.FONT_HERSHEY_SIMPLEX,
+                            0.3 * scale, (220, 220, 220), 1, cv2.LINE_AA)
+    return out
+
+
+def save_gif(path, frames, fps: float = 4.0) -> Path:
+    """Write RGB frames (T, H, W, 3) as a looping GIF (Pillow); OpenCV and browsers read it."""
+    from PIL import Image
+
+    frames = np.asarray(frames, np.uint8)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must have shape (T, H, W, 3) RGB, got {frames.shape}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+    return path
+
+
+def save_mp4(path, frames, fps: float = 4.0) -> Path:
+    """Write RGB frames (T, H, W, 3) as an H.264 MP4 (see `data.write_video`)."""
+    from .data import write_video
+
+    return write_video(path, frames, fps=fps)
