@@ -1,4 +1,4 @@
-"""The `tdexplain` command: train a model, render the reports.
+"""The `tdexplain` command: explain a video, train a model, render the reports.
 
 Every option and its default is listed by ``tdexplain SUBCOMMAND --help``. Errors end the
 command with one line on stderr and a non-zero exit code (``--debug`` shows the traceback).
@@ -13,6 +13,15 @@ import sys
 import numpy as np
 
 from . import report
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, unless it is None (then the help text says what happens)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _train(args) -> int:
@@ -51,7 +60,7 @@ def _train(args) -> int:
 
 def _add_train(subparsers):
     p = subparsers.add_parser("train", help="train a video classifier",
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                              formatter_class=_Help)
     p.add_argument("--out", required=True, help="where to save the model (.keras)")
     p.add_argument("--data", default=None,
                    help="a class-per-subfolder video folder; synthetic clips if not given")
@@ -77,9 +86,60 @@ def _add_train(subparsers):
     p.set_defaults(run=_train)
 
 
+def _explain(args) -> int:
+    from pathlib import Path
+
+    from . import video
+
+    out = Path(args.out) if args.out else Path(Path(args.video).stem + "_explained")
+    target = int(args.target) if args.target is not None and args.target.isdigit() else args.target
+    try:
+        summary = video.explain_video(args.video, out, model_path=args.model, method=args.method,
+                                      layer=args.layer, window=args.window, stride=args.stride,
+                                      target=target, short=args.short, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"tdexplain explain: interrupted; the windows explained so far are in {out} "
+              f"(summary.json says complete: false)", file=sys.stderr)
+        return 130
+    verdict = summary["verdict"]
+    said = (f"{verdict['class']} (p = {verdict['probability']:.2f}) in window {verdict['window']}, "
+            f"from {verdict['start_seconds']} s" if verdict else "no anomalous window")
+    print(f"{len(summary['windows'])} windows explained; verdict: {said}; files in {out}")
+    return 0
+
+
+def _add_explain(subparsers):
+    from .explain import METHODS
+    from .models import DEMO_MODEL
+
+    p = subparsers.add_parser(
+        "explain", help="explain a video file window by window",
+        formatter_class=_Help,
+        description="Slide a window over VIDEO, predict and explain each window, and write "
+                    "summary.json, overlay.mp4 and timeline.png into --out.")
+    p.add_argument("video", help="a video file OpenCV can read")
+    p.add_argument("--model", default=DEMO_MODEL, help="a .keras video model")
+    p.add_argument("--method", default="gradcam", choices=METHODS, metavar="METHOD",
+                   help=f"explanation method, one of: {', '.join(METHODS)}")
+    p.add_argument("--layer", default=None,
+                   help="inner layer of the backbone (default: its last convolution); "
+                        "a wrong name lists the valid ones")
+    p.add_argument("--window", type=int, default=8,
+                   help="video frames per window, sampled to the model's frame count; "
+                        "0 = one clip sampled over the whole video")
+    p.add_argument("--stride", type=int, default=8, help="video frames between window starts")
+    p.add_argument("--target", default=None,
+                   help="class to explain (name or index); default: each window's prediction")
+    p.add_argument("--short", default="pad", choices=("pad", "error"),
+                   help="a video shorter than one window: pad with its last frame, or stop")
+    p.add_argument("--out", default=None, help="output folder (default: VIDEO_NAME_explained)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_explain)
+
+
 def _add_report(subparsers):
     p = subparsers.add_parser("report", help="render the notebooks into HTML reports",
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                              formatter_class=_Help)
     report.add_arguments(p)
     p.set_defaults(run=report.run)
 
@@ -89,6 +149,7 @@ def parser() -> argparse.ArgumentParser:
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     top.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     subparsers = top.add_subparsers(dest="command", required=True)
+    _add_explain(subparsers)
     _add_train(subparsers)
     _add_report(subparsers)
     return top

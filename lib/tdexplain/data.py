@@ -28,7 +28,7 @@ SHORT_POLICIES = ("error", "loop", "pad")
 
 __all__ = [
     "CLASSES", "SyntheticClip", "VideoInfo", "synthetic_clip", "synthetic_dataset",
-    "read_video", "read_mask", "video_info", "write_video", "load_folder", "check_clips",
+    "read_video", "read_mask", "video_info", "write_video", "VideoWriter", "iter_frames", "load_folder", "check_clips",
 ]
 
 
@@ -191,19 +191,35 @@ def _to_rgb(frame: np.ndarray, path: Path) -> np.ndarray:
 
 def _decode(path) -> tuple[list, Path]:
     """Every frame of the file, as RGB."""
+    decoded = list(iter_frames(path))
+    if not decoded:
+        raise ValueError(f"{path} has no decodable frame (corrupt or not a video)")
+    return decoded, Path(path)
+
+
+def iter_frames(path):
+    """Yield the frames of a video file one by one, as RGB uint8 (H, W, 3)."""
     capture, path = _open(path)
-    decoded = []
     try:
         while True:
             ok, frame = capture.read()
             if not ok:
-                break
-            decoded.append(_to_rgb(frame, path))
+                return
+            yield _to_rgb(frame, path)
     finally:
         capture.release()
-    if not decoded:
-        raise ValueError(f"{path} has no decodable frame (corrupt or not a video)")
-    return decoded, path
+
+
+def content_box(height: int, width: int, size: tuple[int, int], fit: str = "pad") -> tuple:
+    """Where a (height, width) frame lands in a `size` image after `_resize`: (top, left,
+    content height, content width) for "pad"; for "crop", the negative offsets of the
+    scaled frame; for "stretch", the whole image."""
+    out_h, out_w = size
+    if fit == "stretch":
+        return 0, 0, out_h, out_w
+    scale = (min if fit == "pad" else max)(out_h / height, out_w / width)
+    new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
+    return (out_h - new_h) // 2, (out_w - new_w) // 2, new_h, new_w
 
 
 def video_info(path) -> VideoInfo:
@@ -228,17 +244,13 @@ def _resize(frame: np.ndarray, size: tuple[int, int], fit: str,
             interpolation: int = cv2.INTER_AREA) -> np.ndarray:
     """Resize to (height, width): keep the aspect by padding with black or by center-cropping."""
     height, width = size
-    h, w = frame.shape[:2]
-    if fit == "stretch":
-        return cv2.resize(frame, (width, height), interpolation=interpolation)
-    scale = (min if fit == "pad" else max)(height / h, width / w)
-    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
+    top, left, new_h, new_w = content_box(*frame.shape[:2], size, fit)
     resized = cv2.resize(frame, (new_w, new_h), interpolation=interpolation)
+    if fit == "stretch":
+        return resized
     if fit == "crop":
-        top, left = (new_h - height) // 2, (new_w - width) // 2
-        return resized[top:top + height, left:left + width]
+        return resized[-top:-top + height, -left:-left + width]
     out = np.zeros((height, width) + frame.shape[2:], frame.dtype)
-    top, left = (height - new_h) // 2, (width - new_w) // 2
     out[top:top + new_h, left:left + new_w] = resized
     return out
 
@@ -318,39 +330,63 @@ def _size_pair(size) -> tuple[int, int]:
     return side, side
 
 
-def write_video(path, frames, fps: float = 8.0, codec: str = "h264") -> Path:
-    """Write RGB frames ``(T, H, W, 3)`` (uint8, or float 0..255) as an MP4 that OpenCV reads back.
+class VideoWriter:
+    """Writes RGB frames one at a time to an MP4 (use as a context manager).
 
     codec "h264" plays in browsers and common players; it needs an even width and height,
     so odd sizes fall back to "mp4v" (MPEG-4 part 2, at high quality). Both are encoded by
     the ffmpeg that the imageio-ffmpeg package ships.
     """
-    import imageio_ffmpeg
 
+    def __init__(self, path, width: int, height: int, fps: float = 8.0, codec: str = "h264"):
+        import imageio_ffmpeg
+
+        if not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        _choice("codec", codec, ("h264", "mp4v"))
+        self.path, self.shape, self.count = Path(path), (height, width), 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if codec == "h264" and height % 2 == 0 and width % 2 == 0:
+            options = dict(codec="libx264", pix_fmt_out="yuv420p", output_params=["-crf", "18"])
+        else:
+            options = dict(codec="mpeg4", pix_fmt_out="yuv420p", output_params=["-q:v", "2"])
+        try:
+            self._writer = imageio_ffmpeg.write_frames(str(self.path), (width, height), fps=fps,
+                                                       macro_block_size=1, **options)
+            self._writer.send(None)
+        except (OSError, RuntimeError) as error:
+            raise OSError(f"cannot write a video to {self.path}: {error}") from error
+
+    def write(self, frame) -> None:
+        frame = np.clip(np.asarray(frame), 0, 255).astype(np.uint8)
+        if frame.shape != self.shape + (3,):
+            raise ValueError(f"frame must be {self.shape + (3,)} RGB, got {frame.shape}")
+        self._writer.send(np.ascontiguousarray(frame).tobytes())
+        self.count += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def write_video(path, frames, fps: float = 8.0, codec: str = "h264") -> Path:
+    """Write RGB frames ``(T, H, W, 3)`` (uint8, or float 0..255) as an MP4 that OpenCV reads
+    back (see `VideoWriter` for the codecs)."""
     array = np.asarray(frames)
     if array.ndim != 4 or array.shape[-1] != 3 or 0 in array.shape:
         raise ValueError(f"frames must have shape (T, H, W, 3) RGB, got {array.shape}")
-    if not fps > 0:
-        raise ValueError(f"fps must be positive, got {fps}")
-    _choice("codec", codec, ("h264", "mp4v"))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pixels = np.clip(array, 0, 255).astype(np.uint8)
-    height, width = pixels.shape[1:3]
-    if codec == "h264" and height % 2 == 0 and width % 2 == 0:
-        options = dict(codec="libx264", pix_fmt_out="yuv420p", output_params=["-crf", "18"])
-    else:
-        options = dict(codec="mpeg4", pix_fmt_out="yuv420p", output_params=["-q:v", "2"])
-    try:
-        writer = imageio_ffmpeg.write_frames(str(path), (width, height), fps=fps,
-                                             macro_block_size=1, **options)
-        writer.send(None)
-        for frame in pixels:
-            writer.send(np.ascontiguousarray(frame).tobytes())
-        writer.close()
-    except (OSError, RuntimeError) as error:
-        raise OSError(f"cannot write a video to {path}: {error}") from error
-    return path
+    with VideoWriter(path, array.shape[2], array.shape[1], fps, codec) as writer:
+        for frame in array:
+            writer.write(frame)
+    return writer.path
 
 
 def load_folder(root, frames: int = 8, size: int = 64, fit: str = "pad", short: str = "loop",

@@ -167,10 +167,10 @@ class Explainer:
         from `ig_baseline` (default black, or an array like a clip). Score-CAM: the
         `scorecam_channels` most active channels per frame (default all).
         """
-        methods = self._check_methods(methods)
-        layer = self._check_layer(layer, methods)
+        methods = self.check_methods(methods)
+        layer = self.check_layer(layer, methods)
         batch = check_clips(clips, frames=self.frames, size=self.size)
-        targets = self._check_target(target, len(batch))
+        targets = self.check_target(target, len(batch))
         parts = [self._explain_batch(batch[i:i + batch_size], targets[i:i + batch_size], methods,
                                      layer, dict(smoothgrad_samples=smoothgrad_samples,
                                                  smoothgrad_noise=smoothgrad_noise, ig_steps=ig_steps,
@@ -295,14 +295,14 @@ class Explainer:
 
     # ------------------------------------------------------------------ input checks
 
-    def _check_methods(self, methods) -> tuple:
+    def check_methods(self, methods) -> tuple:
         methods = (methods,) if isinstance(methods, str) else tuple(methods)
         unknown = [m for m in methods if m not in METHODS]
         if unknown or not methods:
             raise ValueError(f"unknown method(s) {unknown or methods}; valid methods: {', '.join(METHODS)}")
         return methods
 
-    def _check_layer(self, layer, methods) -> str:
+    def check_layer(self, layer, methods) -> str:
         if layer is None:
             return self.default_layer
         all_names = [l.name for l in self.backbone.layers]
@@ -318,7 +318,7 @@ class Explainer:
                              f"use it; choose one of {', '.join(self.inner_layers)}")
         return layer
 
-    def _check_target(self, target, n: int) -> np.ndarray:
+    def check_target(self, target, n: int) -> np.ndarray:
         """Target class per clip, -1 for 'the predicted class'."""
         if target is None:
             return np.full(n, -1, np.int32)

@@ -193,10 +193,16 @@ def predict(model: keras.Model, clips, batch_size: int = 16) -> np.ndarray:
 
 
 def save_model(model: keras.Model, path) -> Path:
+    """Save the architecture, class names and weights as ``.keras``, without optimizer state
+    (a third of the size: the file is for prediction and explanation)."""
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"model files end in .keras, got {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
+    if getattr(model, "optimizer", None) is not None:
+        bare = keras.models.clone_model(model)
+        bare.set_weights(model.get_weights())
+        model = bare
     model.save(path)
     return path
 

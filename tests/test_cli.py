@@ -1,0 +1,160 @@
+"""The `tdexplain` command on real files: outputs checked field by field, and every bad input."""
+
+import json
+import re
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from tdexplain import cli, data, explain, models
+
+FIGHT = data.sample_path("clips/fight_01.mp4")
+
+
+def _frames_and_size(path):
+    capture = cv2.VideoCapture(str(path))
+    count, shape = 0, None
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return count, shape
+        count, shape = count + 1, frame.shape
+
+
+def test_explain_a_shipped_clip(tmp_path, capsys):
+    out = tmp_path / "fight"
+    assert cli.main(["explain", FIGHT, "--out", str(out), "--quiet"]) == 0
+    assert "3 windows explained" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["video"] == {"path": FIGHT, "frames": 24, "fps": 8.0, "width": 128,
+                                "height": 128, "duration_seconds": 3.0}
+    assert summary["model"]["classes"] == ["normal", "fight", "shooting"]
+    assert summary["complete"] is True and summary["method"] == "gradcam"
+    assert summary["layer"] == "block5_conv4"
+    windows = summary["windows"]
+    assert [(w["first_frame"], w["last_frame"], w["start_seconds"]) for w in windows] == [
+        (0, 7, 0.0), (8, 15, 1.0), (16, 23, 2.0)]
+    for w in windows:
+        assert set(w["probabilities"]) == {"normal", "fight", "shooting"}
+        assert sum(w["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+        assert w["predicted"] == max(w["probabilities"], key=w["probabilities"].get)
+        assert len(w["frame_importance"]) == 8 and all(isinstance(v, float) for v in w["frame_importance"])
+        assert [f["frame"] for f in w["frames"]] == list(range(w["first_frame"], w["last_frame"] + 1))
+        for frame in w["frames"]:
+            for contour in frame["contours"]:
+                assert set(contour) >= {"level", "area", "centroid", "peak"}
+                assert 0 <= contour["centroid"][0] < 128 and contour["area"] > 0
+    assert sum(w["predicted"] == "fight" for w in windows) >= 2
+    assert summary["verdict"]["class"] == "fight"
+    assert _frames_and_size(out / "overlay.mp4") == (24, (128, 128, 3))
+    assert cv2.imread(str(out / "timeline.png")) is not None
+
+
+def test_a_long_video_flags_the_window_with_the_shooting(tmp_path):
+    # Four 8-frame scenes at 8 fps: normal, normal, shooting, normal.
+    scenes = [data.synthetic_clip(label, 8, 64, seed=seed).frames
+              for label, seed in (("normal", 11), ("normal", 12), ("shooting", 13), ("normal", 14))]
+    path = data.write_video(tmp_path / "long.mp4", np.concatenate(scenes), fps=8)
+    out = tmp_path / "long"
+    assert cli.main(["explain", str(path), "--out", str(out), "--quiet", "--method", "layercam",
+                     "--layer", "block4_conv4"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert [w["predicted"] for w in summary["windows"]] == ["normal", "normal", "shooting", "normal"]
+    assert summary["verdict"]["window"] == 2 and summary["verdict"]["start_seconds"] == 2.0
+    assert summary["layer"] == "block4_conv4"
+    assert _frames_and_size(out / "overlay.mp4") == (32, (64, 64, 3))
+
+
+def test_overlapping_windows_and_one_window_over_the_whole_video(tmp_path):
+    out = tmp_path / "overlap"
+    assert cli.main(["explain", FIGHT, "--out", str(out), "--quiet", "--window", "8",
+                     "--stride", "4"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert [w["first_frame"] for w in summary["windows"]] == [0, 4, 8, 12, 16]
+    assert _frames_and_size(out / "overlay.mp4")[0] == 24  # each frame written once
+    whole = tmp_path / "whole"
+    assert cli.main(["explain", FIGHT, "--out", str(whole), "--quiet", "--window", "0"]) == 0
+    summary = json.loads((whole / "summary.json").read_text())
+    assert len(summary["windows"]) == 1
+    assert summary["windows"][0]["frames_seen"] == [0, 3, 7, 10, 13, 16, 20, 23]
+
+
+def test_a_video_shorter_than_a_window(tmp_path, capsys):
+    short = data.write_video(tmp_path / "short.mp4", data.synthetic_clip("fight", 5, 64).frames)
+    assert cli.main(["explain", str(short), "--out", str(tmp_path / "a"), "--quiet",
+                     "--short", "error"]) == 2
+    assert "5 frames, fewer than one window of 8" in capsys.readouterr().err
+    assert cli.main(["explain", str(short), "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert summary["padded"] is True and summary["windows"][0]["frames_seen"][-1] == 4
+
+
+@pytest.mark.parametrize("arguments,message", [
+    (["explain", "missing.mp4"], "video not found: missing.mp4"),
+    (["explain", FIGHT, "--layer", "block9_conv9"], "unknown layer 'block9_conv9'.*block1_conv1"),
+    (["explain", FIGHT, "--target", "riot"], "unknown class 'riot'"),
+    (["explain", FIGHT, "--model", "nowhere.keras"], "model file not found"),
+])
+def test_bad_input_gives_one_clear_line(tmp_path, capsys, arguments, message):
+    assert cli.main(arguments + ["--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert re.search(message, err), err
+
+
+def test_not_a_video_and_unwritable_output(tmp_path, capsys):
+    text = tmp_path / "notes.mp4"
+    text.write_text("hello")
+    assert cli.main(["explain", str(text), "--quiet", "--out", str(tmp_path / "o")]) == 2
+    assert re.search("notes.mp4 (is not a readable video|has no decodable frame)",
+                     capsys.readouterr().err)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert cli.main(["explain", FIGHT, "--quiet", "--out", str(blocker / "out")]) == 2
+    assert "cannot write into the output folder" in capsys.readouterr().err
+
+
+def test_unknown_method_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["explain", FIGHT, "--method", "magic"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'magic'" in capsys.readouterr().err
+
+
+def test_interrupted_run_keeps_the_windows_done(tmp_path, monkeypatch, capsys):
+    calls = {"n": 0}
+    real = explain.frame_importance
+
+    def interrupt_on_the_second_window(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(explain, "frame_importance", interrupt_on_the_second_window)
+    out = tmp_path / "partial"
+    assert cli.main(["explain", FIGHT, "--out", str(out), "--quiet"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["complete"] is False and summary["interrupted"] is True
+    assert len(summary["windows"]) == 1
+    assert _frames_and_size(out / "overlay.mp4")[0] == 8
+
+
+def test_help_lists_every_option_with_its_default():
+    done = subprocess.run([sys.executable, "-m", "tdexplain.cli", "explain", "--help"],
+                          capture_output=True, text=True, check=True)
+    for option in ("--model", "--method", "--layer", "--window", "--stride", "--target", "--out"):
+        assert option in done.stdout
+    assert re.search(r"--window WINDOW .*\(default: 8\)", " ".join(done.stdout.split()))
+    assert re.search(r"--method METHOD .*\(default: gradcam\)", " ".join(done.stdout.split()))
+    top = subprocess.run([sys.executable, "-m", "tdexplain.cli", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    assert all(command in top for command in ("explain", "train", "report"))
+
+
+def test_demo_model_is_the_default():
+    assert models.DEMO_MODEL.endswith("data_samples/demo_model.keras")
