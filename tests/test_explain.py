@@ -321,3 +321,10 @@ def test_zero_gradient_gives_zero_maps_not_nan(model, clips):
                    "gradcam", "gradcam_pp", "layercam"):
         assert (result.maps[method] == 0).all(), method
     assert not np.isnan(result.maps["scorecam"]).any()
+
+
+def test_xla_compiled_pass_gives_the_same_maps(model, clips):
+    plain = explain.Explainer(model).explain(clips, methods=("saliency", "gradcam"))
+    compiled = explain.Explainer(model, jit_compile=True).explain(clips, methods=("saliency", "gradcam"))
+    for method in ("saliency", "gradcam"):
+        np.testing.assert_allclose(compiled.maps[method], plain.maps[method], rtol=1e-3, atol=1e-4)

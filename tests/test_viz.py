@@ -64,3 +64,23 @@ def test_explanation_figure_rows_and_titles(tmp_path, explained):
 def test_exports_reject_bad_frames(tmp_path):
     with pytest.raises(ValueError, match=r"frames must have shape \(T, H, W, 3\) RGB"):
         viz.save_gif(tmp_path / "x.gif", np.zeros((2, 8, 8)))
+
+
+def test_probability_over_time_and_explained_clip_export(tmp_path):
+    from tdexplain import temporal
+
+    model = models.load_model(models.DEMO_MODEL)
+    clip = data.synthetic_clip("shooting", 8, 64, seed=21).frames
+    timeline = temporal.probability_over_time(model, clip)
+    assert timeline.shape == (8,) and ((0 <= timeline) & (timeline <= 1)).all()
+    # The last point is the prediction on the whole clip.
+    whole = models.predict(model, clip)[0]
+    assert timeline[-1] == pytest.approx(whole.max(), rel=1e-4)
+    # At frame t the model saw frames 0..t, then frame t repeated: an independent prediction.
+    t = 2
+    truncated = np.concatenate([clip[:t + 1], np.repeat(clip[t:t + 1], 8 - t - 1, axis=0)])
+    assert timeline[t] == pytest.approx(models.predict(model, truncated)[0, whole.argmax()], rel=1e-4)
+    result = explain.Explainer(model).explain(clip, methods="gradcam", layer="block4_conv4")
+    frames = viz.explained_clip_frames(clip, result, timeline=timeline)
+    decoded = _decoded(viz.save_mp4(tmp_path / "explained.mp4", frames))
+    assert decoded.shape == frames.shape

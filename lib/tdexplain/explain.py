@@ -88,7 +88,7 @@ class Explainer:
     spatial output (any of them can be explained); the default is the last convolution.
     """
 
-    def __init__(self, model: keras.Model, frames_per_pass: int = 64):
+    def __init__(self, model: keras.Model, frames_per_pass: int = 64, jit_compile: bool = False):
         self.model = model
         self.wrapper = unroll.find_time_distributed(model)
         self.backbone = self.wrapper.layer
@@ -98,6 +98,7 @@ class Explainer:
         self.default_layer = unroll.last_convolution(self.backbone)
         # Memory bound of the sampled methods: clips per chunk = frames_per_pass // T.
         self.frames_per_pass = frames_per_pass
+        self.jit_compile = jit_compile  # XLA: slower first call, faster passes after it
         self._passes = {}
 
     # ------------------------------------------------------------------ the compiled pass
@@ -107,9 +108,10 @@ class Explainer:
         if layer not in self._passes:
             unrolled = unroll.unrolled_model(self.model, layer)
 
-            @tf.function(reduce_retracing=True)
+            @tf.function(reduce_retracing=True, jit_compile=self.jit_compile)
             def run(clips, target):
-                with tf.GradientTape() as tape:
+                # Only the input and the activations are sources: no weight gradients.
+                with tf.GradientTape(watch_accessed_variables=False) as tape:
                     tape.watch(clips)
                     activations, logits, probabilities = unrolled(clips, training=False)
                     predicted = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
@@ -119,7 +121,7 @@ class Explainer:
                 input_gradients, activation_gradients = tape.gradient(total, [clips, activations])
                 return probabilities, target, scores, activations, activation_gradients, input_gradients
 
-            @tf.function(reduce_retracing=True)
+            @tf.function(reduce_retracing=True, jit_compile=self.jit_compile)
             def forward(clips):
                 return unrolled(clips, training=False)[1]
 

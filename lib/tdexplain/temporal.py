@@ -51,3 +51,22 @@ def frame_importance(model, clips, method: str = "occlusion", target=None, fill:
     occluded = np.concatenate([occluded_clips(clip, fill) for clip in batch])
     scores = explainer.scores(occluded, np.repeat(result.target, frames), result.layer)
     return result.scores[:, None] - scores.reshape(len(batch), frames)
+
+
+def probability_over_time(model, clip, target=None, batch_size: int = 8) -> np.ndarray:
+    """The class probability as the clip unfolds, (T,): at frame t, the model's output when it
+    has seen frames 0..t (the later frames hold frame t, so nothing new happens after it).
+    All T truncated clips run in one batched prediction. `target`: class index or name,
+    default the class predicted on the whole clip."""
+    from .models import class_names, input_spec, predict
+
+    frames, size = input_spec(model)
+    clip = check_clips(clip, frames, size)[0]
+    truncated = np.stack([np.concatenate([clip[:t + 1], np.repeat(clip[t:t + 1], frames - t - 1, 0)])
+                          for t in range(frames)])
+    probabilities = predict(model, truncated, batch_size=batch_size)
+    if target is None:
+        target = int(probabilities[-1].argmax())
+    elif isinstance(target, str):
+        target = class_names(model).index(target)
+    return probabilities[:, target]

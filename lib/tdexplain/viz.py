@@ -182,6 +182,19 @@ def render_clip(clip, heatmaps, caption: str = "", timeline=None, timeline_label
     return out
 
 
+def explained_clip_frames(clip, explanation, index: int = 0, method: str | None = None,
+                          timeline=None, levels=(0.25, 0.5, 0.75)) -> np.ndarray:
+    """Frames of one explained clip ready for `save_gif` / `save_mp4`: the map of `method`
+    (default the first), its contours, the class and probability, and a timeline (for example
+    `temporal.probability_over_time`) under each frame."""
+    method = method or next(iter(explanation.maps))
+    target = int(explanation.target[index])
+    name = explanation.class_names[target]
+    caption = f"{name} {explanation.probabilities[index, target]:.2f} {method}"
+    return render_clip(clip, explanation.maps[method][index], caption=caption, timeline=timeline,
+                       timeline_label=f"p({name})" if timeline is not None else "", levels=levels)
+
+
 def save_gif(path, frames, fps: float = 4.0) -> Path:
     """Write RGB frames (T, H, W, 3) as a looping GIF (Pillow); OpenCV and browsers read it."""
     from PIL import Image
