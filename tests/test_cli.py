@@ -158,3 +158,24 @@ def test_help_lists_every_option_with_its_default():
 
 def test_demo_model_is_the_default():
     assert models.DEMO_MODEL.endswith("data_samples/demo_model.keras")
+
+
+def test_train_command_on_synthetic_clips_and_on_a_folder(tmp_path, capsys):
+    tiny = ["--frames", "2", "--size", "32", "--width", "0.0625", "--gru-units", "4",
+            "--dense-blocks", "1", "--frame-epochs", "1", "--head-epochs", "1", "--epochs", "1",
+            "--batch-size", "4"]
+    out = tmp_path / "synthetic.keras"
+    assert cli.main(["train", "--out", str(out), "--clips", "12"] + tiny) == 0
+    assert "validation accuracy" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "synthetic.metrics.json").read_text())
+    assert saved["config"]["build"]["gru_units"] == 4 and saved["config"]["train"]["train_clips"] == 12
+    for label in ("calm", "brawl"):
+        for seed in range(3):
+            clip = data.synthetic_clip("normal" if label == "calm" else "fight", 4, 32, seed=seed)
+            data.write_video(tmp_path / "videos" / label / f"{seed}.mp4", clip.frames)
+    folder_model = tmp_path / "folder.keras"
+    assert cli.main(["train", "--out", str(folder_model), "--data", str(tmp_path / "videos")] + tiny) == 0
+    assert models.class_names(models.load_model(folder_model)) == ("brawl", "calm")
+    assert cli.main(["train", "--out", str(tmp_path / "x.keras"), "--data",
+                     str(tmp_path / "nothing")] + tiny) == 2
+    assert "dataset folder not found" in capsys.readouterr().err
