@@ -1,6 +1,7 @@
 import argparse
 
 import nbformat
+import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from tdexplain import report
@@ -45,8 +46,6 @@ def test_a_failing_notebook_keeps_the_others_and_says_why(tmp_path, capsys):
 
 
 def test_missing_parameters_file_and_empty_folder(tmp_path):
-    import pytest
-
     with pytest.raises(FileNotFoundError, match="parameters file not found"):
         report.load_parameters(tmp_path / "nope.yaml")
     with pytest.raises(FileNotFoundError, match="no notebook"):

@@ -211,7 +211,7 @@ def iter_frames(path):
 
 
 def content_box(height: int, width: int, size: tuple[int, int], fit: str = "pad") -> tuple:
-    """Where a (height, width) frame lands in a `size` image after `_resize`: (top, left,
+    """Where a (height, width) frame lands in a `size` image after `fit_frame`: (top, left,
     content height, content width) for "pad"; for "crop", the negative offsets of the
     scaled frame; for "stretch", the whole image."""
     out_h, out_w = size
@@ -240,9 +240,10 @@ def video_info(path) -> VideoInfo:
     return VideoInfo(path=str(path), frames=count, fps=fps, width=shape[1], height=shape[0])
 
 
-def _resize(frame: np.ndarray, size: tuple[int, int], fit: str,
+def fit_frame(frame: np.ndarray, size: tuple[int, int], fit: str,
             interpolation: int = cv2.INTER_AREA) -> np.ndarray:
-    """Resize to (height, width): keep the aspect by padding with black or by center-cropping."""
+    """Resize a frame (or mask) to `size` (height, width), keeping the aspect by padding with
+    black ("pad") or center-cropping ("crop"), or not ("stretch")."""
     height, width = size
     top, left, new_h, new_w = content_box(*frame.shape[:2], size, fit)
     resized = cv2.resize(frame, (new_w, new_h), interpolation=interpolation)
@@ -298,7 +299,7 @@ def read_video(path, frames: int = 8, size: int | tuple = 64, start: int = 0,
     _choice("short", short, SHORT_POLICIES)
     decoded, path = _decode(path)
     indices = _frame_indices(len(decoded), frames, start, stride, short, path)
-    return np.stack([_resize(decoded[i], out_size, fit) for i in indices])
+    return np.stack([fit_frame(decoded[i], out_size, fit) for i in indices])
 
 
 def read_mask(path, frames: int = 8, size: int | tuple = 64, start: int = 0,
@@ -318,7 +319,7 @@ def read_mask(path, frames: int = 8, size: int | tuple = 64, start: int = 0,
             raise ValueError(f"{path} has no 'mask' array; expected a file written by make_samples.py")
         mask = saved["mask"].astype(np.uint8)
     indices = _frame_indices(len(mask), frames, start, stride, short, path)
-    return np.stack([_resize(mask[i], out_size, fit, cv2.INTER_NEAREST) for i in indices]).astype(bool)
+    return np.stack([fit_frame(mask[i], out_size, fit, cv2.INTER_NEAREST) for i in indices]).astype(bool)
 
 
 def _size_pair(size) -> tuple[int, int]:

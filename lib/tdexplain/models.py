@@ -16,6 +16,7 @@ from keras import layers
 
 from .architecture import describe, plot_architecture  # noqa: F401 - part of this module's API
 from .data import CLASSES, check_clips, sample_path
+from .unroll import find_time_distributed
 
 DEMO_MODEL = sample_path("demo_model.keras")
 BACKBONES = ("vgg19",)
@@ -180,8 +181,6 @@ def input_spec(model: keras.Model) -> tuple[int, int]:
 
 def backbone_of(model: keras.Model) -> keras.Model:
     """The per-frame CNN wrapped in the model's TimeDistributed layer."""
-    from .unroll import find_time_distributed
-
     return find_time_distributed(model).layer
 
 

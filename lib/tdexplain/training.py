@@ -137,7 +137,8 @@ def _fit(model, x, y, validation, epochs, batch_size, learning_rate, patience, p
 
 def train(model, train_data, validation_data=None, *, epochs: int = 30, batch_size: int = 16,
           learning_rate: float = 1e-4, patience: int = 6, frame_epochs: int = 0,
-          head_epochs: int = 0, head_learning_rate: float = 1e-3, seed: int = 0, strategy=None,
+          frame_learning_rate: float = 3e-4, head_epochs: int = 0,
+          head_learning_rate: float = 1e-3, seed: int = 0, strategy=None,
           out=None, progress: bool = True, extra_info: dict | None = None) -> TrainingResult:
     """Train a video classifier, in up to three stages.
 
@@ -180,7 +181,7 @@ def train(model, train_data, validation_data=None, *, epochs: int = 30, batch_si
                                 (as_frames(validation[0]), np.repeat(validation[1], frames)))
             history["frames"] = _fit(frame_classifier(model), as_frames(clips),
                                      np.repeat(labels, frames), frame_validation, frame_epochs,
-                                     batch_size * frames, learning_rate * 3, patience, progress,
+                                     batch_size * frames, frame_learning_rate, patience, progress,
                                      "frame pretraining")
         if head_epochs:
             features = frame_features(model, clips)
@@ -199,7 +200,7 @@ def train(model, train_data, validation_data=None, *, epochs: int = 30, batch_si
         "train": dict(frame_epochs=frame_epochs, head_epochs=head_epochs, epochs=epochs,
                       epochs_run={stage: len(h["loss"]) for stage, h in history.items()},
                       batch_size=batch_size, learning_rate=learning_rate,
-                      head_learning_rate=head_learning_rate, patience=patience, seed=seed,
+                      frame_learning_rate=frame_learning_rate, head_learning_rate=head_learning_rate, patience=patience, seed=seed,
                       train_clips=len(clips), validation_clips=len(validation[0]) if validation else 0,
                       strategy=type(strategy).__name__ if strategy is not None else None),
         "classes": list(models.class_names(model)),

@@ -109,7 +109,7 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = "gradc
                     buffer[index] = frame
                 available = max(buffer)
                 picked = np.minimum(w.picked, available)
-                clip = np.stack([data._resize(buffer[i], (size, size), "pad") for i in picked])
+                clip = np.stack([data.fit_frame(buffer[i], (size, size), "pad") for i in picked])
                 result = explainer.explain(clip, methods=method, layer=layer, target=target)
                 importance = explain.frame_importance(model, clip, target=result.target,
                                                       explainer=explainer)[0]

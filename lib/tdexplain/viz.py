@@ -85,10 +85,9 @@ def heat_overlay(frame, heatmap, alpha: float = 0.45, cmap: str = DEFAULT_CMAP) 
 
 
 def _method_title(method: str, layer: str | None) -> str:
+    from .explain import CAM_METHODS
+
     return f"{method}" + (f"\n@ {layer}" if layer and method in CAM_METHODS else "")
-
-
-CAM_METHODS = ("gradcam", "gradcam_pp", "layercam", "scorecam")
 
 
 def explanation_figure(clip, explanation, index: int = 0, methods=None, contour_method=None,
