@@ -146,9 +146,10 @@ class Explainer:
         target = np.asarray(target, int)
         out = []
         for start in range(0, len(clips), self._chunk()):
-            logits = forward(tf.constant(clips[start:start + self._chunk()],
-                                         self.model.inputs[0].dtype)).numpy()
-            out.append(logits[np.arange(len(logits)), target[start:start + self._chunk()]])
+            chunk = clips[start:start + self._chunk()]
+            logits = forward(tf.constant(_pad(chunk, self._chunk()),
+                                         self.model.inputs[0].dtype)).numpy()[:len(chunk)]
+            out.append(logits[np.arange(len(chunk)), target[start:start + len(chunk)]])
         return np.concatenate(out)
 
     def _chunk(self) -> int:
@@ -223,9 +224,9 @@ class Explainer:
         jobs = [(i, s) for i in range(len(clips)) for s in range(count)]
         for start in range(0, len(jobs), per_chunk):
             chunk = jobs[start:start + per_chunk]
-            inputs = np.stack([samples_of(i, s) for i, s in chunk])
-            gradients = self._run(inputs, np.array([target[i] for i, _ in chunk]),
-                                  layer).input_gradients
+            inputs = _pad(np.stack([samples_of(i, s) for i, s in chunk]), per_chunk)
+            targets = _pad(np.array([target[i] for i, _ in chunk]), per_chunk)
+            gradients = self._run(inputs, targets, layer).input_gradients
             for (i, _), gradient in zip(chunk, gradients):
                 total[i] += gradient
         return total / count
@@ -339,6 +340,14 @@ class Explainer:
                 raise ValueError(f"target {item!r} is out of range; expected a class index in "
                                  f"0..{len(self.class_names) - 1} or a name in {self.class_names}")
         return np.array(indices, np.int32)
+
+
+def _pad(batch: np.ndarray, size: int) -> np.ndarray:
+    """Pad a short last chunk by repeating its last item, so every chunk has one shape and the
+    compiled pass is traced once (callers use only the first len(batch) results)."""
+    if len(batch) == size:
+        return batch
+    return np.concatenate([batch, np.repeat(batch[-1:], size - len(batch), axis=0)])
 
 
 def _gradcam_pp_weights(activations, gradients):
