@@ -139,7 +139,7 @@ def track(heatmaps, level: float = 0.5, min_area: int = 4, max_distance: float |
         current = []
         taken = set()
         for region in regions:
-            mask = _fill(region.polygon, heatmap.shape) & (heatmap >= level)
+            mask = fill_polygon(region.polygon, heatmap.shape) & (heatmap >= level)
             best, best_overlap, best_distance = None, 0, max_distance
             for earlier, earlier_mask in previous:
                 if earlier.track_id in taken:
@@ -159,7 +159,8 @@ def track(heatmaps, level: float = 0.5, min_area: int = 4, max_distance: float |
     return per_frame, tracks
 
 
-def _fill(polygon: np.ndarray, shape) -> np.ndarray:
+def fill_polygon(polygon: np.ndarray, shape) -> np.ndarray:
+    """A boolean mask of `shape` (H, W), True inside the polygon (a contour's outline)."""
     canvas = np.zeros(shape, np.uint8)
     cv2.fillPoly(canvas, [polygon.astype(np.int32)], 1)
     return canvas.astype(bool)
