@@ -224,8 +224,8 @@ class Explainer:
         jobs = [(i, s) for i in range(len(clips)) for s in range(count)]
         for start in range(0, len(jobs), per_chunk):
             chunk = jobs[start:start + per_chunk]
-            inputs = _pad(np.stack([samples_of(i, s) for i, s in chunk]), per_chunk)
-            targets = _pad(np.array([target[i] for i, _ in chunk]), per_chunk)
+            inputs = np.stack([samples_of(i, s) for i, s in chunk])
+            targets = np.array([target[i] for i, _ in chunk])
             gradients = self._run(inputs, targets, layer).input_gradients
             for (i, _), gradient in zip(chunk, gradients):
                 total[i] += gradient
@@ -343,8 +343,9 @@ class Explainer:
 
 
 def _pad(batch: np.ndarray, size: int) -> np.ndarray:
-    """Pad a short last chunk by repeating its last item, so every chunk has one shape and the
-    compiled pass is traced once (callers use only the first len(batch) results)."""
+    """Pad a short last chunk of forward passes by repeating its last item, so every chunk has
+    one shape and the forward pass is traced once (callers use the first len(batch) results).
+    The sampled gradient methods do not pad: there a padded chunk costs more than a trace."""
     if len(batch) == size:
         return batch
     return np.concatenate([batch, np.repeat(batch[-1:], size - len(batch), axis=0)])
