@@ -139,18 +139,20 @@ class Explainer:
                      activation_gradients.reshape((n, t) + activation_gradients.shape[1:]),
                      input_gradients)
 
-    def scores(self, clips, target, layer: str | None = None) -> np.ndarray:
-        """The target class score (logit) of each clip, from batched forward passes."""
+    def logits(self, clips, layer: str | None = None) -> np.ndarray:
+        """Class logits (N, C) of clips, from batched forward passes (no gradient)."""
         _, forward = self._compiled_pass(layer or self.default_layer)
         clips = np.asarray(clips, np.float32)
-        target = np.asarray(target, int)
         out = []
         for start in range(0, len(clips), self._chunk()):
             chunk = clips[start:start + self._chunk()]
-            logits = forward(tf.constant(_pad(chunk, self._chunk()),
-                                         self.model.inputs[0].dtype)).numpy()[:len(chunk)]
-            out.append(logits[np.arange(len(chunk)), target[start:start + len(chunk)]])
+            out.append(forward(tf.constant(_pad(chunk, self._chunk()),
+                                           self.model.inputs[0].dtype)).numpy()[:len(chunk)])
         return np.concatenate(out)
+
+    def scores(self, clips, target, layer: str | None = None) -> np.ndarray:
+        """The target class score (logit) of each clip, from batched forward passes."""
+        return self.logits(clips, layer)[np.arange(len(clips)), np.asarray(target, int)]
 
     def _chunk(self) -> int:
         return max(1, self.frames_per_pass // self.frames)

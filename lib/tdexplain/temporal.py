@@ -41,16 +41,20 @@ def frame_importance(model, clips, method: str = "occlusion", target=None, fill:
     if fill not in FILLS:
         raise ValueError(f"fill must be one of {FILLS}, got {fill!r}")
     explainer = explainer or Explainer(model)
-    result = explainer.explain(clips, methods="gradient_x_input", target=target)
     if method == "gradient":
+        result = explainer.explain(clips, methods="gradient_x_input", target=target)
         mass = result.raw["gradient_x_input"].sum(axis=(2, 3))
         total = mass.sum(axis=1, keepdims=True)
         return np.divide(mass, total, out=np.zeros_like(mass), where=total > 0)
+    # Occlusion needs no gradient: forward passes only, the originals and the occluded copies.
     batch = check_clips(clips, explainer.frames, explainer.size)
+    targets = explainer.check_target(target, len(batch))
+    logits = explainer.logits(batch)
+    targets = np.where(targets < 0, logits.argmax(axis=1), targets)
     frames = batch.shape[1]
     occluded = np.concatenate([occluded_clips(clip, fill) for clip in batch])
-    scores = explainer.scores(occluded, np.repeat(result.target, frames), result.layer)
-    return result.scores[:, None] - scores.reshape(len(batch), frames)
+    scores = explainer.scores(occluded, np.repeat(targets, frames))
+    return logits[np.arange(len(batch)), targets][:, None] - scores.reshape(len(batch), frames)
 
 
 def probability_over_time(model, clip, target=None, batch_size: int = 8) -> np.ndarray:
