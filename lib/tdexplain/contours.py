@@ -190,11 +190,16 @@ def draw(frame, contours: list[Contour], labels: bool = False, cmap: str = "viri
     if labels and contours:
         top = max(c.level for c in contours)
         for contour in (c for c in contours if c.level == top):
-            text = f"{contour.peak:.2f}"
             origin = (int(contour.centroid[0]), int(contour.centroid[1]))
-            font = 0.3 * scale
-            cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, font, (0, 0, 0),
-                        max(2, round(2 * scale)), cv2.LINE_AA)
-            cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, font, (255, 255, 255),
-                        max(1, round(scale)), cv2.LINE_AA)
+            draw_text(image, f"{contour.peak:.2f}", origin, 0.3 * scale,
+                      max(1, round(scale)), max(2, round(2 * scale)))
+    return image
+
+
+def draw_text(image: np.ndarray, text: str, origin, font_scale: float, thickness: int,
+              halo: int) -> np.ndarray:
+    """White text with a black halo, legible on dark and bright frames; draws in place."""
+    for color, width in (((0, 0, 0), halo), ((255, 255, 255), thickness)):
+        cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, font_scale, color, width,
+                    cv2.LINE_AA)
     return image

@@ -169,11 +169,8 @@ def _window_entry(w: Window, result, importance, buffer, picked, info, size, cla
 
 def _caption(image: np.ndarray, text: str) -> np.ndarray:
     scale = max(0.4, image.shape[1] / 400)
-    origin = (6, int(18 * scale))
-    for color, thickness in (((0, 0, 0), 3), ((255, 255, 255), 1)):
-        cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, color,
-                    max(1, round(thickness * scale)), cv2.LINE_AA)
-    return image
+    return contours.draw_text(image, text, (6, int(18 * scale)), 0.5 * scale,
+                              max(1, round(scale)), max(1, round(3 * scale)))
 
 
 def _verdict(windows: list, class_names) -> dict | None:

@@ -162,9 +162,8 @@ def render_clip(clip, heatmaps, caption: str = "", timeline=None, timeline_label
         image = heat_overlay(clip[t], heatmaps[t], cmap=cmap)
         image = contour_lib.draw(image, contour_lib.extract(heatmaps[t], levels=levels), cmap=cmap)
         if caption:
-            for color, thickness in (((0, 0, 0), 3), ((255, 255, 255), 1)):
-                cv2.putText(image, caption, (4, int(12 * scale)), cv2.FONT_HERSHEY_SIMPLEX,
-                            0.35 * scale, color, max(1, round(thickness * scale)), cv2.LINE_AA)
+            contour_lib.draw_text(image, caption, (4, int(12 * scale)), 0.35 * scale,
+                                  max(1, round(scale)), max(1, round(3 * scale)))
         out[t, :height] = image
         out[t, height:] = 40
         if timeline is not None:
