@@ -300,7 +300,8 @@ class Explainer:
 
     # ------------------------------------------------------------------ input checks
 
-    def check_methods(self, methods) -> tuple:
+    @staticmethod
+    def check_methods(methods) -> tuple:
         methods = (methods,) if isinstance(methods, str) else tuple(methods)
         unknown = [m for m in methods if m not in METHODS]
         if unknown or not methods:

@@ -19,6 +19,7 @@ from .data import CLASSES, check_clips, sample_path
 from .unroll import find_time_distributed
 
 DEMO_MODEL = sample_path("demo_model.keras")
+RANDOM_LABELS_MODEL = sample_path("random_labels_model.keras")  # the demo recipe on shuffled labels
 BACKBONES = ("vgg19",)
 # VGG19's convolution blocks: (block, convolutions, filters at width 1).
 VGG19_BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))

@@ -1,0 +1,431 @@
+"""Measuring explanations: localization, faithfulness curves and sanity checks.
+
+A map that looks convincing can be wrong. Three families of numbers, each on batches of
+maps (N, T, H, W) in [0, 1] as `Explainer.explain` returns them:
+
+- localization against ground-truth masks (our synthetic clips know where the evidence is):
+  pointing game, share of the map's energy inside the mask, IoU of the thresholded map;
+- faithfulness without ground truth: deletion and insertion curves (remove or reveal pixels
+  in order of importance, per frame or across the whole clip) and the same for whole frames;
+- sanity checks (Adebayo et al., 2018): the maps of a model whose weights are randomized,
+  layer by layer from the top or the backbone at once, and of a model trained on shuffled
+  labels, compared with the original maps by rank correlation and SSIM. A method that
+  explains the model must change when the model does.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import keras
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import unroll
+from .data import check_clips
+from .explain import Explainer
+
+FILLS = ("blur", "black", "mean")
+
+__all__ = ["pointing_game", "energy_inside", "iou", "chance", "localization", "Curve",
+           "deletion_curve", "frame_deletion_curve", "spearman", "ssim", "randomization_steps",
+           "model_randomization", "label_randomization", "SanityCheck", "evaluate_methods"]
+
+
+# ---------------------------------------------------------------------------- localization
+
+def _maps_and_masks(maps, masks) -> tuple[np.ndarray, np.ndarray]:
+    maps = np.asarray(maps, np.float32)
+    masks = np.asarray(masks)
+    if maps.ndim != 4 or maps.shape != masks.shape:
+        raise ValueError(f"maps and masks must both be (N, T, H, W) of the same shape, got maps "
+                         f"{maps.shape} and masks {masks.shape}")
+    if not np.isfinite(maps).all() or maps.min() < 0:
+        raise ValueError("maps must be finite and non-negative (heat maps, as explain returns them)")
+    return maps, masks.astype(bool)
+
+
+def _where_evidence(values: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """NaN for frames whose mask is empty: there is nothing to localize there."""
+    return np.where(masks.any(axis=(2, 3)), values, np.nan)
+
+
+def pointing_game(maps, masks) -> np.ndarray:
+    """(N, T): is the map's peak inside the mask? With tied peaks, the share of them inside
+    (so a constant map scores the mask's area, chance); an all-zero map points nowhere (0)."""
+    maps, masks = _maps_and_masks(maps, masks)
+    peak = maps.max(axis=(2, 3), keepdims=True)
+    at_peak = (maps == peak) & (peak > 0)
+    hits = (at_peak & masks).sum(axis=(2, 3)) / np.maximum(at_peak.sum(axis=(2, 3)), 1)
+    return _where_evidence(hits, masks)
+
+
+def energy_inside(maps, masks) -> np.ndarray:
+    """(N, T): the share of each frame's map mass inside the mask (0 for an all-zero map)."""
+    maps, masks = _maps_and_masks(maps, masks)
+    total = maps.sum(axis=(2, 3))
+    inside = (maps * masks).sum(axis=(2, 3))
+    return _where_evidence(np.divide(inside, total, out=np.zeros_like(total), where=total > 0), masks)
+
+
+def iou(maps, masks, threshold: float = 0.5) -> np.ndarray:
+    """(N, T): intersection over union of the map's region above `threshold` and the mask."""
+    maps, masks = _maps_and_masks(maps, masks)
+    region = (maps >= threshold) & (maps > 0)
+    union = (region | masks).sum(axis=(2, 3))
+    return _where_evidence((region & masks).sum(axis=(2, 3)) / np.maximum(union, 1), masks)
+
+
+def chance(masks) -> np.ndarray:
+    """(N, T): the mask's share of the frame, what a uniformly random map scores on the
+    pointing game and on energy inside the mask."""
+    masks = np.asarray(masks, bool)
+    return _where_evidence(masks.mean(axis=(2, 3)), masks)
+
+
+def localization(maps, masks, threshold: float = 0.5) -> dict:
+    """Per clip (N,): the mean over the frames that have evidence of each localization score,
+    and the chance level of the pointing game and energy inside."""
+    per_frame = {"pointing_game": pointing_game(maps, masks), "energy_inside": energy_inside(maps, masks),
+                 "iou": iou(maps, masks, threshold), "chance": chance(masks)}
+    return {name: _mean_over_frames(values) for name, values in per_frame.items()}
+
+
+def _mean_over_frames(values: np.ndarray) -> np.ndarray:
+    counts = np.isfinite(values).sum(axis=1)
+    total = np.nansum(values, axis=1)
+    return np.divide(total, counts, out=np.full(len(values), np.nan), where=counts > 0)
+
+
+# ---------------------------------------------------------------------------- faithfulness
+
+@dataclass
+class Curve:
+    """A deletion or insertion curve: the target class probability (N, S + 1) after removing
+    (or revealing) each fraction of the pixels or frames, most important first."""
+
+    mode: str
+    fractions: np.ndarray
+    probabilities: np.ndarray
+    target: np.ndarray
+
+    @property
+    def auc(self) -> np.ndarray:
+        """Area under each clip's curve, over fractions 0..1 (N,). Deletion: lower is more
+        faithful (the probability falls fast). Insertion: higher is more faithful."""
+        p, x = self.probabilities, self.fractions
+        return ((p[:, 1:] + p[:, :-1]) / 2 * np.diff(x)).sum(axis=1)
+
+
+def _fill(clips: np.ndarray, fill: str) -> np.ndarray:
+    """What removed pixels become: a strong blur of the frame (keeps colours, removes
+    detail, the usual choice since RISE), black, or the clip's mean frame (removes motion)."""
+    if fill == "black":
+        return np.zeros_like(clips)
+    if fill == "mean":
+        return np.broadcast_to(clips.mean(axis=1, keepdims=True), clips.shape).copy()
+    size = clips.shape[2]
+    kernel = 2 * (size // 8) + 1
+    return np.stack([[cv2.GaussianBlur(frame, (kernel, kernel), 0) for frame in clip] for clip in clips])
+
+
+def _rank_fraction(importance: np.ndarray, axes: tuple, rng: np.random.Generator) -> np.ndarray:
+    """Each element's place in the order of decreasing importance within `axes`, as a
+    fraction in [0, 1): 0 is the most important. Ties are broken at random, not by position
+    (an all-zero region would otherwise be removed top-left first)."""
+    moved = np.moveaxis(importance, axes, tuple(range(-len(axes), 0)))
+    flat = moved.reshape(moved.shape[:moved.ndim - len(axes)] + (-1,))
+    ties = rng.random(flat.shape)
+    order = np.lexsort((ties, -flat), axis=-1)
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(flat.shape[-1]), axis=-1)
+    fraction = (ranks / flat.shape[-1]).reshape(moved.shape)
+    return np.moveaxis(fraction, tuple(range(-len(axes), 0)), axes)
+
+
+def _curve(explainer: Explainer, clips, rank, target, steps: int, mode: str, fill: str,
+           progress: bool, desc: str) -> Curve:
+    """Probabilities of the target as the elements with rank fraction below k / steps are
+    removed (deletion) or revealed (insertion), k = 0..steps; one batch of forward passes
+    per clip."""
+    if mode not in ("deletion", "insertion"):
+        raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
+    if fill not in FILLS:
+        raise ValueError(f"fill must be one of {FILLS}, got {fill!r}")
+    fractions = np.linspace(0, 1, steps + 1)
+    filled = _fill(clips, fill)
+    probabilities = np.zeros((len(clips), steps + 1), np.float32)
+    for i in tqdm(range(len(clips)), desc=desc, unit="clip", disable=not progress):
+        changed = rank[i][None] < fractions[:, None, None, None]  # (S + 1, T, H, W)
+        if mode == "insertion":
+            changed = ~changed
+        variants = np.where(changed[..., None], filled[i][None], clips[i][None])
+        logits = explainer.logits(variants)
+        probabilities[i] = _softmax(logits)[:, target[i]]
+    return Curve(mode, fractions, probabilities, target)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def _clips_and_target(explainer: Explainer, clips, target) -> tuple[np.ndarray, np.ndarray]:
+    batch = check_clips(clips, explainer.frames, explainer.size)
+    targets = explainer.check_target(target, len(batch))
+    if (targets < 0).any():
+        predicted = explainer.logits(batch).argmax(axis=1)
+        targets = np.where(targets < 0, predicted, targets)
+    return batch, targets
+
+
+def deletion_curve(explainer: Explainer, clips, maps, target=None, mode: str = "deletion",
+                   scope: str = "frame", steps: int = 16, fill: str = "blur", seed: int = 0,
+                   progress: bool = True) -> Curve:
+    """Deletion (or insertion) curve of maps (N, T, H, W) for clips (N, T, H, W, 3).
+
+    scope "frame": each step removes the same share of every frame, each frame's own most
+    important pixels first; "clip": pixels are ranked across the whole clip, so a frame the
+    map ignores keeps its pixels longest. Removed pixels take the value of `fill` (see
+    FILLS); insertion starts from the filled clip and reveals. target: None for the
+    predicted class, or a class index or name, or one per clip.
+    """
+    batch, targets = _clips_and_target(explainer, clips, target)
+    maps = np.asarray(maps, np.float32)
+    if maps.shape != batch.shape[:4]:
+        raise ValueError(f"maps must be (N, T, H, W) = {batch.shape[:4]} to match the clips, got {maps.shape}")
+    if scope not in ("frame", "clip"):
+        raise ValueError(f"scope must be 'frame' or 'clip', got {scope!r}")
+    axes = (2, 3) if scope == "frame" else (1, 2, 3)
+    rank = _rank_fraction(maps, axes, np.random.default_rng(seed))
+    return _curve(explainer, batch, rank, targets, steps, mode, fill, progress, f"{mode} ({scope})")
+
+
+def frame_deletion_curve(explainer: Explainer, clips, frame_scores, target=None,
+                         mode: str = "deletion", fill: str = "mean", seed: int = 0,
+                         progress: bool = True) -> Curve:
+    """Deletion (or insertion) of whole frames, the most important first, for frame scores
+    (N, T) such as `explain.frame_importance`: T + 1 points per clip. Removed frames become
+    the clip's mean frame by default (the background stays, the motion goes)."""
+    batch, targets = _clips_and_target(explainer, clips, target)
+    frame_scores = np.asarray(frame_scores, np.float32)
+    if frame_scores.shape != batch.shape[:2]:
+        raise ValueError(f"frame_scores must be (N, T) = {batch.shape[:2]}, got {frame_scores.shape}")
+    rank = _rank_fraction(frame_scores, (1,), np.random.default_rng(seed))
+    rank = np.broadcast_to(rank[:, :, None, None], batch.shape[:4])
+    return _curve(explainer, batch, rank, targets, batch.shape[1], mode, fill, progress,
+                  f"frame {mode}")
+
+
+# ---------------------------------------------------------------------------- similarity
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks along the last axis, ties given their average rank (as scipy's rankdata)."""
+    order = np.argsort(values, axis=-1, kind="stable")
+    ordered = np.take_along_axis(values, order, axis=-1)
+    ranks = np.empty(values.shape, np.float64)
+    for row in np.ndindex(values.shape[:-1]):
+        starts = np.flatnonzero(np.r_[True, ordered[row][1:] != ordered[row][:-1]])
+        ends = np.r_[starts[1:], values.shape[-1]]
+        average = np.repeat((starts + ends - 1) / 2, ends - starts)
+        ranks[row + (order[row],)] = average
+    return ranks
+
+
+def spearman(maps_a, maps_b) -> np.ndarray:
+    """Spearman rank correlation between two batches of maps, per frame: (N, T). A constant
+    frame (no order to compare) correlates 0 with anything but an equal frame."""
+    a, b = (np.asarray(m, np.float64) for m in (maps_a, maps_b))
+    if a.shape != b.shape or a.ndim != 4:
+        raise ValueError(f"both map batches must be (N, T, H, W) of the same shape, got {a.shape} and {b.shape}")
+    ra, rb = (_ranks(m.reshape(m.shape[:2] + (-1,))) for m in (a, b))
+    ra -= ra.mean(axis=-1, keepdims=True)
+    rb -= rb.mean(axis=-1, keepdims=True)
+    norm = np.sqrt((ra ** 2).sum(axis=-1) * (rb ** 2).sum(axis=-1))
+    correlation = np.divide((ra * rb).sum(axis=-1), norm, out=np.zeros(a.shape[:2]), where=norm > 0)
+    same = np.all(a == b, axis=(2, 3))
+    return np.where(same, 1.0, correlation)
+
+
+def ssim(maps_a, maps_b, sigma: float = 1.5) -> np.ndarray:
+    """Structural similarity (Wang et al., 2004) of maps in [0, 1], per frame: (N, T).
+    Gaussian window of `sigma` pixels, the usual constants for a data range of 1."""
+    a, b = (np.asarray(m, np.float64) for m in (maps_a, maps_b))
+    if a.shape != b.shape or a.ndim != 4:
+        raise ValueError(f"both map batches must be (N, T, H, W) of the same shape, got {a.shape} and {b.shape}")
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+
+    def blur(x):
+        return np.stack([[cv2.GaussianBlur(f, (0, 0), sigma) for f in clip] for clip in x])
+
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a ** 2
+    var_b = blur(b * b) - mu_b ** 2
+    covariance = blur(a * b) - mu_a * mu_b
+    index = ((2 * mu_a * mu_b + c1) * (2 * covariance + c2)
+             / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2)))
+    return index.mean(axis=(2, 3))
+
+
+# ---------------------------------------------------------------------------- sanity checks
+
+@dataclass
+class SanityCheck:
+    """Maps of the same clips by the original model and by its randomized versions.
+
+    steps: labels, "original" first; maps[method] (S + 1, N, T, H, W); spearman[method] and
+    ssim[method] (S + 1,): mean similarity of each step's maps to the original ones (1 at
+    the original). A method that depends on the model falls towards 0 as it is randomized.
+    """
+
+    steps: list
+    maps: dict = field(default_factory=dict)
+    spearman: dict = field(default_factory=dict)
+    ssim: dict = field(default_factory=dict)
+
+    def table(self):
+        import pandas as pd
+
+        rows = {(method, score): values[method] for score, values in
+                (("spearman", self.spearman), ("ssim", self.ssim)) for method in self.maps}
+        return pd.DataFrame(rows, index=pd.Index(self.steps, name="randomized")).round(3)
+
+
+def randomization_steps(model: keras.Model, mode: str = "cascading") -> list[tuple[str, list]]:
+    """The layers to randomize at each step: (label, layers randomized so far).
+
+    "cascading": from the output layer down through the head (dense blocks, GRU) and then
+    the backbone's layers from the last to the first, one more layer per step; "backbone":
+    one step, every layer of the wrapped CNN at once (the head kept).
+    """
+    wrapper = unroll.find_time_distributed(model)
+    backbone = [layer for layer in wrapper.layer.layers if layer.weights]
+    if mode == "backbone":
+        return [("backbone", backbone)]
+    if mode != "cascading":
+        raise ValueError(f"mode must be 'cascading' or 'backbone', got {mode!r}")
+    head = [layer for layer in model.layers if layer.weights and layer is not wrapper]
+    order = head[::-1] + backbone[::-1]
+    return [(layer.name, order[:i + 1]) for i, layer in enumerate(order)]
+
+
+def _randomize(layers_, rng: np.random.Generator) -> None:
+    """Redraw every weight of the layers from a normal with that weight tensor's own mean
+    and standard deviation: the scale of each layer is kept, so activations neither vanish
+    nor explode, and all that was learnt is gone."""
+    for layer in layers_:
+        for variable in layer.weights:
+            values = variable.numpy()
+            variable.assign(rng.normal(values.mean(), values.std(), values.shape).astype(values.dtype))
+
+
+def _copy(model: keras.Model) -> keras.Model:
+    twin = keras.models.clone_model(model)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def _method_maps(explainer: Explainer, clips, methods, target, layer, options) -> dict:
+    """{name: maps (N, T, H, W)} for method names and for callables
+    ``f(explainer, clips, target) -> maps`` (a baseline that ignores the model, say)."""
+    names = [m for m in methods if isinstance(m, str)]
+    maps = {}
+    if names:
+        maps.update(explainer.explain(clips, methods=names, layer=layer, target=target, **options).maps)
+    for method in methods:
+        if callable(method):
+            maps[method.__name__] = np.asarray(method(explainer, clips, target), np.float32)
+    return maps
+
+
+def _check_methods(methods) -> tuple:
+    """Method names (validated) and callables ``f(explainer, clips, target) -> maps``."""
+    methods = (methods,) if isinstance(methods, str) or callable(methods) else tuple(methods)
+    names = [m for m in methods if not callable(m)]
+    if names or not methods:
+        Explainer.check_methods(names)
+    return methods
+
+
+def _sanity_check(explainers, labels, clips, methods, target, layer, options, progress,
+                  desc, before_each=None) -> SanityCheck:
+    methods = _check_methods(methods)
+    reference = explainers[0]
+    batch, targets = _clips_and_target(reference, clips, target)
+    check = SanityCheck(list(labels))
+    results = []
+    for step, explainer in enumerate(tqdm(explainers, desc=desc, unit="step", disable=not progress)):
+        if before_each is not None:
+            before_each(step)
+        results.append(_method_maps(explainer, batch, methods, targets, layer, options))
+    for name in results[0]:
+        check.maps[name] = np.stack([r[name] for r in results])
+        check.spearman[name] = np.array([np.mean(spearman(results[0][name], r[name])) for r in results])
+        check.ssim[name] = np.array([np.mean(ssim(results[0][name], r[name])) for r in results])
+    return check
+
+
+def model_randomization(model: keras.Model, clips, methods=("gradcam",), mode: str = "cascading",
+                        layer: str | None = None, target=None, seed: int = 0, progress: bool = True,
+                        **options) -> SanityCheck:
+    """Model-parameter randomization test: maps of the same clips and target (the original
+    model's prediction by default) as the weights are randomized (see `randomization_steps`).
+    The model is not changed: a copy is randomized in place, step after step, and one
+    compiled explainer serves every step. `options` go to `Explainer.explain`."""
+    twin = _copy(model)
+    steps = randomization_steps(twin, mode)
+    rng = np.random.default_rng(seed)
+
+    def randomize(step):  # the cascade adds one layer per step; the backbone goes at once
+        if step:
+            _randomize(steps[step - 1][1][-1:] if mode == "cascading" else steps[0][1], rng)
+
+    return _sanity_check([Explainer(twin)] * (len(steps) + 1), ["original"] + [label for label, _ in steps],
+                         clips, methods, target, layer, options, progress,
+                         f"{mode} randomization", before_each=randomize)
+
+
+def label_randomization(model: keras.Model, random_label_model: keras.Model, clips,
+                        methods=("gradcam",), layer: str | None = None, target=None,
+                        progress: bool = True, **options) -> SanityCheck:
+    """Data randomization test: maps of the original model and of the same architecture
+    trained the same way on shuffled labels (`models.RANDOM_LABELS_MODEL` for the demo), for
+    the same clips and target class."""
+    explainers = [Explainer(model), Explainer(random_label_model)]
+    return _sanity_check(explainers, ["original", "random labels"], clips, methods, target,
+                         layer, options, progress, "label randomization")
+
+
+# ---------------------------------------------------------------------------- all together
+
+def evaluate_methods(explainer: Explainer, clips, masks, methods, layer: str | None = None,
+                     target=None, steps: int = 16, fill: str = "blur", progress: bool = True,
+                     **options):
+    """One row per method: localization (pointing game, energy inside, IoU, with chance),
+    deletion and insertion AUC (per-frame scope), and explanation time per clip. A pandas
+    DataFrame; the maps and curves are in its ``attrs`` for plotting."""
+    import pandas as pd
+
+    methods = _check_methods(methods)
+    batch, targets = _clips_and_target(explainer, clips, target)
+    rows, maps, curves = {}, {}, {}
+    for method in methods:
+        start = time.perf_counter()
+        maps.update(_method_maps(explainer, batch, [method], targets, layer, options))
+        seconds = (time.perf_counter() - start) / len(batch)
+        name = method if isinstance(method, str) else method.__name__
+        found = localization(maps[name], masks)
+        curves[name] = {mode: deletion_curve(explainer, batch, maps[name], targets, mode=mode,
+                                             steps=steps, fill=fill, progress=progress)
+                        for mode in ("deletion", "insertion")}
+        rows[name] = {"pointing_game": np.nanmean(found["pointing_game"]),
+                      "energy_inside": np.nanmean(found["energy_inside"]),
+                      "iou": np.nanmean(found["iou"]),
+                      "deletion_auc": curves[name]["deletion"].auc.mean(),
+                      "insertion_auc": curves[name]["insertion"].auc.mean(),
+                      "seconds_per_clip": seconds}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.attrs.update(maps=maps, curves=curves, chance=float(np.nanmean(chance(masks))))
+    return table

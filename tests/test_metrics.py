@@ -1,0 +1,261 @@
+"""Metrics of explanations, each on a case whose answer is known in advance."""
+
+import cv2
+import keras
+import numpy as np
+import pytest
+
+from tdexplain import data, explain, metrics, models
+
+FRAMES, SIZE = 3, 32
+PIXEL = (20, 9)  # (row, column) the one-pixel model looks at
+GAIN = 0.005  # its logit gap per gray level: probabilities stay away from 0 and 1
+
+
+@pytest.fixture(scope="module")
+def masks():
+    return data.synthetic_dataset(n=6, frames=FRAMES, size=SIZE, seed=3)[2]
+
+
+def test_a_map_equal_to_the_mask_scores_the_maximum(masks):
+    maps = masks.astype(np.float32)
+    for score in (metrics.pointing_game, metrics.energy_inside, metrics.iou):
+        np.testing.assert_allclose(score(maps, masks), 1.0)
+    # and its complement the minimum
+    for score in (metrics.pointing_game, metrics.energy_inside, metrics.iou):
+        np.testing.assert_allclose(score(1.0 - maps, masks), 0.0)
+
+
+def test_a_random_map_scores_near_chance():
+    masks = np.zeros((400, 1, 16, 16), bool)
+    masks[:, :, 4:8, 2:10] = True  # an eighth of the frame
+    maps = np.random.default_rng(0).random(masks.shape).astype(np.float32)
+    found = metrics.localization(maps, masks)
+    np.testing.assert_allclose(found["chance"], 0.125)
+    assert abs(found["pointing_game"].mean() - 0.125) < 0.04  # binomial sd 0.017
+    assert abs(found["energy_inside"].mean() - 0.125) < 0.01
+
+
+def test_ties_and_empty_cases():
+    masks = np.zeros((1, 3, 8, 8), bool)
+    masks[0, :2, :2, :] = True  # a quarter of frames 0 and 1; frame 2 has no evidence
+    maps = np.ones((1, 3, 8, 8), np.float32)
+    maps[0, 1] = 0
+    np.testing.assert_allclose(metrics.pointing_game(maps, masks), [[0.25, 0.0, np.nan]])
+    np.testing.assert_allclose(metrics.energy_inside(maps, masks), [[0.25, 0.0, np.nan]])
+    np.testing.assert_allclose(metrics.localization(maps, masks)["energy_inside"], [0.125])
+
+
+def test_iou_of_a_known_overlap():
+    masks = np.zeros((1, 1, 10, 10), bool)
+    masks[0, 0, :, :4] = True
+    maps = np.zeros((1, 1, 10, 10), np.float32)
+    maps[0, 0, :, 2:6] = 0.8  # overlaps 2 of the mask's 4 columns; union 6 columns
+    maps[0, 0, :, 6:] = 0.3  # below the threshold
+    np.testing.assert_allclose(metrics.iou(maps, masks), [[2 / 6]])
+
+
+def test_bad_maps_are_refused(masks):
+    with pytest.raises(ValueError, match="same shape"):
+        metrics.energy_inside(np.zeros((1, 2, 3)), masks)
+    with pytest.raises(ValueError, match="non-negative"):
+        metrics.pointing_game(-np.ones(masks.shape), masks)
+
+
+# ---------------------------------------------------------------- faithfulness
+
+
+@pytest.fixture(scope="module")
+def one_pixel_model():
+    """Predicts class 0 when pixel PIXEL is bright in the frames, from that pixel only."""
+    frame = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(1, 1, name="gray")(frame)
+    x = keras.layers.Cropping2D(((PIXEL[0], SIZE - PIXEL[0] - 1), (PIXEL[1], SIZE - PIXEL[1] - 1)))(x)
+    cnn = keras.Model(frame, keras.layers.Flatten()(x), name="cnn")
+    clips = keras.Input((FRAMES, SIZE, SIZE, 3))
+    features = keras.layers.Flatten()(keras.layers.TimeDistributed(cnn)(clips))
+    output = keras.layers.Dense(2, activation="softmax", name="out")
+    model = keras.Model(clips, output(features))
+    cnn.get_layer("gray").set_weights([np.full((1, 1, 3, 1), 1 / 3, np.float32), np.zeros(1)])
+    # logit 0 - logit 1 = GAIN x (sum over frames of the pixel's gray value - 128 x FRAMES)
+    output.set_weights([np.tile([[GAIN / 2, -GAIN / 2]], (FRAMES, 1)).astype(np.float32),
+                        np.array([-64 * GAIN, 64 * GAIN], np.float32) * FRAMES])
+    return model
+
+
+@pytest.fixture(scope="module")
+def bright_pixel_clip():
+    clip = np.random.default_rng(0).integers(0, 100, (1, FRAMES, SIZE, SIZE, 3)).astype(np.float32)
+    clip[:, :, PIXEL[0], PIXEL[1]] = 255
+    return clip
+
+
+def test_deletion_drops_at_the_first_step_on_a_one_pixel_model(one_pixel_model, bright_pixel_clip):
+    explainer = explain.Explainer(one_pixel_model)
+    pointing = np.zeros((1, FRAMES, SIZE, SIZE), np.float32)
+    pointing[:, :, PIXEL[0], PIXEL[1]] = 1
+    curve = metrics.deletion_curve(explainer, bright_pixel_clip, pointing, steps=8, fill="black",
+                                   progress=False)
+    # the pixel is 255 in every frame: gap 0.005 x 127 x 3 (p 0.87); black: -0.005 x 128 x 3
+    assert curve.probabilities[0, 0] > 0.85 and (curve.probabilities[0, 1:] < 0.15).all()
+    assert curve.auc[0] < 0.2
+    # The opposite order removes the pixel only at the last step; insertion reveals it first.
+    late = metrics.deletion_curve(explainer, bright_pixel_clip, 1 - pointing, steps=8, fill="black",
+                                  progress=False)
+    assert (late.probabilities[0, :-1] > 0.85).all() and late.probabilities[0, -1] < 0.15
+    insertion = metrics.deletion_curve(explainer, bright_pixel_clip, pointing, mode="insertion",
+                                       steps=8, fill="black", progress=False)
+    assert insertion.probabilities[0, 0] < 0.15 and (insertion.probabilities[0, 1:] > 0.85).all()
+
+
+def test_clip_scope_removes_the_map_s_frames_first(one_pixel_model, bright_pixel_clip):
+    """Ranked over the clip, a map on frame 0 removes frame 0's pixels before any other."""
+    explainer = explain.Explainer(one_pixel_model)
+    maps = np.zeros((1, FRAMES, SIZE, SIZE), np.float32)
+    maps[:, 0] = 1
+    curve = metrics.deletion_curve(explainer, bright_pixel_clip, maps, scope="clip", steps=FRAMES,
+                                   fill="black", progress=False)
+    # after step 1 frame 0 is black: its pixel lost 255 gray levels
+    logit_gap = np.log(curve.probabilities[0] / (1 - curve.probabilities[0]))
+    np.testing.assert_allclose(logit_gap[:2], [GAIN * 127 * FRAMES, GAIN * (127 * FRAMES - 255)], rtol=1e-4)
+
+
+def test_frame_deletion_removes_the_most_important_frames_first(one_pixel_model, bright_pixel_clip):
+    explainer = explain.Explainer(one_pixel_model)
+    scores = np.array([[0.1, 0.9, 0.5]])  # order: frame 1, frame 2, frame 0
+    curve = metrics.frame_deletion_curve(explainer, bright_pixel_clip, scores, fill="black", progress=False)
+    gap = np.log(curve.probabilities[0] / (1 - curve.probabilities[0]))
+    np.testing.assert_allclose(np.diff(gap), [-GAIN * 255] * FRAMES, rtol=1e-4)
+    assert curve.probabilities.shape == (1, FRAMES + 1)
+
+
+def test_ties_are_removed_in_random_order_not_top_left_first():
+    rank = metrics._rank_fraction(np.zeros((1, 1, 16, 16)), (2, 3), np.random.default_rng(0))
+    first_half = rank[0, 0] < 0.5
+    assert abs(first_half[:8].mean() - 0.5) < 0.1  # top rows no more likely than bottom rows
+    np.testing.assert_array_equal(np.sort(rank.ravel()), np.arange(256) / 256)
+
+
+def test_area_under_a_known_curve():
+    curve = metrics.Curve("deletion", np.linspace(0, 1, 5), np.array([[1, 1, 0, 0, 0.0]]), np.zeros(1))
+    np.testing.assert_allclose(curve.auc, [0.375])
+
+
+def test_bad_curve_arguments(one_pixel_model, bright_pixel_clip):
+    explainer = explain.Explainer(one_pixel_model)
+    maps = np.zeros((1, FRAMES, SIZE, SIZE))
+    with pytest.raises(ValueError, match="maps must be"):
+        metrics.deletion_curve(explainer, bright_pixel_clip, maps[:, :2])
+    with pytest.raises(ValueError, match="scope"):
+        metrics.deletion_curve(explainer, bright_pixel_clip, maps, scope="video")
+    with pytest.raises(ValueError, match="fill"):
+        metrics.deletion_curve(explainer, bright_pixel_clip, maps, fill="noise")
+    with pytest.raises(ValueError, match="frame_scores"):
+        metrics.frame_deletion_curve(explainer, bright_pixel_clip, np.zeros((1, 2)))
+
+
+# ---------------------------------------------------------------- similarity and sanity checks
+
+
+def test_spearman_against_an_independent_computation():
+    rng = np.random.default_rng(1)
+    a, b = rng.random((2, 2, 3, 6, 6))
+    expected = [[np.corrcoef(x.ravel().argsort().argsort(), y.ravel().argsort().argsort())[0, 1]
+                 for x, y in zip(ca, cb)] for ca, cb in zip(a, b)]
+    np.testing.assert_allclose(metrics.spearman(a, b), expected, atol=1e-12)
+    np.testing.assert_allclose(metrics.spearman(a, a ** 3), 1.0)  # any monotone transform
+    np.testing.assert_allclose(metrics.spearman(a, 1 - a), -1.0)
+    # average ranks for ties: [0, 0, 1, 1] vs [1, 2, 3, 4] is the Pearson of [1.5, 1.5, 3.5, 3.5]
+    tied = np.array([0, 0, 1, 1.0]).reshape(1, 1, 2, 2)
+    np.testing.assert_allclose(metrics.spearman(tied, np.arange(4.0).reshape(1, 1, 2, 2)),
+                               [[np.corrcoef([1.5, 1.5, 3.5, 3.5], [1, 2, 3, 4])[0, 1]]])
+
+
+def test_ssim_properties():
+    rng = np.random.default_rng(2)
+    a = cv2.GaussianBlur(rng.random((32, 32)), (0, 0), 3)[None, None]
+    a = (a - a.min()) / (a.max() - a.min())
+    np.testing.assert_allclose(metrics.ssim(a, a), 1.0)
+    noise = rng.random(a.shape)
+    assert metrics.ssim(a, noise)[0, 0] < 0.2
+    np.testing.assert_allclose(metrics.ssim(a, noise), metrics.ssim(noise, a))
+    assert metrics.ssim(a, 0.9 * a)[0, 0] > metrics.ssim(a, 0.5 * a)[0, 0] > metrics.ssim(a, noise)[0, 0]
+
+
+def edge_detector(explainer, clips, target):
+    """A 'method' that never looks at the model: the Sobel edges of each frame."""
+    gray = clips.mean(axis=-1).astype(np.float32)
+    edges = [[np.hypot(cv2.Sobel(f, cv2.CV_32F, 1, 0), cv2.Sobel(f, cv2.CV_32F, 0, 1)) for f in clip]
+             for clip in gray]
+    return explain.normalize_per_frame(np.array(edges))
+
+
+@pytest.fixture(scope="module")
+def demo_model():
+    return models.load_model()
+
+
+@pytest.fixture(scope="module")
+def demo_clips():
+    return data.synthetic_dataset(n=3, frames=8, size=64, seed=21)[0]
+
+
+def test_randomization_separates_gradcam_from_an_edge_detector(demo_model, demo_clips):
+    before = [w.copy() for w in demo_model.get_weights()]
+    check = metrics.model_randomization(demo_model, demo_clips, methods=["gradcam", edge_detector],
+                                        mode="backbone", layer="block4_conv4", progress=False)
+    assert check.steps == ["original", "backbone"]
+    np.testing.assert_allclose(check.spearman["edge_detector"], [1, 1])
+    np.testing.assert_allclose(check.ssim["edge_detector"], [1, 1])
+    np.testing.assert_allclose(check.spearman["gradcam"][0], 1)
+    assert check.spearman["gradcam"][1] < 0.3 and check.ssim["gradcam"][1] < 0.5
+    assert check.maps["gradcam"].shape == (2, 3, 8, 64, 64)
+    for old, new in zip(before, demo_model.get_weights()):  # the user's model is untouched
+        np.testing.assert_array_equal(old, new)
+    assert list(check.table().columns.get_level_values(0)) == ["gradcam", "edge_detector"] * 2
+
+
+def test_cascade_goes_from_the_output_down_one_layer_at_a_time(demo_model):
+    steps = metrics.randomization_steps(demo_model)
+    names = [label for label, _ in steps]
+    assert names[:5] == ["class_probabilities", "dense_3", "dense_2", "dense_1", "gru"]
+    assert names[5] == "block5_conv4" and names[-1] == "block1_conv1"
+    assert [len(layers) for _, layers in steps] == list(range(1, len(steps) + 1))
+    with pytest.raises(ValueError, match="cascading"):
+        metrics.randomization_steps(demo_model, mode="top")
+
+
+def test_cascading_randomization_changes_one_more_layer_each_step(one_pixel_model, bright_pixel_clip):
+    """On the one-pixel model: randomizing the output layer alone already changes saliency
+    (its sign and size), and the maps of each step are those of a model whose randomized
+    layers are exactly the cascade's so far."""
+    check = metrics.model_randomization(one_pixel_model, bright_pixel_clip, methods=["saliency"],
+                                        seed=5, progress=False)
+    assert check.steps == ["original", "out", "gray"]
+    assert check.maps["saliency"].shape == (3, 1, FRAMES, SIZE, SIZE)
+    # Only the watched pixel has a gradient, whatever the weights.
+    nonzero = check.maps["saliency"].reshape(3, -1).astype(bool).sum(axis=1)
+    np.testing.assert_array_equal(nonzero, [FRAMES] * 3)
+
+
+def test_label_randomization_compares_two_models(demo_model, demo_clips):
+    check = metrics.label_randomization(demo_model, demo_model, demo_clips, methods=["gradcam"],
+                                        layer="block4_conv4", progress=False)
+    np.testing.assert_allclose(check.spearman["gradcam"], [1, 1])
+    assert check.steps == ["original", "random labels"]
+
+
+def test_evaluate_methods_table(demo_model, demo_clips):
+    masks = data.synthetic_dataset(n=3, frames=8, size=64, seed=21)[2]
+    table = metrics.evaluate_methods(explain.Explainer(demo_model), demo_clips, masks,
+                                     ["gradcam", edge_detector], layer="block4_conv4", steps=4,
+                                     progress=False)
+    assert list(table.index) == ["gradcam", "edge_detector"]
+    assert list(table.columns) == ["pointing_game", "energy_inside", "iou", "deletion_auc",
+                                   "insertion_auc", "seconds_per_clip"]
+    assert ((table.drop(columns="seconds_per_clip") >= 0) & (table.drop(columns="seconds_per_clip") <= 1)).all().all()
+    maps = table.attrs["maps"]["gradcam"]
+    np.testing.assert_allclose(table.loc["gradcam", "energy_inside"],
+                               np.nanmean(metrics.energy_inside(maps, masks)), rtol=1e-6)
+    with pytest.raises(ValueError, match="valid methods"):
+        metrics.evaluate_methods(explain.Explainer(demo_model), demo_clips, masks, ["gradcan"])
