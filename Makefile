@@ -44,6 +44,7 @@ samples: $(STAMP)
 
 demo-model: $(STAMP)
 	$(BIN)/python scripts/train_demo_model.py
+	$(BIN)/python scripts/train_demo_model.py --random-labels
 
 clean:
 	rm -rf reports .pytest_cache

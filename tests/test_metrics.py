@@ -183,11 +183,15 @@ def test_ssim_properties():
 
 
 def edge_detector(explainer, clips, target):
-    """A 'method' that never looks at the model: the Sobel edges of each frame."""
+    """A 'method' that never looks at the model (computed here, independently of the
+    library's edge_baseline): the Laplacian magnitude of each frame."""
     gray = clips.mean(axis=-1).astype(np.float32)
-    edges = [[np.hypot(cv2.Sobel(f, cv2.CV_32F, 1, 0), cv2.Sobel(f, cv2.CV_32F, 0, 1)) for f in clip]
-             for clip in gray]
-    return explain.normalize_per_frame(np.array(edges))
+    return explain.normalize_per_frame(np.abs([[cv2.Laplacian(f, cv2.CV_32F) for f in c] for c in gray]))
+
+
+def test_edge_baseline_ignores_the_model(demo_model, demo_clips):
+    maps = metrics.edge_baseline(None, demo_clips, None)
+    assert maps.shape == demo_clips.shape[:4] and maps.max() == 1 and maps.min() == 0
 
 
 @pytest.fixture(scope="module")
@@ -221,6 +225,10 @@ def test_cascade_goes_from_the_output_down_one_layer_at_a_time(demo_model):
     assert names[:5] == ["class_probabilities", "dense_3", "dense_2", "dense_1", "gru"]
     assert names[5] == "block5_conv4" and names[-1] == "block1_conv1"
     assert [len(layers) for _, layers in steps] == list(range(1, len(steps) + 1))
+    blocks = metrics.randomization_steps(demo_model, by="block")
+    assert [label for label, _ in blocks][4:] == ["gru", "block5", "block4", "block3", "block2", "block1"]
+    assert [len(layers) for _, layers in blocks][-6:] == [5, 9, 13, 17, 19, 21]
+    assert blocks[-1][1] == steps[-1][1]
     with pytest.raises(ValueError, match="cascading"):
         metrics.randomization_steps(demo_model, mode="top")
 
@@ -259,3 +267,26 @@ def test_evaluate_methods_table(demo_model, demo_clips):
                                np.nanmean(metrics.energy_inside(maps, masks)), rtol=1e-6)
     with pytest.raises(ValueError, match="valid methods"):
         metrics.evaluate_methods(explain.Explainer(demo_model), demo_clips, masks, ["gradcan"])
+
+
+def test_each_step_randomizes_exactly_the_cascade_so_far(demo_model, demo_clips):
+    """A 'method' that records which layers of the explained copy differ from the model."""
+    original = {layer.name: [w.numpy().copy() for w in layer.weights] for layer in _weighted(demo_model)}
+    changed = []
+
+    def changed_layers(explainer, clips, target):
+        changed.append({layer.name for layer in _weighted(explainer.model)
+                        if any(not np.array_equal(w.numpy(), o) for w, o in zip(layer.weights, original[layer.name]))})
+        return np.zeros(clips.shape[:4], np.float32)
+
+    check = metrics.model_randomization(demo_model, demo_clips[:1], methods=[changed_layers], by="block",
+                                        progress=False)
+    expected = [set()] + [{layer.name for layer in layers}
+                          for _, layers in metrics.randomization_steps(demo_model, by="block")]
+    assert changed == expected and len(check.steps) == len(expected)
+
+
+def _weighted(model):
+    inner = [layer for layer in model.layers if isinstance(layer, keras.layers.TimeDistributed)][0].layer
+    return [layer for layer in model.layers + inner.layers if layer.weights and not isinstance(
+        layer, keras.layers.TimeDistributed)]

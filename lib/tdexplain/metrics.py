@@ -25,13 +25,14 @@ from tqdm.auto import tqdm
 
 from . import unroll
 from .data import check_clips
-from .explain import Explainer
+from .explain import Explainer, normalize_per_frame
 
 FILLS = ("blur", "black", "mean")
 
 __all__ = ["pointing_game", "energy_inside", "iou", "chance", "localization", "Curve",
            "deletion_curve", "frame_deletion_curve", "spearman", "ssim", "randomization_steps",
-           "model_randomization", "label_randomization", "SanityCheck", "evaluate_methods"]
+           "model_randomization", "label_randomization", "SanityCheck", "edge_baseline",
+           "evaluate_methods"]
 
 
 # ---------------------------------------------------------------------------- localization
@@ -293,13 +294,16 @@ class SanityCheck:
         return pd.DataFrame(rows, index=pd.Index(self.steps, name="randomized")).round(3)
 
 
-def randomization_steps(model: keras.Model, mode: str = "cascading") -> list[tuple[str, list]]:
+def randomization_steps(model: keras.Model, mode: str = "cascading", by: str = "layer") -> list[tuple[str, list]]:
     """The layers to randomize at each step: (label, layers randomized so far).
 
     "cascading": from the output layer down through the head (dense blocks, GRU) and then
-    the backbone's layers from the last to the first, one more layer per step; "backbone":
-    one step, every layer of the wrapped CNN at once (the head kept).
+    the backbone from its last layer to its first, one more layer per step (``by="block"``:
+    one more backbone block per step, ``block5_*`` then ``block4_*``...); "backbone": one
+    step, every layer of the wrapped CNN at once (the head kept).
     """
+    if by not in ("layer", "block"):
+        raise ValueError(f"by must be 'layer' or 'block', got {by!r}")
     wrapper = unroll.find_time_distributed(model)
     backbone = [layer for layer in wrapper.layer.layers if layer.weights]
     if mode == "backbone":
@@ -307,8 +311,18 @@ def randomization_steps(model: keras.Model, mode: str = "cascading") -> list[tup
     if mode != "cascading":
         raise ValueError(f"mode must be 'cascading' or 'backbone', got {mode!r}")
     head = [layer for layer in model.layers if layer.weights and layer is not wrapper]
-    order = head[::-1] + backbone[::-1]
-    return [(layer.name, order[:i + 1]) for i, layer in enumerate(order)]
+    groups = [(layer.name, [layer]) for layer in head[::-1]]
+    for layer in backbone[::-1]:
+        name = layer.name.split("_")[0] if by == "block" else layer.name
+        if groups and by == "block" and groups[-1][0] == name:
+            groups[-1][1].append(layer)
+        else:
+            groups.append((name, [layer]))
+    steps, randomized = [], []
+    for name, layers_ in groups:
+        randomized = randomized + layers_
+        steps.append((name, randomized))
+    return steps
 
 
 def _randomize(layers_, rng: np.random.Generator) -> None:
@@ -368,19 +382,20 @@ def _sanity_check(explainers, labels, clips, methods, target, layer, options, pr
 
 
 def model_randomization(model: keras.Model, clips, methods=("gradcam",), mode: str = "cascading",
-                        layer: str | None = None, target=None, seed: int = 0, progress: bool = True,
-                        **options) -> SanityCheck:
+                        by: str = "layer", layer: str | None = None, target=None, seed: int = 0,
+                        progress: bool = True, **options) -> SanityCheck:
     """Model-parameter randomization test: maps of the same clips and target (the original
     model's prediction by default) as the weights are randomized (see `randomization_steps`).
     The model is not changed: a copy is randomized in place, step after step, and one
     compiled explainer serves every step. `options` go to `Explainer.explain`."""
     twin = _copy(model)
-    steps = randomization_steps(twin, mode)
+    steps = randomization_steps(twin, mode, by)
     rng = np.random.default_rng(seed)
 
-    def randomize(step):  # the cascade adds one layer per step; the backbone goes at once
+    def randomize(step):  # the layers this step adds to those already randomized
         if step:
-            _randomize(steps[step - 1][1][-1:] if mode == "cascading" else steps[0][1], rng)
+            done = steps[step - 2][1] if step > 1 else []
+            _randomize(steps[step - 1][1][len(done):], rng)
 
     return _sanity_check([Explainer(twin)] * (len(steps) + 1), ["original"] + [label for label, _ in steps],
                          clips, methods, target, layer, options, progress,
@@ -396,6 +411,15 @@ def label_randomization(model: keras.Model, random_label_model: keras.Model, cli
     explainers = [Explainer(model), Explainer(random_label_model)]
     return _sanity_check(explainers, ["original", "random labels"], clips, methods, target,
                          layer, options, progress, "label randomization")
+
+
+def edge_baseline(explainer, clips, target) -> np.ndarray:
+    """A "method" that never looks at the model: the Sobel edge strength of each frame,
+    normalized per frame. It passes for a map to the eye, and fails every sanity check."""
+    gray = np.asarray(clips, np.float32).mean(axis=-1)
+    edges = [[np.hypot(cv2.Sobel(frame, cv2.CV_32F, 1, 0), cv2.Sobel(frame, cv2.CV_32F, 0, 1))
+              for frame in clip] for clip in gray]
+    return normalize_per_frame(np.array(edges))
 
 
 # ---------------------------------------------------------------------------- all together

@@ -1,0 +1,253 @@
+"""Hyperparameter studies: the paper's GRU units, dropout and dense blocks, made quantitative.
+
+The paper picked its head (GRU units 8..2048, dropout 0..75%, 2..4 dense blocks) by looking
+at activation maps next to accuracy, precision, recall and F1 tables. `run_sweep` trains
+one model per configuration and seed and records those scores together with a number for
+the maps: the share of Grad-CAM energy on the ground-truth evidence and the pointing game.
+
+Fast on a CPU: the backbone is trained once (the base model's, weights fixed), per-frame
+features of every clip are computed once, and each configuration trains only its head on
+them; its maps still come from the full model (backbone + its head) through the Explainer.
+Each finished configuration is appended to a CSV at once, so an interrupted sweep resumes
+where it stopped; a configuration that fails is recorded with its error. A configuration
+is plain data (a dict), so the grid can go to any job runner as it is.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import itertools
+import json
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import keras
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import metrics, models, training
+from .explain import Explainer
+
+HEAD_PARAMETERS = ("gru_units", "dropout", "dense_blocks", "dense_units")
+# The paper's grids (its Tables 1-3) and its choice for the other two when one varies.
+PAPER_GRID = {"gru_units": [8, 32, 128, 512, 1024, 2048], "dropout": [0.0, 0.25, 0.5, 0.75],
+              "dense_blocks": [2, 3, 4]}
+PAPER_CHOICE = {"gru_units": 1024, "dropout": 0.5, "dense_blocks": 3}
+SCORES = ("accuracy", "precision", "recall", "f1", "energy_inside", "pointing_game")
+
+__all__ = ["grid", "one_at_a_time", "SweepData", "run_sweep", "load_results", "load_maps", "summarize",
+           "PAPER_GRID", "PAPER_CHOICE"]
+
+
+def grid(**axes) -> list[dict]:
+    """Every combination of the axes' values: ``grid(gru_units=[8, 64], dropout=[0, .5])``."""
+    names = list(axes)
+    return [dict(zip(names, values)) for values in itertools.product(*axes.values())]
+
+
+def one_at_a_time(base: dict, **axes) -> list[dict]:
+    """The paper's studies: each axis varied alone, the others at `base`; each configuration
+    names its study. A value equal to the base appears in every study (as in the paper's
+    tables), so it is trained once per study: the tables stay self-contained."""
+    return [dict(base, **{name: value}, study=name) for name, values in axes.items() for value in values]
+
+
+@dataclass
+class SweepData:
+    """What every configuration shares: the base model (its trained backbone is reused),
+    training and validation clips with labels, and an evaluation set with evidence masks."""
+
+    base_model: keras.Model
+    train: tuple
+    validation: tuple
+    evaluation: tuple  # clips, labels, masks
+
+
+def _config_id(config: dict, seed: int) -> str:
+    return json.dumps(dict(config, seed=seed), sort_keys=True)
+
+
+def _width(backbone: keras.Model) -> float:
+    return backbone.get_layer("block1_conv1").filters / 64
+
+
+def _shared(data: SweepData, layer: str) -> dict:
+    """The arrays every worker needs, computed once: backbone weights and cached features."""
+    base = data.base_model
+    frames, size = models.input_spec(base)
+    backbone = models.backbone_of(base)
+    return {
+        "build": dict(frames=frames, size=size, width=_width(backbone), classes=models.class_names(base)),
+        "backbone_weights": backbone.get_weights(),
+        "train": (training.frame_features(base, np.asarray(data.train[0], np.float32)), np.asarray(data.train[1])),
+        "validation": (training.frame_features(base, np.asarray(data.validation[0], np.float32)),
+                       np.asarray(data.validation[1])),
+        "evaluation": tuple(np.asarray(a) for a in data.evaluation),
+        "layer": layer,
+    }
+
+
+def _train_one(config: dict, seed: int, shared: dict, head_epochs: int, learning_rate: float,
+               patience: int) -> tuple[dict, np.ndarray]:
+    """Build the configuration's model on the shared backbone, train its head on the cached
+    features, score it, and measure its Grad-CAM maps on the evaluation set: (row, maps)."""
+    keras.utils.set_random_seed(seed)
+    head_config = {k: v for k, v in config.items() if k in HEAD_PARAMETERS}
+    unknown = set(config) - set(HEAD_PARAMETERS) - {"study"}
+    if unknown:
+        raise ValueError(f"unknown hyperparameter(s) {sorted(unknown)}; a sweep varies {HEAD_PARAMETERS}")
+    model = models.build_model(**shared["build"], **head_config)
+    backbone = models.backbone_of(model)
+    backbone.set_weights(shared["backbone_weights"])
+    backbone.trainable = False
+    head = training.head_model(model)
+    start = time.perf_counter()
+    history = training._fit(head, *shared["train"], shared["validation"], head_epochs, 16, learning_rate,
+                            patience, False, "head")
+    seconds = time.perf_counter() - start
+    clips, labels, masks = shared["evaluation"]
+    result = Explainer(model).explain(clips, methods="gradcam", layer=shared["layer"], target=labels)
+    found = metrics.localization(result.maps["gradcam"], masks)
+    table = training.scores(labels, result.probabilities.argmax(axis=1), models.class_names(model))
+    row = {name: table[name] for name in ("accuracy", "precision", "recall", "f1")}
+    for name, per_class in table["per_class"].items():
+        row.update({f"{score}_{name}": per_class[score] for score in ("precision", "recall", "f1")})
+    row.update(energy_inside=float(np.nanmean(found["energy_inside"])),
+               pointing_game=float(np.nanmean(found["pointing_game"])),
+               chance=float(np.nanmean(found["chance"])), train_seconds=round(seconds, 2),
+               epochs_run=len(history["loss"]), parameters=int(model.count_params()))
+    return row, result.maps["gradcam"]
+
+
+_WORKER_SHARED = {}  # a worker process's copy of the shared arrays, sent once at its start
+
+
+def _worker_init(shared):
+    _WORKER_SHARED.update(shared)
+
+
+def maps_path(out, config_id: str) -> Path:
+    """Where the Grad-CAM maps of a configuration's evaluation set are kept, beside the CSV."""
+    out = Path(out)
+    return out.parent / f"{out.stem}_maps" / f"{hashlib.sha1(config_id.encode()).hexdigest()[:16]}.npz"
+
+
+def load_maps(out, row) -> np.ndarray:
+    """The Grad-CAM maps (N, T, H, W) of the evaluation set of one row of the results."""
+    return np.load(maps_path(out, row["config_id"]))["gradcam"].astype(np.float32)
+
+
+def _task(config, seed, shared, options, out) -> dict:
+    """One configuration, never raising: a failure becomes a row with its error."""
+    start = time.perf_counter()
+    row = {"config_id": _config_id(config, seed), "seed": seed, **config}
+    try:
+        scores, maps = _train_one(config, seed, shared or _WORKER_SHARED, **options)
+        path = maps_path(out, row["config_id"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, gradcam=maps.astype(np.float16))
+        row.update(scores, status="ok", error="")
+    except Exception as error:  # noqa: BLE001 - recorded in the CSV, the sweep goes on
+        row.update(status="failed", error=f"{type(error).__name__}: {error}"[:500],
+                   traceback=traceback.format_exc(limit=3)[-1000:])
+    row["seconds"] = round(time.perf_counter() - start, 2)
+    return row
+
+
+class _CsvLog:
+    """Appends rows to a CSV and flushes each: a killed sweep loses only the running ones.
+    A row with columns the header lacks (the first success after failures) rewrites the
+    file once with the wider header, through a temporary file, so no row is lost."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.columns = []
+        if path.exists() and path.stat().st_size:
+            text = path.read_text()
+            if not text.endswith("\n"):  # killed while writing a row: drop the half row
+                path.write_text(text[:text.rfind("\n") + 1])
+            self.columns = next(csv.reader(path.open(newline="")), [])
+
+    def rows(self) -> list[dict]:
+        if not self.columns:
+            return []
+        with self.path.open(newline="") as f:
+            return list(csv.DictReader(f))
+
+    def done(self) -> set:
+        return {row["config_id"] for row in self.rows()}
+
+    def append(self, row: dict) -> None:
+        new_columns = [c for c in row if c not in self.columns]
+        if new_columns:
+            rows = self.rows()
+            self.columns += new_columns
+            partial = self.path.with_suffix(".partial")
+            with partial.open("w", newline="") as f:
+                writer = csv.DictWriter(f, self.columns)
+                writer.writeheader()
+                writer.writerows(rows)
+            partial.replace(self.path)
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, self.columns).writerow(row)
+
+
+def run_sweep(configs, data: SweepData, out, seeds=(0,), workers: int = 1, head_epochs: int = 40,
+              learning_rate: float = 1e-3, patience: int = 8, layer: str = "block4_conv4",
+              progress: bool = True):
+    """Train and score every configuration for every seed; return all rows of `out` (a CSV).
+
+    configs: dicts of head hyperparameters (gru_units, dropout, dense_blocks, dense_units)
+    and optionally a "study" name (see `grid`, `one_at_a_time`). Rows already in `out` are
+    not run again (delete a failed row to retry it). workers > 1: that many processes.
+    Each configuration's Grad-CAM maps of the evaluation set are kept beside the CSV
+    (`load_maps`), for figures that compare configurations without training them again.
+    """
+    configs = [dict(c) for c in configs]
+    if not configs:
+        raise ValueError("configs is empty: nothing to sweep")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log = _CsvLog(out)
+    done = log.done()
+    todo = [(c, s) for c in configs for s in seeds if _config_id(c, s) not in done]
+    if todo:
+        shared = _shared(data, layer)
+        options = dict(head_epochs=head_epochs, learning_rate=learning_rate, patience=patience)
+        bar = tqdm(total=len(todo), desc="sweep", unit="config", disable=not progress)
+        if workers <= 1:
+            for config, seed in todo:
+                log.append(_task(config, seed, shared, options, out))
+                bar.update()
+        else:
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init,
+                                     initargs=(shared,)) as pool:
+                futures = [pool.submit(_task, config, seed, None, options, out) for config, seed in todo]
+                for future in as_completed(futures):
+                    log.append(future.result())
+                    bar.update()
+        bar.close()
+    return load_results(out)
+
+
+def load_results(path):
+    """The sweep's CSV as a DataFrame."""
+    import pandas as pd
+
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def summarize(results, by=("study",) + HEAD_PARAMETERS, scores=SCORES):
+    """Mean and standard deviation over seeds of each score, one row per configuration
+    (successful runs only), with the number of seeds: tells a difference from noise."""
+    ok = results[results["status"] == "ok"]
+    keys = [k for k in by if k in ok.columns and ok[k].notna().any()]
+    grouped = ok.groupby(keys, sort=False, dropna=False)[[s for s in scores if s in ok.columns]]
+    table = grouped.agg(["mean", "std"])
+    table[("seeds", "n")] = ok.groupby(keys, sort=False, dropna=False).size()
+    return table
