@@ -27,7 +27,7 @@ report: $(STAMP)
 	$(BIN)/python -m tdexplain.report notebooks --out reports $(if $(PARAMS),--parameters $(PARAMS))
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests --nbval-lax notebooks
+	$(BIN)/python -m pytest tests --nbval-lax notebooks --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

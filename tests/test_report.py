@@ -1,4 +1,6 @@
 import argparse
+import base64
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -21,7 +23,8 @@ def _notebook(path, *sources, parameters=None):
 def test_a_failing_notebook_keeps_the_others_and_says_why(tmp_path, capsys):
     notebooks, out = tmp_path / "nb", tmp_path / "reports"
     notebooks.mkdir()
-    _notebook(notebooks / "01_ok.ipynb", "print(6 * 7)")
+    _notebook(notebooks / "01_ok.ipynb", "print(6 * 7)",
+              "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2], [3, 1]);")
     _notebook(notebooks / "02_broken.ipynb", "x = 1", "raise RuntimeError('the model file is missing')",
               "print('never')")
     _notebook(notebooks / "03_params.ipynb", "print('value', value)", parameters="value = 1")
@@ -37,7 +40,11 @@ def test_a_failing_notebook_keeps_the_others_and_says_why(tmp_path, capsys):
     index = (out / "index.html").read_text()
     assert index.count("<tr>") == 4 and "failed</span>: RuntimeError: the model file is missing" in index
     ok = nbformat.read(out / "01_ok.ipynb", as_version=4)
-    assert [o["text"] for c in ok.cells for o in c.get("outputs", [])] == ["42\n"]
+    assert [o["text"] for c in ok.cells for o in c.get("outputs", []) if "text" in o] == ["42\n"]
+    # the index shows each notebook's first figure, the very PNG of its output
+    assert '<img src="01_ok.png"' in index and index.count("no figure") == 2
+    png = next(o["data"]["image/png"] for c in ok.cells for o in c.get("outputs", []) if "data" in o)
+    assert (out / "01_ok.png").read_bytes() == base64.b64decode(png)
     # The failed notebook's report keeps the cells run before the error, and the error.
     broken = (out / "02_broken.html").read_text()
     assert "the model file is missing" in broken
@@ -50,3 +57,23 @@ def test_missing_parameters_file_and_empty_folder(tmp_path):
         report.load_parameters(tmp_path / "nope.yaml")
     with pytest.raises(FileNotFoundError, match="no notebook"):
         report.render_all(tmp_path, tmp_path / "out")
+
+
+def test_papermill_injects_parameters_into_a_workbook_notebook(tmp_path):
+    """The data tour run by papermill with smaller clips: the output notebook records the
+    injected values (its tagged cell and its metadata), and its outputs follow them."""
+    import papermill
+
+    from tdexplain.data import sample_path
+
+    notebook = Path(sample_path("")).parent / "notebooks" / "00_data_tour.ipynb"
+    injected = {"frames": 4, "size": 32, "n_clips": 6, "seed": 1}
+    out = tmp_path / "00_data_tour.ipynb"
+    papermill.execute_notebook(str(notebook), str(out), parameters=injected, cwd=str(notebook.parent),
+                               kernel_name="python3", progress_bar=False)
+    executed = nbformat.read(out, as_version=4)
+    assert executed.metadata.papermill.parameters == injected
+    cells = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1 and "frames = 4" in cells[0].source and "n_clips = 6" in cells[0].source
+    texts = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert "clips (6, 4, 32, 32, 3) uint8" in texts

@@ -72,6 +72,24 @@ def render_notebook(notebook: Path, out_dir: Path, parameters: dict | None = Non
     return Rendered(notebook.name, target, page, seconds, error)
 
 
+def first_figure(ipynb: Path) -> Path | None:
+    """Save the executed notebook's first PNG output beside it (``name.png``) for the index."""
+    import base64
+
+    import nbformat
+
+    if not ipynb.exists():
+        return None
+    for cell in nbformat.read(ipynb, as_version=4).cells:
+        for output in cell.get("outputs", []):
+            png = output.get("data", {}).get("image/png")
+            if png:
+                target = ipynb.with_suffix(".png")
+                target.write_bytes(base64.b64decode(png))
+                return target
+    return None
+
+
 def write_index(results: list[Rendered], out_dir: Path, title: str = "tdexplain reports") -> Path:
     rows = []
     for r in results:
@@ -79,14 +97,18 @@ def write_index(results: list[Rendered], out_dir: Path, title: str = "tdexplain 
                 if r.html else html.escape(r.notebook))
         status = ("<span class=ok>ok</span>" if r.error is None
                   else f"<span class=failed>failed</span>: {html.escape(r.error)}")
-        rows.append(f"<tr><td>{link}</td><td>{r.seconds:.1f} s</td><td>{status}</td></tr>")
+        figure = first_figure(r.ipynb)
+        thumbnail = (f'<img src="{html.escape(figure.name)}" alt="first figure of {html.escape(r.notebook)}">'
+                     if figure else "no figure")
+        rows.append(f"<tr><td>{link}</td><td>{r.seconds:.1f} s</td><td>{status}</td><td>{thumbnail}</td></tr>")
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}
-td,th{{padding:.3em 1em;text-align:left}} .ok{{color:#1a7f37}} .failed{{color:#cf222e}}</style>
+td,th{{padding:.3em 1em;text-align:left;vertical-align:top}} .ok{{color:#1a7f37}} .failed{{color:#cf222e}}
+img{{max-width:22em;max-height:12em}}</style>
 </head><body><h1>{html.escape(title)}</h1>
 <p>Generated {time.strftime('%Y-%m-%d %H:%M')} by <code>make report</code>.</p>
-<table><tr><th>notebook</th><th>run time</th><th>status</th></tr>
+<table><tr><th>notebook</th><th>run time</th><th>status</th><th>first figure</th></tr>
 {chr(10).join(rows)}
 </table></body></html>
 """
