@@ -42,7 +42,7 @@ def test_a_two_configuration_sweep_records_what_it_measured(sweep_data, tmp_path
     configs = sweep.one_at_a_time(BASE, gru_units=[8, 16])
     results = sweep.run_sweep(configs, sweep_data, tmp_path / "sweep.csv", **OPTIONS)
     assert len(results) == 2 and (results["status"] == "ok").all()
-    for column in ("config_id", "seed", "study", "gru_units", "dropout", "dense_blocks", "accuracy",
+    for column in ("config_id", "seed", "gru_units", "dropout", "dense_blocks", "accuracy",
                    "precision", "recall", "f1", "f1_fight", "precision_shooting", "recall_normal",
                    "energy_inside", "pointing_game", "chance", "train_seconds", "epochs_run", "parameters"):
         assert column in results.columns, column
@@ -63,7 +63,8 @@ def test_the_row_equals_the_full_model_trained_the_same_way(sweep_data, tmp_path
     config = dict(BASE, study="by hand")
     row = sweep.run_sweep([config], sweep_data, tmp_path / "one.csv", seeds=(3,), **OPTIONS).iloc[0]
     shared = sweep._shared(sweep_data, "block4_conv4")
-    by_hand, maps = sweep._train_one(config, 3, shared, head_epochs=3, learning_rate=1e-3, patience=8)
+    by_hand, maps = sweep._train_one(config, 3, shared, head_epochs=3, learning_rate=1e-3, patience=8,
+                                     batch_size=32)
     for name in ("accuracy", "f1", "energy_inside", "pointing_game", "parameters"):
         np.testing.assert_allclose(row[name], by_hand[name], rtol=1e-5, err_msg=name)
     np.testing.assert_allclose(sweep.load_maps(tmp_path / "one.csv", row), maps, atol=1e-3)  # float16
@@ -81,6 +82,17 @@ def test_a_failing_configuration_is_recorded_and_the_sweep_goes_on(sweep_data, t
     assert results.loc[0, "error"] == "ValueError: dropout must be in [0, 1), got 1.5"
     assert "kernel_size" in results.loc[2, "error"]
     assert results.loc[0, "accuracy"] != results.loc[0, "accuracy"]  # NaN: nothing measured
+
+
+def test_the_base_configuration_is_trained_once_and_shown_in_every_study(sweep_data, tmp_path):
+    configs = sweep.one_at_a_time(BASE, gru_units=[8, 16], dropout=[0.0, 0.25])  # 16 / 0.25 is BASE
+    results = sweep.run_sweep(configs, sweep_data, tmp_path / "sweep.csv", **OPTIONS)
+    assert len(results) == 3 and results["config_id"].is_unique
+    gru = sweep.study_table(results, BASE, "gru_units")
+    dropout = sweep.study_table(results, BASE, "dropout")
+    assert list(gru.index) == [8, 16] and list(dropout.index) == [0.0, 0.25]
+    base_row = results[(results["gru_units"] == 16) & (results["dropout"] == 0.25)].iloc[0]
+    assert gru.loc[16, ("f1", "mean")] == dropout.loc[0.25, ("f1", "mean")] == base_row["f1"]
 
 
 def test_seeds_are_summarized_as_mean_and_spread(sweep_data, tmp_path):

@@ -41,6 +41,7 @@ PAPER_CHOICE = {"gru_units": 1024, "dropout": 0.5, "dense_blocks": 3}
 SCORES = ("accuracy", "precision", "recall", "f1", "energy_inside", "pointing_game")
 
 __all__ = ["grid", "one_at_a_time", "SweepData", "run_sweep", "load_results", "load_maps", "summarize",
+           "study_rows", "study_table",
            "PAPER_GRID", "PAPER_CHOICE"]
 
 
@@ -52,8 +53,9 @@ def grid(**axes) -> list[dict]:
 
 def one_at_a_time(base: dict, **axes) -> list[dict]:
     """The paper's studies: each axis varied alone, the others at `base`; each configuration
-    names its study. A value equal to the base appears in every study (as in the paper's
-    tables), so it is trained once per study: the tables stay self-contained."""
+    names its study. The base configuration belongs to every study (as in the paper's
+    tables) but `run_sweep` trains it once: a row is identified by its hyperparameters and
+    seed, not by its study; `study_table` puts it back in each table."""
     return [dict(base, **{name: value}, study=name) for name, values in axes.items() for value in values]
 
 
@@ -69,7 +71,8 @@ class SweepData:
 
 
 def _config_id(config: dict, seed: int) -> str:
-    return json.dumps(dict(config, seed=seed), sort_keys=True)
+    """What identifies a run: its hyperparameters and seed (the study it serves does not)."""
+    return json.dumps({k: v for k, v in config.items() if k != "study"} | {"seed": seed}, sort_keys=True)
 
 
 def _width(backbone: keras.Model) -> float:
@@ -93,7 +96,7 @@ def _shared(data: SweepData, layer: str) -> dict:
 
 
 def _train_one(config: dict, seed: int, shared: dict, head_epochs: int, learning_rate: float,
-               patience: int) -> tuple[dict, np.ndarray]:
+               patience: int, batch_size: int) -> tuple[dict, np.ndarray]:
     """Build the configuration's model on the shared backbone, train its head on the cached
     features, score it, and measure its Grad-CAM maps on the evaluation set: (row, maps)."""
     keras.utils.set_random_seed(seed)
@@ -107,8 +110,8 @@ def _train_one(config: dict, seed: int, shared: dict, head_epochs: int, learning
     backbone.trainable = False
     head = training.head_model(model)
     start = time.perf_counter()
-    history = training._fit(head, *shared["train"], shared["validation"], head_epochs, 16, learning_rate,
-                            patience, False, "head")
+    history = training._fit(head, *shared["train"], shared["validation"], head_epochs, batch_size,
+                            learning_rate, patience, False, "head")
     seconds = time.perf_counter() - start
     clips, labels, masks = shared["evaluation"]
     result = Explainer(model).explain(clips, methods="gradcam", layer=shared["layer"], target=labels)
@@ -145,7 +148,8 @@ def load_maps(out, row) -> np.ndarray:
 def _task(config, seed, shared, options, out) -> dict:
     """One configuration, never raising: a failure becomes a row with its error."""
     start = time.perf_counter()
-    row = {"config_id": _config_id(config, seed), "seed": seed, **config}
+    row = {"config_id": _config_id(config, seed), "seed": seed,
+           **{k: v for k, v in config.items() if k != "study"}}
     try:
         scores, maps = _train_one(config, seed, shared or _WORKER_SHARED, **options)
         path = maps_path(out, row["config_id"])
@@ -198,8 +202,8 @@ class _CsvLog:
 
 
 def run_sweep(configs, data: SweepData, out, seeds=(0,), workers: int = 1, head_epochs: int = 40,
-              learning_rate: float = 1e-3, patience: int = 8, layer: str = "block4_conv4",
-              progress: bool = True):
+              batch_size: int = 32, learning_rate: float = 1e-3, patience: int = 8,
+              layer: str = "block4_conv4", progress: bool = True):
     """Train and score every configuration for every seed; return all rows of `out` (a CSV).
 
     configs: dicts of head hyperparameters (gru_units, dropout, dense_blocks, dense_units)
@@ -215,10 +219,15 @@ def run_sweep(configs, data: SweepData, out, seeds=(0,), workers: int = 1, head_
     out.parent.mkdir(parents=True, exist_ok=True)
     log = _CsvLog(out)
     done = log.done()
-    todo = [(c, s) for c in configs for s in seeds if _config_id(c, s) not in done]
+    todo = []
+    for config, seed in itertools.product(configs, seeds):
+        if _config_id(config, seed) not in done:
+            done.add(_config_id(config, seed))
+            todo.append((config, seed))
     if todo:
         shared = _shared(data, layer)
-        options = dict(head_epochs=head_epochs, learning_rate=learning_rate, patience=patience)
+        options = dict(head_epochs=head_epochs, batch_size=batch_size, learning_rate=learning_rate,
+                       patience=patience)
         bar = tqdm(total=len(todo), desc="sweep", unit="config", disable=not progress)
         if workers <= 1:
             for config, seed in todo:
@@ -242,12 +251,28 @@ def load_results(path):
     return pd.read_csv(path, keep_default_na=False, na_values=[""])
 
 
-def summarize(results, by=("study",) + HEAD_PARAMETERS, scores=SCORES):
+def summarize(results, scores=SCORES):
     """Mean and standard deviation over seeds of each score, one row per configuration
     (successful runs only), with the number of seeds: tells a difference from noise."""
     ok = results[results["status"] == "ok"]
-    keys = [k for k in by if k in ok.columns and ok[k].notna().any()]
-    grouped = ok.groupby(keys, sort=False, dropna=False)[[s for s in scores if s in ok.columns]]
-    table = grouped.agg(["mean", "std"])
-    table[("seeds", "n")] = ok.groupby(keys, sort=False, dropna=False).size()
+    keys = [k for k in HEAD_PARAMETERS if k in ok.columns and ok[k].notna().any()]
+    grouped = ok.groupby(keys, sort=False, dropna=False)
+    table = grouped[[s for s in scores if s in ok.columns]].agg(["mean", "std"])
+    table[("seeds", "n")] = grouped.size()
     return table
+
+
+def study_rows(results, base: dict, parameter: str):
+    """The successful runs of one study: `parameter` varies, every other hyperparameter of
+    `base` keeps its value; sorted by `parameter`, all seeds."""
+    ok = results[results["status"] == "ok"]
+    for name, value in base.items():
+        if name != parameter and name in ok.columns:
+            ok = ok[np.isclose(ok[name].astype(float), float(value))]
+    return ok.sort_values([parameter, "seed"])
+
+
+def study_table(results, base: dict, parameter: str, scores=SCORES):
+    """One study in the paper's layout: `study_rows` summarized over seeds, by `parameter`."""
+    table = summarize(study_rows(results, base, parameter), scores)
+    return table.droplevel([k for k in table.index.names if k != parameter])
