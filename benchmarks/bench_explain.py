@@ -44,8 +44,8 @@ def timed(function, repeats=3):
 
 def frame_by_frame_saliency(model):
     """The paper's method: for each frame, one forward and backward pass watching that frame."""
-    unrolled = unroll.unrolled_model(model, unroll.last_convolution(
-        models.backbone_of(model)))
+    unrolled = unroll.unrolled_model(model, unroll.last_convolution(models.backbone_of(model)),
+                                     input_gradients_only=True)  # the same graph as the one pass
 
     @tf.function(reduce_retracing=True)
     def one_frame(clips, t, target):

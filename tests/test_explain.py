@@ -328,3 +328,29 @@ def test_xla_compiled_pass_gives_the_same_maps(model, clips):
     compiled = explain.Explainer(model, jit_compile=True).explain(clips, methods=("saliency", "gradcam"))
     for method in ("saliency", "gradcam"):
         np.testing.assert_allclose(compiled.maps[method], plain.maps[method], rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("kernel_size", [1, 3, 5])
+def test_input_gradient_convolution_equals_tensorflow_s_gradient(kernel_size):
+    """The explainer's convolutions send gradients to their input as a flipped-kernel forward
+    convolution: equal to TensorFlow's own gradient of the same layer."""
+    from tdexplain.unroll import _InputGradientConv
+
+    conv = keras.layers.Conv2D(6, kernel_size, padding="same", activation="relu")
+    x = tf.random.normal((2, 9, 11, 4), seed=1)
+    conv(x)
+    fast = _InputGradientConv(conv)
+    upstream = tf.random.normal((2, 9, 11, 6), seed=2)
+    gradients = []
+    for layer in (conv, fast):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            total = tf.reduce_sum(y * upstream)
+        gradients.append(tape.gradient(total, x).numpy())
+        np.testing.assert_allclose(y.numpy(), conv(x).numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(gradients[1], gradients[0], rtol=1e-5, atol=1e-5)
+    assert _InputGradientConv.applies_to(conv)
+    for other in (keras.layers.Conv2D(6, 3, strides=2, padding="same"), keras.layers.Conv2D(6, 3),
+                  keras.layers.Conv2D(6, 2, padding="same")):
+        assert not _InputGradientConv.applies_to(other)  # these keep TensorFlow's gradient

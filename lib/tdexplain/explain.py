@@ -106,7 +106,7 @@ class Explainer:
     def _compiled_pass(self, layer: str):
         """The tf.function of one forward + backward pass at `layer`, built once and reused."""
         if layer not in self._passes:
-            unrolled = unroll.unrolled_model(self.model, layer)
+            unrolled = unroll.unrolled_model(self.model, layer, input_gradients_only=True)
 
             @tf.function(reduce_retracing=True, jit_compile=self.jit_compile)
             def run(clips, target):

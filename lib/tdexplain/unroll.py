@@ -11,6 +11,7 @@ chosen layer's activations and the class logits.
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -56,21 +57,77 @@ class _Logits(keras.layers.Layer):
         return logits + self.dense.bias if self.dense.use_bias else logits
 
 
+class _InputGradientConv(keras.layers.Layer):
+    """A stride-1, "same", odd-kernel Conv2D computed with the layer's own weights, whose
+    gradient flows to its input only: as a forward convolution with the kernel flipped in
+    space and transposed in channels (exactly the transpose of the convolution). On oneDNN
+    CPUs that kernel is faster than Conv2DBackpropInput, and no weight gradient is built:
+    the explanations never need one (measured in benchmarks/RESULTS.md)."""
+
+    def __init__(self, conv: keras.layers.Conv2D, **kwargs):
+        super().__init__(dtype=conv.dtype_policy, **kwargs)
+        self.conv = conv
+
+    def call(self, x):
+        @tf.custom_gradient
+        def convolve(inputs, kernel):
+            def to_input(upstream):
+                flipped = tf.reverse(tf.transpose(kernel, [0, 1, 3, 2]), axis=[0, 1])
+                return tf.nn.conv2d(upstream, flipped, 1, "SAME"), None
+            return tf.nn.conv2d(inputs, kernel, 1, "SAME"), to_input
+
+        y = convolve(x, tf.cast(self.conv.kernel, x.dtype))
+        if self.conv.use_bias:
+            y = y + self.conv.bias
+        return self.conv.activation(y)
+
+    def compute_output_shape(self, input_shape):
+        return self.conv.compute_output_shape(input_shape)
+
+    @staticmethod
+    def applies_to(layer) -> bool:
+        return (type(layer) is keras.layers.Conv2D and layer.padding == "same"
+                and tuple(layer.strides) == (1, 1) and tuple(layer.dilation_rate) == (1, 1)
+                and layer.groups == 1 and layer.data_format == "channels_last"
+                and all(k % 2 == 1 for k in layer.kernel_size))
+
+
+def _split(cnn: keras.Model, layer_name: str, input_gradients_only: bool) -> keras.Model:
+    """frames -> [activations of `layer_name`, the CNN's features], with the same weights."""
+    if not input_gradients_only:
+        return keras.Model(cnn.inputs, [cnn.get_layer(layer_name).output, cnn.outputs[0]],
+                           name=f"{cnn.name}_split_at_{layer_name}")
+    captured = {}
+
+    def call(layer, *args, **kwargs):
+        if _InputGradientConv.applies_to(layer):
+            output = _InputGradientConv(layer, name=f"{layer.name}_to_input")(*args)
+        else:
+            output = layer(*args, **kwargs)
+        if layer.name == layer_name:
+            captured["activations"] = output
+        return output
+
+    rebuilt = keras.models.clone_model(cnn, clone_function=lambda layer: layer, call_function=call)
+    return keras.Model(rebuilt.inputs, [captured["activations"], rebuilt.outputs[0]],
+                       name=f"{cnn.name}_split_at_{layer_name}")
+
+
 def _is_softmax_dense(layer) -> bool:
     return (isinstance(layer, keras.layers.Dense)
             and getattr(layer.activation, "__name__", "") == "softmax")
 
 
-def unrolled_model(model: keras.Model, layer_name: str) -> keras.Model:
+def unrolled_model(model: keras.Model, layer_name: str, input_gradients_only: bool = False) -> keras.Model:
     """clips -> [activations of `layer_name` (N*T, h, w, k), class logits (N, C), probabilities (N, C)].
 
     Logits are the output layer's pre-softmax scores when it is a softmax Dense layer, and
-    the log-probabilities otherwise.
+    the log-probabilities otherwise. input_gradients_only: the CNN's convolutions pass
+    gradients to their inputs by a faster route and give their weights none (for
+    explanations, never for training).
     """
     wrapper = find_time_distributed(model)
-    cnn = wrapper.layer
-    split = keras.Model(cnn.inputs, [cnn.get_layer(layer_name).output, cnn.outputs[0]],
-                        name=f"{cnn.name}_split_at_{layer_name}")
+    split = _split(wrapper.layer, layer_name, input_gradients_only)
     output_layer = model.layers[-1]
     captured = {}
 
