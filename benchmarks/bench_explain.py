@@ -71,10 +71,15 @@ def explain_versus_forward(width, size, frames, jit_compile):
     clip = data.synthetic_dataset(1, frames, size, seed=0)[0].astype(np.float32)
     forward = tf.function(lambda x: model(x, training=False), jit_compile=jit_compile)
     explainer = explain.Explainer(model, jit_compile=jit_compile)
-    t_forward = timed(lambda: forward(tf.constant(clip)).numpy(), repeats=5)
-    t_explain = timed(lambda: explainer.explain(clip, methods=("saliency", "gradcam")), repeats=5)
-    return dict(jit_compile=jit_compile, forward_s=t_forward, explain_s=t_explain,
-                ratio=t_explain / t_forward)
+    # Paired rounds (a forward, then an explain, 9 times): the load of a shared machine drifts
+    # over seconds, so each round's ratio is taken under the same load; the median is reported.
+    rounds = [(timed(lambda: forward(tf.constant(clip)).numpy(), repeats=1),
+               timed(lambda: explainer.explain(clip, methods=("saliency", "gradcam")), repeats=1))
+              for _ in range(9)]
+    ratios = [e / f for f, e in rounds]
+    return dict(jit_compile=jit_compile, forward_s=statistics.median(f for f, _ in rounds),
+                explain_s=statistics.median(e for _, e in rounds), ratio=statistics.median(ratios),
+                ratio_range=[min(ratios), max(ratios)])
 
 
 def one_pass_versus_loop(width, size, frames):

@@ -23,6 +23,7 @@ def refresh(path: Path) -> None:
     for cell in notebook.cells:
         if cell.cell_type == "code" and not cell.source.startswith(CHECK):
             cell.outputs, cell.execution_count = [], None
+    notebook.metadata.pop("widgets", None)  # the explorers' state: regenerated on every run
     nbformat.write(notebook, path)
     print(f"refreshed {path.name}")
 
