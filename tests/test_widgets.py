@@ -23,7 +23,8 @@ def test_samples_are_listed():
 
 
 def test_view_draws_the_library_s_map_and_contours(explorer, model):
-    fig = explorer.view(frame=3, method="layercam", layer="block4_conv4", levels=(0.5,), opacity=0.6)
+    fig = explorer.view(frame=3, method="layercam", layer="block4_conv4", levels=(0.5,), opacity=0.6,
+                        display_size=64)
     image = fig.axes[0].images[0].get_array()
     clip = data.read_video(data.sample_path("clips/shooting_01.mp4"), frames=8, size=64)
     heatmap = explain.Explainer(model).explain(clip, methods="layercam", layer="block4_conv4").maps["layercam"][0, 3]
@@ -33,6 +34,10 @@ def test_view_draws_the_library_s_map_and_contours(explorer, model):
     np.testing.assert_allclose(sum(bars), 1, atol=1e-5)
     assert "block4_conv4" in fig.axes[0].get_title()
     plt.close(fig)
+    # enlarged for display: the frame's pixels repeated 4 times, the same map smoothly
+    large = explorer.view(frame=3, method="layercam", layer="block4_conv4", levels=(), opacity=0)
+    np.testing.assert_array_equal(large.axes[0].images[0].get_array()[::4, ::4], clip[3])
+    plt.close(large)
 
 
 def test_the_frame_slider_reuses_the_explanation(explorer):

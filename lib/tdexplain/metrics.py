@@ -387,6 +387,7 @@ def evaluate_methods(explainer: Explainer, clips, masks, methods, layer: str | N
     batch, targets = _clips_and_target(explainer, clips, target)
     rows, maps, curves = {}, {}, {}
     for method in methods:
+        # One explain call per method (not one pass for all): each method's time is its own.
         start = time.perf_counter()
         maps.update(_method_maps(explainer, batch, [method], targets, layer, options))
         seconds = (time.perf_counter() - start) / len(batch)

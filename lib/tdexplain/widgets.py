@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -60,13 +61,17 @@ class Explorer:
         return self._cache[key]
 
     def view(self, frame: int = 0, method: str = "gradcam", layer: str | None = None, target=None,
-             levels=(0.25, 0.5, 0.75), opacity: float = 0.5, ax=None):
-        """Draw one frame's map over the frame with its contours, and the class probabilities."""
+             levels=(0.25, 0.5, 0.75), opacity: float = 0.5, display_size: int = 256, ax=None):
+        """Draw one frame's map over the frame with its contours, and the class probabilities.
+        Small clips are enlarged to about `display_size` pixels first (the frame by pixel
+        repetition, the map smoothly), so the contour lines stay thin against the content."""
         if not 0 <= frame < self.frames:
             raise ValueError(f"frame must be in 0..{self.frames - 1}, got {frame}")
         result = self.explanation(method, layer, target)
-        heatmap = result.maps[method][0, frame]
-        image = viz.heat_overlay(self.clip[frame], heatmap, alpha=opacity)
+        factor = max(1, display_size // self.size)
+        image = np.repeat(np.repeat(self.clip[frame], factor, axis=0), factor, axis=1)
+        heatmap = cv2.resize(result.maps[method][0, frame], image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+        image = viz.heat_overlay(image, heatmap, alpha=opacity)
         image = contours.draw(image, contours.extract(heatmap, levels=levels)) if levels else image
         if ax is None:
             fig, (ax, bars) = plt.subplots(1, 2, figsize=(7, 3.2), gridspec_kw={"width_ratios": [1, 1.1]})
