@@ -79,9 +79,8 @@ def test_clips_from_a_path_an_array_and_bad_input(explorer, tmp_path):
 
 def test_compare_view_shows_each_model(model):
     other = models.build_model(frames=8, size=64, width=0.125, gru_units=8, dense_blocks=1)
-    clip = data.read_video(data.sample_path("clips/fight_01.mp4"), frames=8, size=64).astype(np.float32)
-    fig = widgets.compare_view({"demo": explain.Explainer(model), "untrained": explain.Explainer(other)},
-                               clip, frame=2, method="gradcam")
+    fig = widgets.compare_view({"demo": widgets.Explorer(model, "fight_01"),
+                                "untrained": widgets.Explorer(other, "fight_01")}, frame=2, method="gradcam")
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[0].startswith("demo\npredicts fight") and titles[1].startswith("untrained")
     plt.close(fig)

@@ -60,10 +60,10 @@ class Explorer:
             self._cache[key] = self.explainer.explain(self.clip, methods=method, layer=layer, target=target)
         return self._cache[key]
 
-    def view(self, frame: int = 0, method: str = "gradcam", layer: str | None = None, target=None,
-             levels=(0.25, 0.5, 0.75), opacity: float = 0.5, display_size: int = 256, ax=None):
-        """Draw one frame's map over the frame with its contours, and the class probabilities.
-        Small clips are enlarged to about `display_size` pixels first (the frame by pixel
+    def image(self, frame: int = 0, method: str = "gradcam", layer: str | None = None, target=None,
+              levels=(0.25, 0.5, 0.75), opacity: float = 0.5, display_size: int = 256) -> np.ndarray:
+        """One frame (uint8 RGB) under its map, with the map's contours at `levels`. Small
+        clips are enlarged to about `display_size` pixels first (the frame by pixel
         repetition, the map smoothly), so the contour lines stay thin against the content."""
         if not 0 <= frame < self.frames:
             raise ValueError(f"frame must be in 0..{self.frames - 1}, got {frame}")
@@ -72,21 +72,23 @@ class Explorer:
         image = np.repeat(np.repeat(self.clip[frame], factor, axis=0), factor, axis=1)
         heatmap = cv2.resize(result.maps[method][0, frame], image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
         image = viz.heat_overlay(image, heatmap, alpha=opacity)
-        image = contours.draw(image, contours.extract(heatmap, levels=levels)) if levels else image
-        if ax is None:
-            fig, (ax, bars) = plt.subplots(1, 2, figsize=(7, 3.2), gridspec_kw={"width_ratios": [1, 1.1]})
-        else:
-            fig, bars = ax.figure, None
+        return contours.draw(image, contours.extract(heatmap, levels=levels)) if levels else image
+
+    def view(self, frame: int = 0, method: str = "gradcam", layer: str | None = None, target=None,
+             levels=(0.25, 0.5, 0.75), opacity: float = 0.5, display_size: int = 256):
+        """Draw `image` for one frame, and the class probabilities with the target marked."""
+        image = self.image(frame, method, layer, target, levels, opacity, display_size)
+        result = self.explanation(method, layer, target)
+        fig, (ax, bars) = plt.subplots(1, 2, figsize=(7, 3.2), gridspec_kw={"width_ratios": [1, 1.1]})
         ax.imshow(image)
         ax.set_xticks([]), ax.set_yticks([])
         target_name = result.class_names[result.target[0]]
         ax.set_title(f"frame {frame}: {method} @ {result.layer}\nfor '{target_name}'", fontsize=8)
-        if bars is not None:
-            colors = ["C3" if i == result.target[0] else "0.6" for i in range(len(result.class_names))]
-            bars.barh(result.class_names, result.probabilities[0], color=colors)
-            bars.set_xlim(0, 1)
-            bars.set_xlabel("probability")
-            fig.tight_layout()
+        colors = ["C3" if i == result.target[0] else "0.6" for i in range(len(result.class_names))]
+        bars.barh(result.class_names, result.probabilities[0], color=colors)
+        bars.set_xlim(0, 1)
+        bars.set_xlabel("probability")
+        fig.tight_layout()
         return fig
 
     def controls(self):
@@ -141,13 +143,14 @@ class Explorer:
         return self.view(**default_view)
 
 
-def compare_view(explainers: dict, clip, frame: int = 0, method: str = "gradcam", layer=None,
+def compare_view(explorers: dict, frame: int = 0, method: str = "gradcam", layer=None,
                  target=None, opacity: float = 0.5):
-    """Two (or more) models side by side on the same clip and frame: {name: Explainer}."""
-    fig, axes = plt.subplots(1, len(explainers), figsize=(3.2 * len(explainers), 3.4), squeeze=False)
-    for ax, (name, explainer) in zip(axes[0], explainers.items()):
-        result = explainer.explain(clip, methods=method, layer=layer, target=target)
-        ax.imshow(viz.heat_overlay(clip[frame], result.maps[method][0, frame], alpha=opacity))
+    """Two (or more) models side by side on the same frame: {name: Explorer} (each explorer
+    caches its explanations, so moving the frame only redraws)."""
+    fig, axes = plt.subplots(1, len(explorers), figsize=(3.2 * len(explorers), 3.4), squeeze=False)
+    for ax, (name, explorer) in zip(axes[0], explorers.items()):
+        result = explorer.explanation(method, layer, target)
+        ax.imshow(explorer.image(frame, method, layer, target, levels=(), opacity=opacity))
         ax.set_xticks([]), ax.set_yticks([])
         predicted = result.class_names[result.predicted[0]]
         ax.set_title(f"{name}\npredicts {predicted} ({result.probabilities[0].max():.2f})", fontsize=8)
@@ -161,21 +164,20 @@ def compare_models(models_: dict, clip="fight_01", method: str = "gradcam", laye
     import ipywidgets as w
     from IPython.display import display
 
-    explainers = {name: Explainer(model) for name, model in models_.items()}
-    first = next(iter(explainers.values()))
-    clip = _load_clip(clip, first.frames, first.size)
-    frame = w.IntSlider(0, 0, first.frames - 1, description="frame")
+    explorers = {name: Explorer(model, clip) for name, model in models_.items()}
+    frames = next(iter(explorers.values())).frames
+    frame = w.IntSlider(0, 0, frames - 1, description="frame")
     chosen = w.Dropdown(options=METHODS, value=method, description="method")
     out = w.Output()
 
     def redraw(*_):
         with out:
             out.clear_output(wait=True)
-            compare_view(explainers, clip, frame.value, chosen.value, layer)
+            compare_view(explorers, frame.value, chosen.value, layer)
             plt.show()
 
     frame.observe(redraw, names="value")
     chosen.observe(redraw, names="value")
     redraw()
     display(w.VBox([w.HBox([frame, chosen]), out]))
-    return compare_view(explainers, clip, 0, method, layer)
+    return compare_view(explorers, 0, method, layer)
