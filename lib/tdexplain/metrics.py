@@ -23,7 +23,7 @@ import keras
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import unroll
+from . import models, unroll
 from .data import check_clips
 from .explain import Explainer, normalize_per_frame
 from .similarity import spearman, ssim  # noqa: F401 - part of this module's API
@@ -286,12 +286,6 @@ def _randomize(layers_, rng: np.random.Generator) -> None:
             variable.assign(rng.normal(values.mean(), values.std(), values.shape).astype(values.dtype))
 
 
-def _copy(model: keras.Model) -> keras.Model:
-    twin = keras.models.clone_model(model)
-    twin.set_weights(model.get_weights())
-    return twin
-
-
 def _method_maps(explainer: Explainer, clips, methods, target, layer, options) -> dict:
     """{name: maps (N, T, H, W)} for method names and for callables
     ``f(explainer, clips, target) -> maps`` (a baseline that ignores the model, say)."""
@@ -339,14 +333,14 @@ def model_randomization(model: keras.Model, clips, methods=("gradcam",), mode: s
     model's prediction by default) as the weights are randomized (see `randomization_steps`).
     The model is not changed: a copy is randomized in place, step after step, and one
     compiled explainer serves every step. `options` go to `Explainer.explain`."""
-    twin = _copy(model)
+    twin = models.copy_model(model)
     steps = randomization_steps(twin, mode, by)
+    randomized = [[]] + [layers_ for _, layers_ in steps]  # so far, at each step (prefixes)
     rng = np.random.default_rng(seed)
 
     def randomize(step):  # the layers this step adds to those already randomized
         if step:
-            done = steps[step - 2][1] if step > 1 else []
-            _randomize(steps[step - 1][1][len(done):], rng)
+            _randomize(randomized[step][len(randomized[step - 1]):], rng)
 
     return _sanity_check([Explainer(twin)] * (len(steps) + 1), ["original"] + [label for label, _ in steps],
                          clips, methods, target, layer, options, progress,

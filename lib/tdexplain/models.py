@@ -200,11 +200,16 @@ def save_model(model: keras.Model, path) -> Path:
         raise ValueError(f"model files end in .keras, got {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     if getattr(model, "optimizer", None) is not None:
-        bare = keras.models.clone_model(model)
-        bare.set_weights(model.get_weights())
-        model = bare
+        model = copy_model(model)
     model.save(path)
     return path
+
+
+def copy_model(model: keras.Model) -> keras.Model:
+    """A new model of the same architecture holding copies of the weights (no optimizer)."""
+    twin = keras.models.clone_model(model)
+    twin.set_weights(model.get_weights())
+    return twin
 
 
 def load_model(path=DEMO_MODEL) -> keras.Model:

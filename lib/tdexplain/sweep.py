@@ -34,15 +34,10 @@ from . import metrics, models, training
 from .explain import Explainer
 
 HEAD_PARAMETERS = ("gru_units", "dropout", "dense_blocks", "dense_units")
-# The paper's grids (its Tables 1-3) and its choice for the other two when one varies.
-PAPER_GRID = {"gru_units": [8, 32, 128, 512, 1024, 2048], "dropout": [0.0, 0.25, 0.5, 0.75],
-              "dense_blocks": [2, 3, 4]}
-PAPER_CHOICE = {"gru_units": 1024, "dropout": 0.5, "dense_blocks": 3}
 SCORES = ("accuracy", "precision", "recall", "f1", "energy_inside", "pointing_game")
 
 __all__ = ["grid", "one_at_a_time", "SweepData", "run_sweep", "load_results", "load_maps", "summarize",
-           "study_rows", "study_table",
-           "PAPER_GRID", "PAPER_CHOICE"]
+           "study_rows", "study_table"]
 
 
 def grid(**axes) -> list[dict]:
@@ -221,8 +216,9 @@ def run_sweep(configs, data: SweepData, out, seeds=(0,), workers: int = 1, head_
     done = log.done()
     todo = []
     for config, seed in itertools.product(configs, seeds):
-        if _config_id(config, seed) not in done:
-            done.add(_config_id(config, seed))
+        run_id = _config_id(config, seed)
+        if run_id not in done:
+            done.add(run_id)
             todo.append((config, seed))
     if todo:
         shared = _shared(data, layer)

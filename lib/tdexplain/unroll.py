@@ -94,13 +94,10 @@ class _InputGradientConv(keras.layers.Layer):
 
 def _split(cnn: keras.Model, layer_name: str, input_gradients_only: bool) -> keras.Model:
     """frames -> [activations of `layer_name`, the CNN's features], with the same weights."""
-    if not input_gradients_only:
-        return keras.Model(cnn.inputs, [cnn.get_layer(layer_name).output, cnn.outputs[0]],
-                           name=f"{cnn.name}_split_at_{layer_name}")
     captured = {}
 
     def call(layer, *args, **kwargs):
-        if _InputGradientConv.applies_to(layer):
+        if input_gradients_only and _InputGradientConv.applies_to(layer):
             output = _InputGradientConv(layer, name=f"{layer.name}_to_input")(*args)
         else:
             output = layer(*args, **kwargs)
