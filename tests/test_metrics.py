@@ -30,10 +30,29 @@ def test_a_random_map_scores_near_chance():
     masks = np.zeros((400, 1, 16, 16), bool)
     masks[:, :, 4:8, 2:10] = True  # an eighth of the frame
     maps = np.random.default_rng(0).random(masks.shape).astype(np.float32)
-    found = metrics.localization(maps, masks)
+    found = metrics.localization(maps, masks, tolerance=0)
     np.testing.assert_allclose(found["chance"], 0.125)
     assert abs(found["pointing_game"].mean() - 0.125) < 0.04  # binomial sd 0.017
     assert abs(found["energy_inside"].mean() - 0.125) < 0.01
+
+
+def test_the_pointing_tolerance_forgives_a_peak_that_many_pixels_off():
+    masks = np.zeros((1, 1, 32, 32), bool)
+    masks[0, 0, 10:12, 10:12] = True
+    maps = np.zeros((1, 1, 32, 32), np.float32)
+    maps[0, 0, 13, 13] = 1.0  # sqrt(8) = 2.83 px from the mask's corner (11, 11)
+    hits = [metrics.pointing_game(maps, masks, tolerance)[0, 0] for tolerance in (0, 1, 2, 3)]
+    assert hits == [0, 0, 0, 1]
+    assert [metrics.pointing_tolerance(size) for size in (32, 64, 128, 224)] == [2, 2, 4, 7]
+    # The chance of the grown mask, counted pixel by pixel: within 3 px of the 2x2 square.
+    ys, xs = np.mgrid[:32, :32]
+    near = np.zeros((32, 32), bool)
+    for y, x in zip(*np.nonzero(masks[0, 0])):
+        near |= (ys - y) ** 2 + (xs - x) ** 2 <= 9
+    found = metrics.localization(maps, masks, tolerance=3)
+    np.testing.assert_allclose(found["pointing_chance"], [near.mean()])
+    np.testing.assert_allclose(found["pointing_game"], [1.0])
+    assert metrics.localization(maps, masks)["pointing_game"][0] == 0  # default at 32 px: 2
 
 
 def test_ties_and_empty_cases():

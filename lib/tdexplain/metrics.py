@@ -26,79 +26,17 @@ from tqdm.auto import tqdm
 from . import models, unroll
 from .data import check_clips
 from .explain import Explainer, normalize_per_frame
+from .localization import (chance, energy_inside, evidence_response, grid_bound, iou,  # noqa: F401
+                           localization, pointing_game, pointing_tolerance)
 from .similarity import spearman, ssim  # noqa: F401 - part of this module's API
 
 FILLS = ("blur", "black", "mean")
 
-__all__ = ["pointing_game", "energy_inside", "iou", "chance", "localization", "Curve",
+__all__ = ["pointing_tolerance", "pointing_game", "energy_inside", "iou", "chance", "localization",
+           "evidence_response", "grid_bound", "Curve",
            "deletion_curve", "frame_deletion_curve", "spearman", "ssim", "randomization_steps",
-           "model_randomization", "label_randomization", "SanityCheck", "edge_baseline",
+           "model_randomization", "reinitialization", "label_randomization", "SanityCheck", "edge_baseline",
            "evaluate_methods"]
-
-
-# ---------------------------------------------------------------------------- localization
-
-def _maps_and_masks(maps, masks) -> tuple[np.ndarray, np.ndarray]:
-    maps = np.asarray(maps, np.float32)
-    masks = np.asarray(masks)
-    if maps.ndim != 4 or maps.shape != masks.shape:
-        raise ValueError(f"maps and masks must both be (N, T, H, W) of the same shape, got maps "
-                         f"{maps.shape} and masks {masks.shape}")
-    if not np.isfinite(maps).all() or maps.min() < 0:
-        raise ValueError("maps must be finite and non-negative (heat maps, as explain returns them)")
-    return maps, masks.astype(bool)
-
-
-def _where_evidence(values: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """NaN for frames whose mask is empty: there is nothing to localize there."""
-    return np.where(masks.any(axis=(2, 3)), values, np.nan)
-
-
-def pointing_game(maps, masks) -> np.ndarray:
-    """(N, T): is the map's peak inside the mask? With tied peaks, the share of them inside
-    (so a constant map scores the mask's area, chance); an all-zero map points nowhere (0)."""
-    maps, masks = _maps_and_masks(maps, masks)
-    peak = maps.max(axis=(2, 3), keepdims=True)
-    at_peak = (maps == peak) & (peak > 0)
-    hits = (at_peak & masks).sum(axis=(2, 3)) / np.maximum(at_peak.sum(axis=(2, 3)), 1)
-    return _where_evidence(hits, masks)
-
-
-def energy_inside(maps, masks) -> np.ndarray:
-    """(N, T): the share of each frame's map mass inside the mask (0 for an all-zero map)."""
-    maps, masks = _maps_and_masks(maps, masks)
-    total = maps.sum(axis=(2, 3))
-    inside = (maps * masks).sum(axis=(2, 3))
-    return _where_evidence(np.divide(inside, total, out=np.zeros_like(total), where=total > 0), masks)
-
-
-def iou(maps, masks, threshold: float = 0.5) -> np.ndarray:
-    """(N, T): intersection over union of the map's region above `threshold` and the mask."""
-    maps, masks = _maps_and_masks(maps, masks)
-    region = (maps >= threshold) & (maps > 0)
-    union = (region | masks).sum(axis=(2, 3))
-    return _where_evidence((region & masks).sum(axis=(2, 3)) / np.maximum(union, 1), masks)
-
-
-def chance(masks) -> np.ndarray:
-    """(N, T): the mask's share of the frame, what a uniformly random map scores on the
-    pointing game and on energy inside the mask."""
-    masks = np.asarray(masks, bool)
-    return _where_evidence(masks.mean(axis=(2, 3)), masks)
-
-
-def localization(maps, masks, threshold: float = 0.5) -> dict:
-    """Per clip (N,): the mean over the frames that have evidence of each localization score,
-    and the chance level of the pointing game and energy inside."""
-    per_frame = {"pointing_game": pointing_game(maps, masks), "energy_inside": energy_inside(maps, masks),
-                 "iou": iou(maps, masks, threshold), "chance": chance(masks)}
-    return {name: _mean_over_frames(values) for name, values in per_frame.items()}
-
-
-def _mean_over_frames(values: np.ndarray) -> np.ndarray:
-    counts = np.isfinite(values).sum(axis=1)
-    total = np.nansum(values, axis=1)
-    return np.divide(total, counts, out=np.full(len(values), np.nan), where=counts > 0)
 
 
 # ---------------------------------------------------------------------------- faithfulness
@@ -237,6 +175,11 @@ class SanityCheck:
     spearman: dict = field(default_factory=dict)
     ssim: dict = field(default_factory=dict)
 
+    def clip_spearman(self, method: str, step: int = -1) -> np.ndarray:
+        """(N,): each clip's rank correlation (mean over its frames) between the original
+        maps and those of `step` (default the last)."""
+        return spearman(self.maps[method][0], self.maps[method][step]).mean(axis=1)
+
     def table(self):
         import pandas as pd
 
@@ -345,6 +288,17 @@ def model_randomization(model: keras.Model, clips, methods=("gradcam",), mode: s
     return _sanity_check([Explainer(twin)] * (len(steps) + 1), ["original"] + [label for label, _ in steps],
                          clips, methods, target, layer, options, progress,
                          f"{mode} randomization", before_each=randomize)
+
+
+def reinitialization(model: keras.Model, clips, methods=("gradcam",), layer: str | None = None,
+                     target=None, seed: int = 0, progress: bool = True, **options) -> SanityCheck:
+    """The maps of the model and of a copy whose weights are all drawn again by their own
+    initializers (nothing learnt left), for the same clips and target. A map that explains
+    the model shares little with the copy's: `clip_spearman` near 0."""
+    keras.utils.set_random_seed(seed)
+    fresh = keras.models.clone_model(model)
+    return _sanity_check([Explainer(model), Explainer(fresh)], ["original", "re-initialized"],
+                         clips, methods, target, layer, options, progress, "re-initialization")
 
 
 def label_randomization(model: keras.Model, random_label_model: keras.Model, clips,
