@@ -21,6 +21,7 @@ from .unroll import find_time_distributed
 DEMO_MODEL = sample_path("demo_model.keras")
 RANDOM_LABELS_MODEL = sample_path("random_labels_model.keras")  # the demo recipe on shuffled labels
 BACKBONES = ("vgg19",)
+POOLINGS = ("inside", "after")  # where each frame's feature map is averaged
 # VGG19's convolution blocks: (block, convolutions, filters at width 1).
 VGG19_BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
 IMAGENET_NOTOP = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -29,6 +30,7 @@ IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
 __all__ = [
     "DEMO_MODEL", "build_model", "load_model", "save_model", "class_names", "input_spec",
     "predict", "backbone_of", "imagenet_weights_path", "describe", "plot_architecture",
+    "pool_after_wrapper",
 ]
 
 
@@ -39,6 +41,20 @@ class VGGPreprocess(layers.Layer):
     def call(self, clips):
         bgr = keras.ops.flip(clips, axis=-1)
         return bgr - keras.ops.convert_to_tensor(IMAGENET_MEAN_BGR, dtype=clips.dtype)
+
+
+@keras.saving.register_keras_serializable(package="tdexplain")
+class FramePooling(layers.Layer):
+    """Average each frame's feature map over its positions: (N, T, h, w, C) -> (N, T, C).
+
+    The paper's variant of the model pools after the TimeDistributed layer, so that layer's
+    output keeps its spatial grid and Grad-CAM can be computed on it, as the paper did."""
+
+    def call(self, features):
+        return keras.ops.mean(features, axis=(2, 3))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[:2] + input_shape[4:]
 
 
 @keras.saving.register_keras_serializable(package="tdexplain")
@@ -95,11 +111,12 @@ def _he_init(first: bool) -> keras.initializers.Initializer:
     return keras.initializers.VarianceScaling(scale, mode="fan_in", distribution="truncated_normal")
 
 
-def _vgg19(size: int, width: float) -> keras.Model:
-    """VGG19's topology and layer names (block1_conv1 ... block5_pool), with width x its filters."""
+def _vgg19(size: int, width: float, pool: bool = True) -> keras.Model:
+    """VGG19's topology and layer names (block1_conv1 ... block5_pool), with width x its
+    filters, ending with global average pooling (or, pool=False, at block5_pool's grid)."""
     if width == 1.0:
-        return keras.applications.VGG19(include_top=False, weights=None, pooling="avg",
-                                        input_shape=(size, size, 3))
+        return keras.applications.VGG19(include_top=False, weights=None,
+                                        pooling="avg" if pool else None, input_shape=(size, size, 3))
     frame = keras.Input((size, size, 3), name="input_layer")
     x = frame
     for block, convolutions, filters in VGG19_BLOCKS:
@@ -108,14 +125,15 @@ def _vgg19(size: int, width: float) -> keras.Model:
                               kernel_initializer=_he_init(first=(block, i) == (1, 1)),
                               name=f"block{block}_conv{i}")(x)
         x = layers.MaxPooling2D(2, strides=2, name=f"block{block}_pool")(x)
-    x = layers.GlobalAveragePooling2D(name="global_average_pooling2d")(x)
+    if pool:
+        x = layers.GlobalAveragePooling2D(name="global_average_pooling2d")(x)
     return keras.Model(frame, x, name="vgg19")
 
 
 def build_model(frames: int = 8, size: int = 224, classes=CLASSES, backbone: str = "vgg19",
                 width: float = 1.0, weights=None, gru_units: int = 1024, dropout: float = 0.5,
                 dense_blocks: int = 3, dense_units=None, trainable_backbone: bool | None = None,
-                name: str = "tdexplain_video_classifier") -> keras.Model:
+                pooling: str = "inside", name: str = "tdexplain_video_classifier") -> keras.Model:
     """The paper's model: raw RGB clips -> TimeDistributed(VGG19) -> GRU -> dense blocks -> softmax.
 
     width: 1.0 is exactly ``keras.applications.VGG19`` (ImageNet weights load into it);
@@ -123,8 +141,13 @@ def build_model(frames: int = 8, size: int = 224, classes=CLASSES, backbone: str
     "imagenet" (from the Keras cache, never downloaded) or a path to a weights file of the
     backbone. dense_units: an int or one int per block (default: half the GRU units, at
     least 16). trainable_backbone: default False with pretrained weights, True otherwise.
+    pooling: "inside" the wrapped CNN (its output is one vector per frame), or "after" the
+    TimeDistributed layer (the paper's variant: its output keeps block5_pool's grid). The
+    two compute the same function; see also `pool_after_wrapper`.
     """
     _check_arguments(frames, size, classes, backbone, width, gru_units, dropout, dense_blocks)
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     weights_file = _resolve_weights(weights, width)
     if dense_units is None:
         dense_units = max(16, gru_units // 2)
@@ -133,7 +156,7 @@ def build_model(frames: int = 8, size: int = 224, classes=CLASSES, backbone: str
         raise ValueError(f"dense_units must be a positive int or {dense_blocks} positive ints "
                          f"(one per dense block), got {dense_units!r}")
 
-    cnn = _vgg19(size, width)
+    cnn = _vgg19(size, width, pool=pooling == "inside")
     if weights_file is not None:
         cnn.load_weights(weights_file)
     cnn.trainable = weights_file is None if trainable_backbone is None else trainable_backbone
@@ -141,12 +164,37 @@ def build_model(frames: int = 8, size: int = 224, classes=CLASSES, backbone: str
     clips = keras.Input((frames, size, size, 3), name="clip")
     x = VGGPreprocess(name="vgg_preprocess")(clips)
     x = layers.TimeDistributed(cnn, name="time_distributed_vgg19")(x)
+    if pooling == "after":
+        x = FramePooling(name="frame_pooling")(x)
     x = layers.GRU(gru_units, dropout=dropout, name="gru")(x)
     for block, block_units in enumerate(units, start=1):
         x = layers.Dense(block_units, activation="relu", name=f"dense_{block}")(x)
         x = layers.Dropout(dropout, name=f"dropout_{block}")(x)
     probabilities = ClassProbabilities(classes, name="class_probabilities")(x)
     return keras.Model(clips, probabilities, name=name)
+
+
+def pool_after_wrapper(model: keras.Model) -> keras.Model:
+    """The paper's variant of a model built with pooling inside the wrapped CNN: the same
+    layers and weights (shared, not copied), the CNN cut before its global pooling and the
+    pooling moved after the TimeDistributed layer. It predicts exactly what `model` does,
+    and its TimeDistributed output is a per-frame grid that Grad-CAM can use."""
+    wrapper = find_time_distributed(model)
+    cnn = wrapper.layer
+    if not isinstance(cnn.layers[-1], layers.GlobalAveragePooling2D):
+        raise ValueError(f"the backbone {cnn.name!r} of {model.name!r} does not end with global "
+                         f"average pooling (its last layer is {cnn.layers[-1].name!r}, "
+                         f"{type(cnn.layers[-1]).__name__}); nothing to move after the wrapper")
+    spatial_cnn = keras.Model(cnn.inputs, cnn.layers[-2].output, name=cnn.name)
+    clips = keras.Input(model.input_shape[1:], name="clip")
+    x = clips
+    for layer in model.layers[1:]:
+        if layer is wrapper:
+            x = layers.TimeDistributed(spatial_cnn, name=wrapper.name)(x)
+            x = FramePooling(name="frame_pooling")(x)
+        else:
+            x = layer(x)
+    return keras.Model(clips, x, name=f"{model.name}_pooled_after")
 
 
 def _check_arguments(frames, size, classes, backbone, width, gru_units, dropout, dense_blocks):

@@ -37,12 +37,35 @@ def spatial_layers(cnn: keras.Model) -> list[str]:
             if not isinstance(layer, keras.layers.InputLayer) and len(layer.output.shape) == 4]
 
 
-def last_convolution(cnn: keras.Model) -> str:
-    convolutions = [layer.name for layer in cnn.layers if isinstance(layer, keras.layers.Conv2D)]
+# The default layer keeps at least this many cells per side (see `default_layer`).
+MIN_CAM_CELLS = 8
+
+
+def _convolutions(cnn: keras.Model) -> list:
+    convolutions = [layer for layer in cnn.layers if isinstance(layer, keras.layers.Conv2D)]
     if not convolutions:
         raise ValueError(f"the backbone {cnn.name!r} has no Conv2D layer; pass layer= explicitly "
                          f"(one of {spatial_layers(cnn)})")
-    return convolutions[-1]
+    return convolutions
+
+
+def last_convolution(cnn: keras.Model) -> str:
+    """The paper's choice of layer for Grad-CAM: the backbone's last convolution."""
+    return _convolutions(cnn)[-1].name
+
+
+def default_layer(cnn: keras.Model) -> str:
+    """The layer explained by default: the deepest convolution whose output grid has at
+    least MIN_CAM_CELLS cells per side (the first convolution if none has).
+
+    At VGG19's own 224 px this is the paper's last convolution, block5_conv4 (14x14). On
+    small frames the last convolution is a grid that its block's own 3x3 convolutions mix
+    from edge to edge (4x4 at 64 px): its maps cannot say where, and they do not land on the
+    evidence (measured in notebook 04 and benchmarks/RESULTS.md); one block up they do.
+    """
+    convolutions = _convolutions(cnn)
+    fine = [layer.name for layer in convolutions if min(layer.output.shape[1:3]) >= MIN_CAM_CELLS]
+    return fine[-1] if fine else convolutions[0].name
 
 
 class _Logits(keras.layers.Layer):
