@@ -32,8 +32,8 @@ def test_explain_a_shipped_clip(tmp_path, capsys):
     assert summary["video"] == {"path": FIGHT, "frames": 24, "fps": 8.0, "width": 128,
                                 "height": 128, "duration_seconds": 3.0}
     assert summary["model"]["classes"] == ["normal", "fight", "shooting"]
-    assert summary["complete"] is True and summary["method"] == "gradcam"
-    assert summary["layer"] == "block5_conv4"
+    assert summary["complete"] is True and summary["method"] == explain.DEFAULT_METHOD
+    assert summary["layer"] == "block4_conv4"
     windows = summary["windows"]
     assert [(w["first_frame"], w["last_frame"], w["start_seconds"]) for w in windows] == [
         (0, 7, 0.0), (8, 15, 1.0), (16, 23, 2.0)]
@@ -150,7 +150,7 @@ def test_help_lists_every_option_with_its_default():
     for option in ("--model", "--method", "--layer", "--window", "--stride", "--target", "--out"):
         assert option in done.stdout
     assert re.search(r"--window WINDOW .*\(default: 8\)", " ".join(done.stdout.split()))
-    assert re.search(r"--method METHOD .*\(default: gradcam\)", " ".join(done.stdout.split()))
+    assert re.search(rf"--method METHOD .*\(default: {explain.DEFAULT_METHOD}\)", " ".join(done.stdout.split()))
     top = subprocess.run([sys.executable, "-m", "tdexplain.cli", "--help"], capture_output=True,
                          text=True, check=True).stdout
     assert all(command in top for command in ("explain", "train", "report"))

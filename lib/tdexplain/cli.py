@@ -35,7 +35,10 @@ def _train(args) -> int:
         train_data = (clips[order[cut:]], labels[order[cut:]])
     else:
         classes = data.CLASSES
-        train_data = data.synthetic_dataset(args.clips, args.frames, args.size, seed=args.seed + 1)[:2]
+
+        def train_data(epoch):  # a fresh synthetic set every epoch: no scene is seen twice
+            return data.synthetic_dataset(args.clips, args.frames, args.size,
+                                          seed=args.seed + 10_000 + epoch)[:2]
         validation = data.synthetic_dataset(max(3, args.clips // 6), args.frames, args.size,
                                             seed=args.seed + 2)[:2]
     build = dict(frames=args.frames, size=args.size, classes=tuple(classes), width=args.width,
@@ -64,7 +67,8 @@ def _add_train(subparsers):
     p.add_argument("--out", required=True, help="where to save the model (.keras)")
     p.add_argument("--data", default=None,
                    help="a class-per-subfolder video folder; synthetic clips if not given")
-    p.add_argument("--clips", type=int, default=600, help="synthetic training clips")
+    p.add_argument("--clips", type=int, default=600,
+                   help="synthetic training clips, drawn anew for every epoch")
     p.add_argument("--validation-share", type=float, default=0.2,
                    help="share of a --data folder kept for validation")
     p.add_argument("--frames", type=int, default=8)
@@ -109,7 +113,7 @@ def _explain(args) -> int:
 
 
 def _add_explain(subparsers):
-    from .explain import METHODS
+    from .explain import DEFAULT_METHOD, METHODS
     from .models import DEMO_MODEL
 
     p = subparsers.add_parser(
@@ -119,10 +123,11 @@ def _add_explain(subparsers):
                     "summary.json, overlay.mp4 and timeline.png into --out.")
     p.add_argument("video", help="a video file OpenCV can read")
     p.add_argument("--model", default=DEMO_MODEL, help="a .keras video model")
-    p.add_argument("--method", default="gradcam", choices=METHODS, metavar="METHOD",
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS, metavar="METHOD",
                    help=f"explanation method, one of: {', '.join(METHODS)}")
     p.add_argument("--layer", default=None,
-                   help="inner layer of the backbone (default: its last convolution); "
+                   help="inner layer of the backbone, for the CAM methods (default: the deepest "
+                        "convolution with at least 8x8 cells); "
                         "a wrong name lists the valid ones")
     p.add_argument("--window", type=int, default=8,
                    help="video frames per window, sampled to the model's frame count; "

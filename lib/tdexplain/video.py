@@ -15,6 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import contours, data, explain, models, viz
+from .explain import DEFAULT_METHOD
 
 log = logging.getLogger(__name__)
 SHORT_POLICIES = ("pad", "error")
@@ -55,7 +56,7 @@ def _normal_class(class_names) -> str:
     return "normal" if "normal" in class_names else class_names[0]
 
 
-def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = "gradcam",
+def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAULT_METHOD,
                   layer: str | None = None, window: int = 8, stride: int = 8, target=None,
                   short: str = "pad", progress: bool = True) -> dict:
     """Explain a video file window by window; write summary.json, overlay.mp4 and timeline.png

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from . import contours, data, viz
-from .explain import METHODS, Explainer
+from .explain import DEFAULT_METHOD, METHODS, Explainer
 from .models import input_spec
 
 __all__ = ["Explorer", "sample_clips", "compare_view", "compare_models"]
@@ -54,13 +54,13 @@ class Explorer:
         self._cache.clear()
         return self.clip
 
-    def explanation(self, method: str = "gradcam", layer: str | None = None, target=None):
+    def explanation(self, method: str = DEFAULT_METHOD, layer: str | None = None, target=None):
         key = (method, layer, target)
         if key not in self._cache:
             self._cache[key] = self.explainer.explain(self.clip, methods=method, layer=layer, target=target)
         return self._cache[key]
 
-    def image(self, frame: int = 0, method: str = "gradcam", layer: str | None = None, target=None,
+    def image(self, frame: int = 0, method: str = DEFAULT_METHOD, layer: str | None = None, target=None,
               levels=(0.25, 0.5, 0.75), opacity: float = 0.5, display_size: int = 256) -> np.ndarray:
         """One frame (uint8 RGB) under its map, with the map's contours at `levels`. Small
         clips are enlarged to about `display_size` pixels first (the frame by pixel
@@ -74,7 +74,7 @@ class Explorer:
         image = viz.heat_overlay(image, heatmap, alpha=opacity)
         return contours.draw(image, contours.extract(heatmap, levels=levels)) if levels else image
 
-    def view(self, frame: int = 0, method: str = "gradcam", layer: str | None = None, target=None,
+    def view(self, frame: int = 0, method: str = DEFAULT_METHOD, layer: str | None = None, target=None,
              levels=(0.25, 0.5, 0.75), opacity: float = 0.5, display_size: int = 256):
         """Draw `image` for one frame, and the class probabilities with the target marked."""
         image = self.image(frame, method, layer, target, levels, opacity, display_size)
@@ -97,7 +97,7 @@ class Explorer:
 
         names = ["predicted"] + list(self.explainer.class_names)
         frame = w.IntSlider(0, 0, self.frames - 1, description="frame")
-        method = w.Dropdown(options=METHODS, value="gradcam", description="method")
+        method = w.Dropdown(options=METHODS, value=DEFAULT_METHOD, description="method")
         layer = w.Dropdown(options=self.explainer.inner_layers, value=self.explainer.default_layer,
                            description="layer")
         target = w.Dropdown(options=names, value="predicted", description="target")
@@ -143,7 +143,7 @@ class Explorer:
         return self.view(**default_view)
 
 
-def compare_view(explorers: dict, frame: int = 0, method: str = "gradcam", layer=None,
+def compare_view(explorers: dict, frame: int = 0, method: str = DEFAULT_METHOD, layer=None,
                  target=None, opacity: float = 0.5):
     """Two (or more) models side by side on the same frame: {name: Explorer} (each explorer
     caches its explanations, so moving the frame only redraws)."""
@@ -159,7 +159,7 @@ def compare_view(explorers: dict, frame: int = 0, method: str = "gradcam", layer
     return fig
 
 
-def compare_models(models_: dict, clip="fight_01", method: str = "gradcam", layer=None):
+def compare_models(models_: dict, clip="fight_01", method: str = DEFAULT_METHOD, layer=None):
     """The comparison as a widget (frame slider and method), plus its default static view."""
     import ipywidgets as w
     from IPython.display import display
