@@ -180,6 +180,45 @@ def test_training_stages_and_metrics_file(tmp_path):
     assert result.model.get_layer("gru") is training.head_model(result.model).get_layer("gru")
 
 
+def test_each_epoch_trains_on_the_set_drawn_for_it():
+    """With train_data a function of the epoch, every batch of epoch e comes from draw(e)."""
+    served = []
+
+    class Recorded(training._DrawnEachEpoch):
+        def __getitem__(self, index):
+            x, y = super().__getitem__(index)
+            served.append((self.epochs_begun - 1, set(np.unique(x))))
+            return x, y
+
+    def draw(epoch):  # 8 samples whose every value is the epoch that drew them
+        return np.full((8, 2), epoch, np.float32), np.arange(8) % 2
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    model.fit(Recorded(draw, batch_size=4, seed=0), epochs=3, verbose=0)
+    # Keras may read batches before the first epoch begins (epoch -1 here): the first set's.
+    assert [epoch for epoch, _ in served if epoch >= 0] == [0, 0, 1, 1, 2, 2]
+    assert all(values == {max(epoch, 0)} for epoch, values in served)
+
+
+def test_training_on_a_fresh_set_each_epoch_draws_one_per_epoch(tmp_path):
+    drawn = []
+
+    def fresh(epoch):
+        drawn.append(epoch)
+        return data.synthetic_dataset(6, 2, 32, seed=100 + epoch)[:2]
+
+    config = dict(frames=2, size=32, width=0.0625, gru_units=4, dense_blocks=1)
+    result = training.train(config, fresh, epochs=2, frame_epochs=3, head_epochs=1, batch_size=3,
+                            progress=False, patience=10)
+    # The first set serves epoch 0 of every stage and the head; stages 1 and 3 draw the rest.
+    assert drawn == [0, 1, 2, 1]
+    assert result.config["train"]["fresh_data_each_epoch"] is True
+    with pytest.raises(ValueError, match="training labels must be in 0..2"):
+        training.train(config, lambda epoch: (fresh(epoch)[0], np.full(6, 7)), epochs=1,
+                       progress=False)
+
+
 def test_training_rejects_bad_labels():
     clips = data.synthetic_dataset(3, 2, 32, seed=0)[0]
     config = dict(frames=2, size=32, width=0.0625, gru_units=4, dense_blocks=1)

@@ -105,8 +105,8 @@ def _train_one(config: dict, seed: int, shared: dict, head_epochs: int, learning
     backbone.trainable = False
     head = training.head_model(model)
     start = time.perf_counter()
-    history = training._fit(head, *shared["train"], shared["validation"], head_epochs, batch_size,
-                            learning_rate, patience, False, "head")
+    history = training._fit(head, lambda epoch: shared["train"], shared["validation"], head_epochs,
+                            batch_size, learning_rate, patience, False, "head", seed)
     seconds = time.perf_counter() - start
     clips, labels, masks = shared["evaluation"]
     result = Explainer(model).explain(clips, methods="gradcam", layer=shared["layer"], target=labels)

@@ -20,6 +20,7 @@ CLASSES = ("normal", "fight", "shooting")
 EVIDENCE = "evidence"
 DISTRACTOR = "distractor"
 SCENERY = "scenery"
+BYSTANDER_SHARE = 0.6  # of the clips of every class show a bystander (scenery)
 
 
 @dataclass
@@ -141,7 +142,7 @@ def plan_scene(label: str, size: int, rng: np.random.Generator) -> Scene:
         x = rng.uniform(0.2, 0.4) if facing == 1 else rng.uniform(0.6, 0.8)
         raise_time = rng.uniform(0.15, 0.45)
         flashes = tuple(sorted(rng.uniform(raise_time + 0.05, 1.0, int(rng.integers(1, 4)))))
-        if rng.random() < 0.6:  # a second person who reacts (not evidence: drawn behind)
+        if rng.random() < BYSTANDER_SHARE:  # a second person who reacts (not evidence: drawn behind)
             people.append(_person(
                 rng, size, "bystander", "react", SCENERY, x=x + facing * rng.uniform(0.3, 0.45),
                 y=rng.uniform(0.75, 0.85), facing=-facing, raise_time=flashes[0]))
@@ -163,10 +164,19 @@ def plan_scene(label: str, size: int, rng: np.random.Generator) -> Scene:
     if use_lamp:
         lamp = dict(x=rng.uniform(0.1, 0.9), y=rng.uniform(0.05, 0.2),
                     states=rng.random(64) < 0.5, color=_color(rng, 200, 255))
-    return Scene(label=label, size=size, background=background, people=people, cart=cart,
-                 lamp=lamp, light_phase=rng.uniform(0, 2 * np.pi),
-                 light_amplitude=rng.uniform(0.03, 0.1), noise=rng.uniform(1.0, 3.0),
-                 seed_for_noise=int(rng.integers(2**31)))
+    scene = Scene(label=label, size=size, background=background, people=people, cart=cart,
+                  lamp=lamp, light_phase=rng.uniform(0, 2 * np.pi),
+                  light_amplitude=rng.uniform(0.03, 0.1), noise=rng.uniform(1.0, 3.0),
+                  seed_for_noise=int(rng.integers(2**31)))
+    # A standing bystander who raises both arms at some moment, as the shooting's bystander
+    # does, in the other classes too: a still person with raised arms is then no cue of a
+    # shooting, and the only way to the class is through the evidence. Drawn last from the
+    # generator, so every earlier choice of a seed's scene is unchanged.
+    if label != "shooting" and rng.random() < BYSTANDER_SHARE:
+        scene.people.insert(0, _person(rng, size, "bystander", "react", SCENERY,
+                                       x=rng.uniform(0.1, 0.9), y=rng.uniform(0.75, 0.85),
+                                       raise_time=rng.uniform(0.2, 1.0)))
+    return scene
 
 
 class _Canvas:

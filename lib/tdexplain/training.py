@@ -100,6 +100,8 @@ def frame_classifier(model: keras.Model) -> keras.Model:
     for layer in model.layers[1:model.layers.index(wrapper)]:  # per-pixel preprocessing
         x = layer(x)
     x = wrapper.layer(x)
+    if len(x.shape) == 4:  # the paper's variant: the CNN ends at a grid, pooled after the wrapper
+        x = keras.layers.GlobalAveragePooling2D(name="frame_pooling")(x)
     outputs = keras.layers.Dense(len(models.class_names(model)), activation="softmax",
                                  name="frame_probabilities")(x)
     return keras.Model(frames_in, outputs, name="frame_classifier")
@@ -123,15 +125,44 @@ def frame_features(model: keras.Model, clips, batch_size: int = 64) -> np.ndarra
     return extractor.predict(clips, batch_size=max(1, batch_size // clips.shape[1]), verbose=0)
 
 
-def _fit(model, x, y, validation, epochs, batch_size, learning_rate, patience, progress, desc):
+class _DrawnEachEpoch(keras.utils.PyDataset):
+    """Shuffled batches of a training set drawn anew for every epoch by `draw(epoch) -> (x, y)`."""
+
+    def __init__(self, draw, batch_size: int, seed: int):
+        super().__init__()
+        self.draw, self.batch_size = draw, batch_size
+        self.rng = np.random.default_rng(seed)
+        self.epochs_begun = 0
+        self._load(0)  # before fit asks for the length
+
+    def _load(self, epoch):
+        x, y = self.draw(epoch)
+        order = self.rng.permutation(len(x))
+        self.x, self.y = x[order], y[order]
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, index):
+        batch = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return self.x[batch].astype(np.float32), self.y[batch]
+
+    def on_epoch_begin(self):
+        if self.epochs_begun:  # the first epoch's set is already loaded
+            self._load(self.epochs_begun)
+        self.epochs_begun += 1
+
+
+def _fit(model, draw, validation, epochs, batch_size, learning_rate, patience, progress, desc, seed):
+    """Fit on `draw(epoch) -> (x, y)`: the same arrays every epoch, or a new set each time."""
     model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     monitor = "val_loss" if validation is not None else "loss"
     callbacks = [keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
                                                restore_best_weights=True),
                  _ProgressBar(epochs, progress, desc)]
-    history = model.fit(x, y, validation_data=validation, epochs=epochs, batch_size=batch_size,
-                        shuffle=True, callbacks=callbacks, verbose=0)
+    history = model.fit(_DrawnEachEpoch(draw, batch_size, seed), validation_data=validation,
+                        epochs=epochs, callbacks=callbacks, verbose=0)
     return {k: [float(v) for v in vs] for k, vs in history.history.items()}
 
 
@@ -151,7 +182,11 @@ def train(model, train_data, validation_data=None, *, epochs: int = 30, batch_si
 
     model: a built Keras model, or a dict of ``models.build_model`` arguments (required
     with a ``tf.distribute`` strategy: the model is then built inside its scope).
-    train_data, validation_data: (clips, labels) pairs. Each stage stops early on the
+    train_data: (clips, labels), or a function ``epoch -> (clips, labels)`` that draws a new
+    training set for every epoch of stages 1 and 3 (stage 2 uses the first set). Synthetic
+    clips cost milliseconds, and a CNN that never sees a scene twice cannot memorize scenes:
+    its Grad-CAM lands on the evidence far more often (benchmarks/RESULTS.md).
+    validation_data: (clips, labels). Each stage stops early on the
     validation loss (training loss without validation data) and keeps its best weights.
     With `out` (a ``.keras`` path) the model is saved there and its configuration, seed,
     history and validation scores go to ``metrics_path(out)``.
@@ -167,8 +202,17 @@ def train(model, train_data, validation_data=None, *, epochs: int = 30, batch_si
             model = models.build_model(**build_config)
         frames, size = models.input_spec(model)
         n_classes = len(models.class_names(model))
-        clips = check_clips(train_data[0], frames, size, name="training clips")
-        labels = _labels(train_data[1], len(clips), n_classes, "training labels")
+
+        def checked(pair):
+            clips_ = check_clips(pair[0], frames, size, name="training clips")
+            return clips_, _labels(pair[1], len(clips_), n_classes, "training labels")
+
+        clips, labels = checked(train_data(0) if callable(train_data) else train_data)
+
+        def draw(epoch):  # the training set of an epoch
+            fresh = callable(train_data) and epoch > 0
+            return checked(train_data(epoch)) if fresh else (clips, labels)
+
         validation = None
         if validation_data is not None:
             validation = (check_clips(validation_data[0], frames, size, name="validation clips"),
@@ -176,23 +220,21 @@ def train(model, train_data, validation_data=None, *, epochs: int = 30, batch_si
                                   "validation labels"))
         history = {}
         if frame_epochs:
-            as_frames = (lambda c: c.reshape((-1,) + c.shape[2:]))
-            frame_validation = (None if validation is None else
-                                (as_frames(validation[0]), np.repeat(validation[1], frames)))
-            history["frames"] = _fit(frame_classifier(model), as_frames(clips),
-                                     np.repeat(labels, frames), frame_validation, frame_epochs,
-                                     batch_size * frames, frame_learning_rate, patience, progress,
-                                     "frame pretraining")
+            frame_validation = None if validation is None else _as_frame_set(*validation)
+            history["frames"] = _fit(frame_classifier(model),
+                                     lambda epoch: _as_frame_set(*draw(epoch)), frame_validation,
+                                     frame_epochs, batch_size * frames, frame_learning_rate,
+                                     patience, progress, "frame pretraining", seed)
         if head_epochs:
             features = frame_features(model, clips)
             feature_validation = (None if validation is None else
                                   (frame_features(model, validation[0]), validation[1]))
-            history["head"] = _fit(head_model(model), features, labels, feature_validation,
-                                   head_epochs, batch_size, head_learning_rate, patience * 2,
-                                   progress, "head on cached features")
+            history["head"] = _fit(head_model(model), lambda epoch: (features, labels),
+                                   feature_validation, head_epochs, batch_size, head_learning_rate,
+                                   patience * 2, progress, "head on cached features", seed)
         if epochs:
-            history["end_to_end"] = _fit(model, clips, labels, validation, epochs, batch_size,
-                                         learning_rate, patience, progress, "end to end")
+            history["end_to_end"] = _fit(model, draw, validation, epochs, batch_size, learning_rate,
+                                         patience, progress, "end to end", seed)
     seconds = time.perf_counter() - start
     scores_ = evaluate(model, *validation, batch_size=batch_size) if validation else None
     config = {
@@ -201,7 +243,8 @@ def train(model, train_data, validation_data=None, *, epochs: int = 30, batch_si
                       epochs_run={stage: len(h["loss"]) for stage, h in history.items()},
                       batch_size=batch_size, learning_rate=learning_rate,
                       frame_learning_rate=frame_learning_rate, head_learning_rate=head_learning_rate, patience=patience, seed=seed,
-                      train_clips=len(clips), validation_clips=len(validation[0]) if validation else 0,
+                      train_clips=len(clips), fresh_data_each_epoch=callable(train_data),
+                      validation_clips=len(validation[0]) if validation else 0,
                       strategy=type(strategy).__name__ if strategy is not None else None),
         "classes": list(models.class_names(model)),
         "parameters": int(model.count_params()),
@@ -219,6 +262,11 @@ def write_metrics(result: TrainingResult, path, **more) -> Path:
     path = Path(path)
     path.write_text(json.dumps(payload, indent=2))
     return path
+
+
+def _as_frame_set(clips, labels):
+    """Clips (N, T, ...) and labels (N,) as frames (N*T, ...), each labelled with its clip's class."""
+    return clips.reshape((-1,) + clips.shape[2:]), np.repeat(labels, clips.shape[1])
 
 
 def _labels(labels, count: int, n_classes: int, name: str) -> np.ndarray:
