@@ -74,11 +74,16 @@ DEFAULT_CMAP = "viridis"  # perceptually uniform and readable with colour-vision
 def heat_overlay(frame, heatmap, alpha: float = 0.45, cmap: str = DEFAULT_CMAP) -> np.ndarray:
     """The frame (H, W, 3, 0..255) under a coloured heat map (H, W) in [0, 1]; uint8 RGB.
 
-    The map's colour is weighted by the map itself, so zero stays the plain frame."""
+    The map's colour is weighted by the map itself, so zero stays the plain frame. The colour
+    scale saturates at the map's 99th percentile (Captum's `outlier_perc` rule): a pixel
+    attribution puts its largest values on a handful of pixels and would otherwise show as a
+    few faint dots, while a smooth CAM changes only in its top 1%."""
     from matplotlib import colormaps
 
     image = as_image(frame)
-    heat = np.clip(np.asarray(heatmap, np.float32), 0, 1)
+    heat = np.clip(np.asarray(heatmap, np.float32), 0, None)
+    top = np.quantile(heat, 0.99)
+    heat = np.clip(heat / top, 0, 1) if top > 0 else np.clip(heat / max(heat.max(), 1e-12), 0, 1)
     colors = colormaps[cmap](heat)[..., :3]
     weight = alpha * heat[..., None] ** 0.5
     return (255 * np.clip((1 - weight) * image + weight * colors, 0, 1)).astype(np.uint8)
@@ -87,7 +92,8 @@ def heat_overlay(frame, heatmap, alpha: float = 0.45, cmap: str = DEFAULT_CMAP) 
 def _method_title(method: str, layer: str | None) -> str:
     from .explain import CAM_METHODS
 
-    return f"{method}" + (f"\n@ {layer}" if layer and method in CAM_METHODS else "")
+    name = method.replace("integrated_gradients", "int. gradients").replace("_", " ")
+    return name + (f"\n@ {layer}" if layer and method in CAM_METHODS else "")
 
 
 def explanation_figure(clip, explanation, index: int = 0, methods=None, contour_method=None,
@@ -119,7 +125,7 @@ def explanation_figure(clip, explanation, index: int = 0, methods=None, contour_
         found = contour_lib.extract(explanation.maps[contour_method][index, t], levels=levels)
         axes[len(methods) + 1, t].imshow(contour_lib.draw(clip[t].astype(np.uint8), found, cmap=cmap))
     labels = ["frames"] + [_method_title(m, explanation.layer) for m in methods] + [
-        f"contours\n{contour_method}"]
+        "contours\n" + _method_title(contour_method, None)]
     for row, label in enumerate(labels):
         axes[row, 0].set_ylabel(label)
         for ax in axes[row]:
