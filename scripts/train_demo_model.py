@@ -5,9 +5,9 @@ The paper's head shape (GRU, 3 blocks of Dense + Dropout(0.5)) at course size: V
 a new training set of 900 clips for every epoch (dataset seeds 10000 + epoch), validated
 on seed 2 and tested on seed 3, which training never saw: the CNN pretrained on single
 frames, the head on cached features, then end to end. A fixed training set lets the CNN
-memorize its scenes, and then its Grad-CAM spreads over walls and floor: fresh data is what
-puts the maps on the evidence (benchmarks/RESULTS.md). Run with `make demo-model` (about
-25 minutes per model on 2 CPU cores).
+memorize its scenes: on fresh data its frame-level Grad-CAM finds the evidence about twice as
+often, and the model has no scene to fall back on (benchmarks/RESULTS.md). Run with
+`make demo-model` (about 9 minutes per model on 2 CPU cores).
 
 With --random-labels: the same model and recipe trained on the first training set with its
 labels shuffled (one fixed set, no validation: early stopping watches the training loss, and

@@ -185,7 +185,8 @@ def train(model, train_data, validation_data=None, *, epochs: int = 30, batch_si
     train_data: (clips, labels), or a function ``epoch -> (clips, labels)`` that draws a new
     training set for every epoch of stages 1 and 3 (stage 2 uses the first set). Synthetic
     clips cost milliseconds, and a CNN that never sees a scene twice cannot memorize scenes:
-    its Grad-CAM lands on the evidence far more often (benchmarks/RESULTS.md).
+    trained so as a frame classifier, its Grad-CAM finds the evidence about twice as often
+    (benchmarks/RESULTS.md).
     validation_data: (clips, labels). Each stage stops early on the
     validation loss (training loss without validation data) and keeps its best weights.
     With `out` (a ``.keras`` path) the model is saved there and its configuration, seed,
