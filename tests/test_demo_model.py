@@ -1,11 +1,22 @@
-"""The shipped demo model: accurate on clips it never saw, and looking at the evidence."""
+"""The shipped demo model: accurate on clips it never saw, and its default maps on the evidence.
+
+The thresholds are those of the workbook's promise: the default method's peak falls on the
+evidence (within `metrics.pointing_tolerance` px) in at least 80% of the frames, at least 3x
+the evidence's share of the map's energy falls on it, and the maps do not survive a
+re-initialization of the model (median rank correlation <= 0.3). Grad-CAM, the paper's
+method, does not reach the first two at 64 px: that is measured here too, so the workbook's
+account of it stays true. benchmarks/bench_localization.py gives the figures on 30 clips.
+"""
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tdexplain import data, explain, models, training
+from tdexplain import data, explain, metrics, models, training
 
-TEST_SEED = 4  # training used seed 1, validation 2, the script's test 3
+FRESH_SEED = 4  # training draws dataset seeds 10000 + epoch, validation 2, the script's test 3
+UNSEEN = 5000  # clip seeds no training, validation, benchmark or notebook uses
 
 
 @pytest.fixture(scope="module")
@@ -15,12 +26,17 @@ def demo():
 
 @pytest.fixture(scope="module")
 def fresh():
-    return data.synthetic_dataset(n=90, frames=8, size=64, seed=TEST_SEED)
+    return data.synthetic_dataset(n=90, frames=8, size=64, seed=FRESH_SEED)
+
+
+@pytest.fixture(scope="module")
+def unseen():
+    scenes = [data.synthetic_clip(label, frames=8, size=64, seed=UNSEEN + i)
+              for label in data.CLASSES for i in range(4)]
+    return scenes, np.stack([s.frames for s in scenes]).astype(np.float32), np.stack([s.mask for s in scenes])
 
 
 def test_demo_model_is_small_and_course_size(demo):
-    from pathlib import Path
-
     assert Path(models.DEMO_MODEL).stat().st_size < 5 * 2**20
     assert models.input_spec(demo) == (8, 64)
     assert models.class_names(demo) == data.CLASSES
@@ -31,52 +47,57 @@ def test_demo_model_is_small_and_course_size(demo):
 def test_demo_model_accuracy_on_a_fresh_test_set(demo, fresh):
     clips, labels, _ = fresh
     scores = training.evaluate(demo, clips, labels)
-    assert scores["accuracy"] >= 0.9, scores
+    assert scores["accuracy"] >= 0.95, scores
 
 
-@pytest.fixture(scope="module")
-def scenes():
-    return [data.synthetic_clip(label, frames=8, size=64, seed=1000 + seed)
-            for label in data.CLASSES for seed in range(6)]
+def _landing(maps, masks) -> tuple:
+    found = metrics.localization(maps, masks)
+    return tuple(np.nanmean(found[k]) for k in ("pointing_game", "energy_inside", "chance"))
 
 
-def _focus(maps, scenes):
-    """Mean map value inside the evidence and on the distractors; share of the map's energy
-    inside the evidence; the evidence's share of the pixels."""
-    inside, distractors, energy, area = [], [], [], []
-    for heat, clip in zip(maps, scenes):
-        distractor_ids = [i for i, (_, kind) in enumerate(clip.objects) if kind == "distractor"]
-        distractor = np.isin(clip.id_maps, distractor_ids)
-        inside.append(heat[clip.mask].mean())
-        if distractor.any():
-            distractors.append(heat[distractor].mean())
-        energy.append(heat[clip.mask].sum() / heat.sum())
-        area.append(clip.mask.mean())
-    return np.mean(inside), np.mean(distractors), np.mean(energy), np.mean(area)
+def test_the_default_method_lands_on_the_evidence(demo, unseen):
+    scenes, clips, masks = unseen
+    maps = explain.Explainer(demo).explain(clips, methods=explain.DEFAULT_METHOD).maps[explain.DEFAULT_METHOD]
+    pointing, energy, share = _landing(maps, masks)
+    assert pointing >= 0.8, pointing
+    assert energy >= 3 * share, (energy, share)
+    # and more heat on the evidence than on the distractors (the cart, the lamp)
+    on_distractors = [heat[np.isin(scene.id_maps, [i for i, (_, kind) in enumerate(scene.objects)
+                                                   if kind == "distractor"])].mean()
+                      for heat, scene in zip(maps, scenes)]
+    assert maps[masks].mean() > 2 * np.mean(on_distractors)
 
 
-@pytest.mark.parametrize("method,margin", [("gradcam", 1.2), ("layercam", 1.5)])
-def test_demo_cams_look_at_the_evidence_not_the_distractors(demo, scenes, method, margin):
-    """At block4_conv4 (8x8 cells at 64x64) the maps sit on the evidence: higher inside it
-    than on the cart and the lamp, and with more than 1.5x its share of the pixels.
-    (At block5_conv4, 4x4 cells of 16x16 pixels, they do not localize: see the notebook.)"""
-    clips = np.stack([clip.frames for clip in scenes])
-    maps = explain.Explainer(demo).explain(clips, methods=method, layer="block4_conv4").maps[method]
-    inside, on_distractors, energy, area = _focus(maps, scenes)
-    assert inside > margin * on_distractors, (inside, on_distractors)
-    assert energy > 1.5 * area, (energy, area)
+@pytest.mark.parametrize("method", [explain.DEFAULT_METHOD, "gradcam"])
+def test_maps_do_not_survive_reinitialization(demo, unseen, method):
+    _, clips, _ = unseen
+    check = metrics.reinitialization(demo, clips, methods=method, progress=False)
+    assert np.median(check.clip_spearman(method)) <= 0.3
 
 
-@pytest.mark.parametrize("method", ["saliency", "layercam"])
-def test_changing_one_frame_changes_its_map_far_more(demo, fresh, method):
+def test_gradcam_at_the_default_layer_misses_the_evidence_as_measured(demo, unseen):
+    """Grad-CAM, the paper's method, at the default layer (8x8 cells): the grid could point at
+    the evidence in every frame, but the layer's response to the evidence is spread and the
+    maps stay near chance (notebook 04). If a retrained model changes this, the workbook's
+    text and explain.DEFAULT_METHOD must be revisited."""
+    _, clips, masks = unseen
+    explainer = explain.Explainer(demo)
+    assert explainer.default_layer == "block4_conv4"  # the deepest with 8x8 cells at 64 px
+    pointing, energy, share = _landing(explainer.explain(clips, methods="gradcam").maps["gradcam"], masks)
+    assert pointing < 0.5 and energy < 2 * share, (pointing, energy, share)
+    assert np.nanmean(metrics.grid_bound(masks, 8)["pointing_game"]) >= 0.95
+
+
+@pytest.mark.parametrize("method,layer", [(explain.DEFAULT_METHOD, None), ("layercam", "block4_conv4")])
+def test_changing_one_frame_changes_its_map_far_more(demo, fresh, method, layer):
     """Frame 3 of 8 clips replaced by another clip's frame 3: its map moves several times more
     than the other frames' maps, which move only through the GRU's gradients."""
     clips = fresh[0][:8].astype(np.float32)
     explainer = explain.Explainer(demo)
-    base = explainer.explain(clips, methods=method, layer="block4_conv4")
+    base = explainer.explain(clips, methods=method, layer=layer)
     changed = clips.copy()
     changed[:, 3] = fresh[0][8:16, 3]
-    after = explainer.explain(changed, methods=method, layer="block4_conv4", target=base.target)
+    after = explainer.explain(changed, methods=method, layer=layer, target=base.target)
     difference = np.abs(base.maps[method] - after.maps[method]).mean(axis=(2, 3))
     ratio = difference[:, 3] / np.delete(difference, 3, axis=1).mean(axis=1)
     assert np.median(ratio) > 3 and ratio.min() > 1.5, ratio
