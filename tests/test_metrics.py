@@ -65,6 +65,45 @@ def test_ties_and_empty_cases():
     np.testing.assert_allclose(metrics.localization(maps, masks)["energy_inside"], [0.125])
 
 
+def test_the_grid_bound_at_full_resolution_is_the_mask_itself(masks):
+    full = metrics.grid_bound(masks, masks.shape[-1])
+    np.testing.assert_allclose(np.nanmean(full["pointing_game"]), 1.0)
+    np.testing.assert_allclose(np.nanmean(full["energy_inside"]), 1.0)
+    coarse = metrics.grid_bound(masks, 4)  # 8x8-pixel cells: the mask blurs out of itself
+    assert np.nanmean(coarse["energy_inside"]) < 0.9
+    with pytest.raises(ValueError, match="must divide the frames"):
+        metrics.grid_bound(masks, 5)
+
+
+def test_evidence_response_of_one_3x3_convolution_stays_within_a_pixel_of_the_change():
+    """block1_conv1 sees 3x3 pixels: changing a patch changes its activations only on the
+    patch grown by one pixel, so all the response lands there (independent of any weights)."""
+    keras.utils.set_random_seed(0)
+    model = models.build_model(frames=2, size=32, width=0.0625, gru_units=4, dense_blocks=1)
+    explainer = explain.Explainer(model)
+    clips = data.synthetic_dataset(n=2, frames=2, size=32, seed=0)[0].astype(np.float32)
+    changed = clips.copy()
+    changed[:, :, 10:16, 5:9] = 0
+    near = np.zeros(clips.shape[:4], bool)
+    near[:, :, 9:17, 4:10] = True  # the patch and its one-pixel border
+    found = metrics.evidence_response(explainer, clips, changed, near, layer="block1_conv1")
+    np.testing.assert_allclose(found["energy_inside"], 1.0, atol=1e-6)
+    np.testing.assert_allclose(found["pointing_game"], 1.0)
+    assert found["maps"].shape == clips.shape[:4]
+
+
+def test_reinitialization_compares_with_a_fresh_copy_and_leaves_the_model_alone(demo_model, demo_clips):
+    before = [w.copy() for w in demo_model.get_weights()]
+    check = metrics.reinitialization(demo_model, demo_clips, methods=["gradcam", edge_detector],
+                                     progress=False)
+    assert check.steps == ["original", "re-initialized"]
+    np.testing.assert_allclose(check.clip_spearman("edge_detector"), 1.0)
+    np.testing.assert_allclose(check.clip_spearman("gradcam", 0), 1.0)
+    assert np.median(check.clip_spearman("gradcam")) < 0.3
+    for old, new in zip(before, demo_model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
 def test_iou_of_a_known_overlap():
     masks = np.zeros((1, 1, 10, 10), bool)
     masks[0, 0, :, :4] = True
