@@ -60,8 +60,9 @@ def default_layer(cnn: keras.Model) -> str:
 
     At VGG19's own 224 px this is the paper's last convolution, block5_conv4 (14x14). On
     small frames the last convolution is a grid that its block's own 3x3 convolutions mix
-    from edge to edge (4x4 at 64 px): its maps cannot say where, and they do not land on the
-    evidence (measured in notebook 04 and benchmarks/RESULTS.md); one block up they do.
+    from edge to edge (4x4 at 64 px), where even an ideal map points at the evidence in only
+    half of the frames (`metrics.grid_bound`); at 8x8 an ideal map always can. Whether a
+    model's CAM does is measured in notebook 04 and benchmarks/RESULTS.md.
     """
     convolutions = _convolutions(cnn)
     fine = [layer.name for layer in convolutions if min(layer.output.shape[1:3]) >= MIN_CAM_CELLS]
