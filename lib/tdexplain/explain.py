@@ -30,8 +30,8 @@ CAM_METHODS = ("gradcam", "gradcam_pp", "layercam", "scorecam")
 METHODS = GRADIENT_METHODS + CAM_METHODS
 # The method the command line, the explorer and the workbook's first figures use. Grad-CAM,
 # the paper's method, does not land on the evidence at course size (64 px: measured in
-# notebook 04 and benchmarks/RESULTS.md); this one does, and it fails the randomization
-# check as an explanation of the model must.
+# notebook 04 and benchmarks/RESULTS.md); this one does, and its maps do not survive a
+# re-initialized model, as an explanation of the model must not.
 DEFAULT_METHOD = "integrated_gradients_blur"
 
 __all__ = ["Explainer", "Explanation", "METHODS", "DEFAULT_METHOD", "frame_importance",
