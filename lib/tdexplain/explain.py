@@ -267,11 +267,16 @@ class Explainer:
 
     def smoothgrad_gradients(self, clips, target, samples=25, noise=0.15, seed=0,
                              layer: str | None = None) -> np.ndarray:
-        """SmoothGrad: input gradients averaged over copies with Gaussian noise (std noise x 255)."""
-        rng = np.random.default_rng(seed)
-        noises = rng.normal(0, noise * 255.0, (len(clips), samples) + clips.shape[1:]).astype(np.float32)
-        return self._sampled_gradients(lambda i, s: clips[i] + noises[i, s], clips, target, samples,
-                                       layer or self.default_layer)
+        """SmoothGrad: input gradients averaged over copies with Gaussian noise (std noise x 255).
+
+        Each copy's noise is drawn when its chunk runs, from a generator seeded by (seed, clip,
+        sample): memory stays at one chunk whatever the sample count, and the result does not
+        depend on the chunk size."""
+        def noisy(i, s):
+            draw = np.random.default_rng([seed, i, s]).normal(0, noise * 255.0, clips.shape[1:])
+            return clips[i] + draw.astype(np.float32)
+
+        return self._sampled_gradients(noisy, clips, target, samples, layer or self.default_layer)
 
     def integrated_gradients(self, clips, target, steps=64, baseline=None,
                              layer: str | None = None) -> np.ndarray:
