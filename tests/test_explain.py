@@ -154,6 +154,63 @@ def test_gradcam_equals_the_keras_recipe_on_an_unwrapped_twin(model, explainer, 
                                    atol=1e-5 * max(heatmap.max(), 1e-12))
 
 
+def _twin_tensors(model, layer, clip, target):
+    """Activations and gradients (T, h, w, K) of `layer` for one clip, by the Keras recipe on
+    the unwrapped twin: a computation that shares nothing with the Explainer's pass."""
+    grad_model = _unwrapped_twin(model, layer)
+    with tf.GradientTape() as tape:
+        activations, logits = grad_model(clip[None])
+        score = logits[:, target]
+    return activations.numpy(), tape.gradient(score, activations).numpy()
+
+
+@pytest.mark.parametrize("layer", ["block4_conv4", "block3_conv2"])
+def test_gradcam_pp_and_layercam_equal_a_direct_loop_of_their_formulas(model, explainer, clips, layer):
+    """Grad-CAM++ (Chattopadhay et al., 2018, eq. 19 with the exponential score's closed form)
+    and LayerCAM (Jiang et al., 2021), written as loops over frames and channels on the twin's
+    tensors."""
+    targets = [1, 2, 0]
+    result = explainer.explain(clips, methods=("gradcam_pp", "layercam"), layer=layer, target=targets)
+    for i, target in enumerate(targets):
+        A, G = _twin_tensors(model, layer, clips[i], target)
+        frames, channels = A.shape[0], A.shape[-1]
+        plus_plus = np.zeros(A.shape[:3])
+        for t in range(frames):
+            for k in range(channels):
+                a, g = A[t, :, :, k].astype(np.float64), G[t, :, :, k].astype(np.float64)
+                denominator = 2 * g**2 + a.sum() * g**3
+                alpha = np.divide(g**2, denominator, out=np.zeros_like(g), where=denominator != 0)
+                plus_plus[t] += (alpha * np.maximum(g, 0)).sum() * a
+        layercam = np.maximum((np.maximum(G, 0) * A).sum(axis=-1), 0)
+        for name, expected in (("gradcam_pp", np.maximum(plus_plus, 0)), ("layercam", layercam)):
+            np.testing.assert_allclose(result.raw[name][i], expected, rtol=1e-3,
+                                       atol=1e-4 * max(np.abs(expected).max(), 1e-12), err_msg=name)
+
+
+def test_gradient_x_input_and_integrated_gradients_equal_the_plain_model_s_gradients(model, explainer, clips):
+    """Gradient x input, and Integrated Gradients as the same midpoint Riemann sum, from
+    tf.GradientTape on the plain (not unrolled) model, one path point at a time."""
+    logit_model = _logit_model(model)
+    targets, steps = [0, 1, 2], 6
+    result = explainer.explain(clips, methods="gradient_x_input", target=targets)
+    attributions = explainer.integrated_gradients(clips, np.array(targets), steps=steps)
+    for i, target in enumerate(targets):
+        def gradient(x):
+            x = tf.constant(x[None])
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                score = logit_model(x)[0, target]
+            return tape.gradient(score, x).numpy()[0]
+
+        times_input = np.abs((gradient(clips[i]) * clips[i]).sum(axis=-1))
+        np.testing.assert_allclose(result.raw["gradient_x_input"][i], times_input, rtol=1e-3,
+                                   atol=1e-4 * times_input.max())
+        path = [gradient((s + 0.5) / steps * clips[i]) for s in range(steps)]
+        expected = clips[i] * np.mean(path, axis=0)
+        np.testing.assert_allclose(attributions[i], expected, rtol=1e-3,
+                                   atol=1e-4 * np.abs(expected).max())
+
+
 def test_integrated_gradients_is_complete(explainer, clips):
     """Sum of attributions = score(input) - score(baseline), within 2% at the default steps."""
     result = explainer.explain(clips, methods="saliency")
