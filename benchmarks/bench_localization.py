@@ -59,7 +59,7 @@ def main(model_path, per_class, out=RESULTS):
     for layer in LAYERS:
         sanity = metrics.reinitialization(model, clips, CAMS, layer=layer, progress=False)
         response = metrics.evidence_response(explainer, clips, without_evidence, masks, layer)
-        cells = explainer.activations(clips[:1], layer).shape[2]
+        cells = explainer.backbone.get_layer(layer).output.shape[1]
         bound = metrics.grid_bound(masks, cells)
         for method in CAMS:
             rows.append({"layer": layer, "cells": cells, "method": method,
