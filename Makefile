@@ -26,8 +26,10 @@ $(STAMP): pyproject.toml
 report: $(STAMP)
 	$(BIN)/python -m tdexplain.report notebooks --out reports $(if $(PARAMS),--parameters $(PARAMS))
 
+# Every test and notebook check on TensorFlow, then the backend-sensitive tests on JAX.
 test: $(STAMP)
 	$(BIN)/python -m pytest tests --nbval-lax notebooks --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+	KERAS_BACKEND=jax $(BIN)/python -m pytest tests -m both_backends
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

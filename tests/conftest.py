@@ -1,4 +1,23 @@
 import os
 
+import pytest
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# `make test` runs the whole suite on TensorFlow, then the tests marked both_backends again
+# with KERAS_BACKEND=jax (tests/README or the Makefile say which).
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "both_backends: also run with KERAS_BACKEND=jax")
+    config.addinivalue_line("markers", "tensorflow_only: needs TensorFlow in the test process (skipped on JAX)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if BACKEND == "tensorflow":
+        return
+    for item in items:
+        if "tensorflow_only" in item.keywords or "both_backends" not in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=f"TensorFlow only (this run: {BACKEND})"))

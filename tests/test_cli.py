@@ -24,6 +24,7 @@ def _frames_and_size(path):
         count, shape = count + 1, frame.shape
 
 
+@pytest.mark.both_backends
 def test_explain_a_shipped_clip(tmp_path, capsys):
     out = tmp_path / "fight"
     assert cli.main(["explain", FIGHT, "--out", str(out), "--quiet"]) == 0
@@ -53,6 +54,7 @@ def test_explain_a_shipped_clip(tmp_path, capsys):
     assert cv2.imread(str(out / "timeline.png")) is not None
 
 
+@pytest.mark.both_backends
 def test_a_long_video_flags_the_window_with_the_shooting(tmp_path):
     # Four 8-frame scenes at 8 fps: normal, normal, shooting, normal.
     scenes = [data.synthetic_clip(label, 8, 64, seed=seed).frames

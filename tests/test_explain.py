@@ -3,10 +3,11 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-
+from gradients import gradient
 from tdexplain import data, explain, models, unroll
 from tdexplain.models import VGGPreprocess
+
+pytestmark = pytest.mark.both_backends
 
 FRAMES, SIZE = 4, 32
 
@@ -44,14 +45,14 @@ def _logit_model(model):
 def _per_frame_loop_gradients(model, clip, target):
     """The paper's method: one backward pass per frame, each frame watched on its own."""
     logit_model = _logit_model(model)
-    gradients = []
-    for t in range(len(clip)):
-        frame = tf.Variable(clip[t])
-        with tf.GradientTape() as tape:
-            stacked = tf.stack([frame if i == t else tf.constant(clip[i]) for i in range(len(clip))])
-            score = logit_model(stacked[None])[0, target]
-        gradients.append(tape.gradient(score, frame).numpy())
-    return np.stack(gradients)
+
+    def score_of_frame(t):
+        def score(frame):
+            stacked = keras.ops.stack([frame if i == t else clip[i] for i in range(len(clip))])
+            return logit_model(stacked[None])[0, target]
+        return score
+
+    return np.stack([gradient(score_of_frame(t), clip[t]) for t in range(len(clip))])
 
 
 def test_maps_have_the_contract_shape_and_range(explainer, clips):
@@ -85,6 +86,7 @@ def model64():
     return model
 
 
+@pytest.mark.tensorflow_only
 def test_saliency_equals_finite_differences(model64, clips):
     """Central differences of the target logit on random pixels, in float64."""
     result = explain.Explainer(model64).explain(clips[:1], methods="saliency", target=1)
@@ -116,17 +118,21 @@ def test_one_pass_gradients_equal_the_frame_by_frame_loop(model, explainer, clip
 
 def _unwrapped_twin(model, layer_name):
     """The model with its backbone applied at the top level: reshape -> the same conv layers ->
-    reshape, so the inner layer is in the outer graph and the Keras Grad-CAM recipe applies.
-    Returns the recipe's grad_model: clip -> [inner layer output, class logits]."""
+    reshape, so the inner layer is in the outer graph and the Keras Grad-CAM recipe applies,
+    cut in two at that layer: clip -> inner output, and inner output -> class logits."""
     frames, size = models.input_spec(model)
     cnn = models.backbone_of(model)
     clip = keras.Input((frames, size, size, 3), name="twin_clip")
     x = VGGPreprocess(name="twin_preprocess")(clip)
     x = keras.ops.reshape(x, (-1, size, size, 3))
-    for layer in cnn.layers[1:]:
+    names = [layer.name for layer in cnn.layers[1:]]
+    cut = names.index(layer_name) + 1
+    for layer in cnn.layers[1:cut + 1]:
         x = layer(x)
-        if layer.name == layer_name:
-            inner_output = x  # layer.output would be the node inside the wrapped backbone
+    before = keras.Model(clip, x)
+    inner = x = keras.Input(x.shape[1:], name="twin_inner")
+    for layer in cnn.layers[cut + 1:]:
+        x = layer(x)
     x = keras.ops.reshape(x, (-1, frames, x.shape[-1]))
     after = next(i for i, l in enumerate(model.layers) if isinstance(l, keras.layers.TimeDistributed)) + 1
     for layer in model.layers[after:-1]:
@@ -134,17 +140,15 @@ def _unwrapped_twin(model, layer_name):
     head = keras.layers.Dense(model.layers[-1].units, name="twin_logits")
     logits = head(x)
     head.set_weights(model.layers[-1].get_weights())
-    return keras.Model(clip, [inner_output, logits])
+    return before, keras.Model(inner, logits)
 
 
 def _twin_tensors(model, layer, clip, target):
     """Activations and gradients (T, h, w, K) of `layer` for one clip, by the Keras recipe on
     the unwrapped twin: a computation that shares nothing with the Explainer's pass."""
-    grad_model = _unwrapped_twin(model, layer)
-    with tf.GradientTape() as tape:
-        activations, logits = grad_model(clip[None])
-        score = logits[:, target]
-    return activations.numpy(), tape.gradient(score, activations).numpy()
+    before, after = _unwrapped_twin(model, layer)
+    activations = keras.ops.convert_to_numpy(before(clip[None]))
+    return activations, gradient(lambda a: after(a)[:, target], activations)
 
 
 @pytest.mark.parametrize("layer", ["block5_conv4", "block3_conv2", "block4_pool"])
@@ -184,23 +188,19 @@ def test_gradcam_pp_and_layercam_equal_a_direct_loop_of_their_formulas(model, ex
 
 def test_gradient_x_input_and_integrated_gradients_equal_the_plain_model_s_gradients(model, explainer, clips):
     """Gradient x input, and Integrated Gradients as the same midpoint Riemann sum, from
-    tf.GradientTape on the plain (not unrolled) model, one path point at a time."""
+    autodiff of the plain (not unrolled) model, one path point at a time."""
     logit_model = _logit_model(model)
     targets, steps = [0, 1, 2], 6
     result = explainer.explain(clips, methods="gradient_x_input", target=targets)
     attributions = explainer.integrated_gradients(clips, np.array(targets), steps=steps)
     for i, target in enumerate(targets):
-        def gradient(x):
-            x = tf.constant(x[None])
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                score = logit_model(x)[0, target]
-            return tape.gradient(score, x).numpy()[0]
+        def path_gradient(x):
+            return gradient(lambda v: logit_model(v[None])[0, target], x)
 
-        times_input = np.abs((gradient(clips[i]) * clips[i]).sum(axis=-1))
+        times_input = np.abs((path_gradient(clips[i]) * clips[i]).sum(axis=-1))
         np.testing.assert_allclose(result.raw["gradient_x_input"][i], times_input, rtol=1e-3,
                                    atol=1e-4 * times_input.max())
-        path = [gradient((s + 0.5) / steps * clips[i]) for s in range(steps)]
+        path = [path_gradient((s + 0.5) / steps * clips[i]) for s in range(steps)]
         expected = clips[i] * np.mean(path, axis=0)
         np.testing.assert_allclose(attributions[i], expected, rtol=1e-3,
                                    atol=1e-4 * np.abs(expected).max())
@@ -294,11 +294,12 @@ def test_scorecam_weights_equal_a_direct_loop(model, explainer, clips):
     strongest = np.argsort(-activations[frame].mean(axis=(0, 1)))[:3]
     scores = []
     for channel in strongest:
-        mask = tf.image.resize(activations[frame, ..., channel][..., None], (SIZE, SIZE)).numpy()[..., 0]
+        mask = keras.ops.convert_to_numpy(keras.ops.image.resize(
+            activations[frame, ..., channel][..., None], (SIZE, SIZE)))[..., 0]
         mask = (mask - mask.min()) / (mask.max() - mask.min())
         masked = clips[0].copy()
         masked[frame] = masked[frame] * mask[..., None]
-        scores.append(logit_model(masked[None]).numpy()[0, 1])
+        scores.append(keras.ops.convert_to_numpy(logit_model(masked[None]))[0, 1])
     expected = np.exp(np.array(scores) - max(scores))
     expected /= expected.sum()
     np.testing.assert_allclose(result.channel_weights["scorecam"][0, frame, strongest], expected,
@@ -310,12 +311,12 @@ def test_frame_importance_by_occlusion_equals_a_loop(model, explainer, clips):
     importance = explain.frame_importance(model, clips[:2], target=0, explainer=explainer)
     logit_model = _logit_model(model)
     for i in range(2):
-        original = logit_model(clips[i:i + 1]).numpy()[0, 0]
+        original = keras.ops.convert_to_numpy(logit_model(clips[i:i + 1]))[0, 0]
         for t in range(FRAMES):
             occluded = clips[i].copy()
             neighbours = [clips[i][j] for j in (t - 1, t + 1) if 0 <= j < FRAMES]
             occluded[t] = np.mean(neighbours, axis=0)
-            expected = original - logit_model(occluded[None]).numpy()[0, 0]
+            expected = original - keras.ops.convert_to_numpy(logit_model(occluded[None]))[0, 0]
             assert importance[i, t] == pytest.approx(expected, rel=1e-3, abs=1e-5)
     blank = explain.frame_importance(model, clips[:1], fill="blank", explainer=explainer)
     assert blank.shape == (1, FRAMES)
@@ -402,16 +403,19 @@ def test_xla_compiled_pass_gives_the_same_maps(model, clips):
         np.testing.assert_allclose(compiled.maps[method], plain.maps[method], rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("kernel_size", [1, 3, 5])
 def test_input_gradient_convolution_equals_tensorflow_s_gradient(kernel_size):
     """The explainer's convolutions send gradients to their input as a flipped-kernel forward
     convolution: equal to TensorFlow's own gradient of the same layer."""
-    from tdexplain.unroll import _InputGradientConv
+    import tensorflow as tf
+
+    from tdexplain.backend import input_gradient_convolution
 
     conv = keras.layers.Conv2D(6, kernel_size, padding="same", activation="relu")
     x = tf.random.normal((2, 9, 11, 4), seed=1)
     conv(x)
-    fast = _InputGradientConv(conv)
+    fast = input_gradient_convolution(conv, "fast")
     upstream = tf.random.normal((2, 9, 11, 6), seed=2)
     gradients = []
     for layer in (conv, fast):
@@ -422,17 +426,19 @@ def test_input_gradient_convolution_equals_tensorflow_s_gradient(kernel_size):
         gradients.append(tape.gradient(total, x).numpy())
         np.testing.assert_allclose(y.numpy(), conv(x).numpy(), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(gradients[1], gradients[0], rtol=1e-5, atol=1e-5)
-    assert _InputGradientConv.applies_to(conv)
     for other in (keras.layers.Conv2D(6, 3, strides=2, padding="same"), keras.layers.Conv2D(6, 3),
                   keras.layers.Conv2D(6, 2, padding="same")):
-        assert not _InputGradientConv.applies_to(other)  # these keep TensorFlow's gradient
+        assert input_gradient_convolution(other, "slow") is None  # these keep TensorFlow's gradient
 
 
+@pytest.mark.tensorflow_only
 def test_the_papers_variant_predicts_the_same_and_its_td_output_gradcam_is_the_keras_recipe(
         model, clips):
     """Pooling moved after the TimeDistributed layer: the same predictions, and Grad-CAM at
     the wrapper's output (the paper's map) computed by the keras-io recipe on the outer
     model, with no unrolling, equals the Explainer's Grad-CAM at block5_pool."""
+    import tensorflow as tf
+
     variant = models.pool_after_wrapper(model)
     np.testing.assert_allclose(variant.predict(clips, verbose=0), model.predict(clips, verbose=0),
                                rtol=1e-5, atol=1e-6)

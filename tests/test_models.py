@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from tdexplain import data, models, training
+from tdexplain import architecture, data, models, training
 
 VGG19_NAMES = [
     "block1_conv1", "block1_conv2", "block1_pool", "block2_conv1", "block2_conv2", "block2_pool",
@@ -52,9 +52,10 @@ def test_course_size_model_keeps_the_names_with_fewer_filters():
     assert model.get_layer("gru").units == 64
 
 
+@pytest.mark.both_backends
 def test_clip_shapes_through_the_model():
     model = models.build_model(frames=3, size=32, width=0.0625, gru_units=4, dense_blocks=2)
-    description = models.describe(model)
+    description = architecture.describe(model)
     stages = dict(zip(description.stages["stage"], description.stages["shape"]))
     assert stages["input clip"] == "(N, 3, 32, 32, 3)"
     assert stages["time_distributed_vgg19 / block5_pool"] == "(N, 3, 1, 1, 32)"
@@ -63,7 +64,7 @@ def test_clip_shapes_through_the_model():
     assert description.parameters["backbone"] + description.parameters["head"] == model.count_params()
     assert "block5_conv4" in set(description.backbone["layer"])
     assert "Backbone" in str(description) and "<table" in description._repr_html_()
-    fig = models.plot_architecture(model)
+    fig = architecture.plot_architecture(model)
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
     assert "GRU" in texts and "shooting" in texts and "3 frames" in texts
 
@@ -103,6 +104,7 @@ def test_missing_imagenet_weights_say_where_to_put_them(tmp_path, monkeypatch):
         models.build_model(frames=2, size=32, weights=tmp_path / "nope.h5")
 
 
+@pytest.mark.both_backends
 def test_save_and_load_keep_predictions_and_class_names(tmp_path):
     keras.utils.set_random_seed(0)
     model = models.build_model(frames=3, size=32, width=0.0625, gru_units=4, dense_blocks=2,
@@ -163,6 +165,7 @@ def test_scores_on_a_known_confusion():
     assert result["f1"] == pytest.approx(np.mean([v["f1"] for v in result["per_class"].values()]))
 
 
+@pytest.mark.both_backends
 def test_training_stages_and_metrics_file(tmp_path):
     clips, labels, _ = data.synthetic_dataset(12, 2, 32, seed=0)
     val = data.synthetic_dataset(6, 2, 32, seed=1)[:2]
@@ -180,6 +183,7 @@ def test_training_stages_and_metrics_file(tmp_path):
     assert result.model.get_layer("gru") is training.head_model(result.model).get_layer("gru")
 
 
+@pytest.mark.both_backends
 def test_each_epoch_trains_on_the_set_drawn_for_it():
     """With train_data a function of the epoch, every batch of epoch e comes from draw(e)."""
     served = []

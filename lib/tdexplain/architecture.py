@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
+from .models import class_names
 from .unroll import find_time_distributed
 
 
@@ -78,7 +79,6 @@ def describe(model: keras.Model) -> ModelDescription:
 
 def plot_architecture(model: keras.Model, title: str | None = None):
     """The paper's Figure 1 as boxes: frames -> CNN per frame -> GRU -> dense blocks -> classes."""
-    from .models import class_names
 
     wrapper = find_time_distributed(model)
     cnn = wrapper.layer

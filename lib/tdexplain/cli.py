@@ -25,6 +25,8 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def _train(args) -> int:
+    import keras
+
     from . import data, models, training
 
     if args.data:
@@ -45,7 +47,9 @@ def _train(args) -> int:
                  weights=args.weights, gru_units=args.gru_units, dropout=args.dropout,
                  dense_blocks=args.dense_blocks)
     strategy = None
-    if args.distribute:
+    if args.distribute and keras.backend.backend() == "jax":
+        keras.distribution.set_distribution(keras.distribution.DataParallel())
+    elif args.distribute:
         import tensorflow as tf
 
         strategy = tf.distribute.MirroredStrategy()
@@ -86,7 +90,8 @@ def _add_train(subparsers):
     p.add_argument("--patience", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--distribute", action="store_true",
-                   help="train on all visible GPUs with tf.distribute.MirroredStrategy")
+                   help="train on all visible GPUs (TensorFlow: MirroredStrategy; JAX: "
+                        "keras.distribution.DataParallel)")
     p.set_defaults(run=_train)
 
 

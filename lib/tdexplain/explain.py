@@ -4,30 +4,30 @@ One compiled pass gives, for a batch of clips, the class probabilities, the targ
 the activations of an inner layer of the wrapped CNN for every frame, and the gradients of
 the target score with respect to both the input pixels and those activations: one forward
 and one backward pass, whatever the number of frames. Every gradient method is then a cheap
-rule on these tensors (as in pytorch-grad-cam's base_cam): saliency and gradient x input
-use the pixel gradients; Grad-CAM, Grad-CAM++ and LayerCAM weight the activations, frame by
-frame, with channel weights pooled over each frame's positions only (never over time).
-SmoothGrad and Integrated Gradients run the same pass over batches of their samples, in
-memory-bounded chunks; Score-CAM runs batched forward passes of masked frames.
+rule on these tensors (as in pytorch-grad-cam's base_cam), one class per method in
+`tdexplain.methods`: saliency and gradient x input use the pixel gradients; Grad-CAM,
+Grad-CAM++ and LayerCAM weight the activations, frame by frame, with channel weights pooled
+over each frame's positions only (never over time). SmoothGrad and Integrated Gradients run
+the same pass over batches of their samples, in memory-bounded chunks; Score-CAM runs batched
+forward passes of masked frames. The pass itself is compiled by `tdexplain.backend` on
+TensorFlow or JAX.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import keras
 import numpy as np
-import tensorflow as tf
 
-from . import unroll
+from . import backend, methods as registry, targets, unroll
 from .data import check_clips
+from .methods import Pass, blurred, normalize_per_frame, upsample
 from .models import class_names, input_spec
+from .temporal import occluded_clips
 
-GRADIENT_METHODS = ("saliency", "gradient_x_input", "smoothgrad", "integrated_gradients",
-                    "integrated_gradients_blur")
-CAM_METHODS = ("gradcam", "gradcam_pp", "layercam", "scorecam")
-METHODS = GRADIENT_METHODS + CAM_METHODS
+METHODS = registry.names()
+CAM_METHODS = registry.names(uses_layer=True)
 # The method the command line, the explorer and the workbook's first figures use. Grad-CAM,
 # the paper's method, does not land on the evidence at course size (64 px: measured in
 # notebook 04 and benchmarks/RESULTS.md); this one does, and its maps do not survive a
@@ -42,7 +42,8 @@ __all__ = ["Explainer", "Explanation", "METHODS", "DEFAULT_METHOD", "frame_impor
 class Explanation:
     """What `Explainer.explain` returns.
 
-    probabilities (N, C); target (N,) class indices; maps[method] (N, T, H, W) in [0, 1],
+    probabilities (N, C); target (N,) class indices (-1 for a callable score, named
+    `target_label`); maps[method] (N, T, H, W) in [0, 1],
     normalized per frame, at the clip's resolution. For teaching, the raw material too:
     raw[method] the maps before normalization (CAMs at the layer's resolution, (N, T, h, w)),
     channel_weights[method] (N, T, K) for the CAM methods, activations and
@@ -60,33 +61,14 @@ class Explanation:
     activations: np.ndarray | None = None
     activation_gradients: np.ndarray | None = None
     input_gradients: np.ndarray | None = None
+    target_label: str | None = None
 
     @property
     def predicted(self) -> np.ndarray:
         return self.probabilities.argmax(axis=1)
 
     def target_names(self) -> list:
-        return [self.class_names[i] for i in self.target]
-
-
-@dataclass
-class _Pass:
-    """The tensors of one forward + backward pass at `layer`, as NumPy arrays."""
-
-    layer: str
-    probabilities: np.ndarray
-    target: np.ndarray
-    scores: np.ndarray
-    activations: np.ndarray
-    activation_gradients: np.ndarray
-    input_gradients: np.ndarray
-
-
-def normalize_per_frame(maps: np.ndarray) -> np.ndarray:
-    """Scale each frame of non-negative maps (..., H, W) to [0, 1] by its maximum; zero stays zero."""
-    maps = np.asarray(maps, np.float32)
-    peak = maps.max(axis=(-2, -1), keepdims=True)
-    return np.divide(maps, peak, out=np.zeros_like(maps), where=peak > 0)
+        return [self.target_label if i < 0 else self.class_names[i] for i in self.target]
 
 
 class Explainer:
@@ -107,61 +89,56 @@ class Explainer:
         self.default_layer = unroll.default_layer(self.backbone)
         # Memory bound of the sampled methods: clips per chunk = frames_per_pass // T.
         self.frames_per_pass = frames_per_pass
-        self.jit_compile = jit_compile  # XLA: slower first call, faster passes after it
-        self._passes = {}
+        self.jit_compile = jit_compile  # TensorFlow's XLA (JAX always compiles)
+        self._unrolled, self._passes = {}, {}
 
-    # ------------------------------------------------------------------ the compiled pass
+    # ------------------------------------------------------------------ the compiled passes
 
-    def _compiled_pass(self, layer: str):
-        """The tf.function of one forward + backward pass at `layer`, built once and reused."""
-        if layer not in self._passes:
-            unrolled = unroll.unrolled_model(self.model, layer, input_gradients_only=True)
+    def _unrolled_at(self, layer: str) -> keras.Model:
+        if layer not in self._unrolled:
+            self._unrolled[layer] = unroll.unrolled_model(self.model, layer, input_gradients_only=True)
+        return self._unrolled[layer]
 
-            @tf.function(reduce_retracing=True, jit_compile=self.jit_compile)
-            def run(clips, target):
-                # Only the input and the activations are sources: no weight gradients.
-                with tf.GradientTape(watch_accessed_variables=False) as tape:
-                    tape.watch(clips)
-                    activations, logits, probabilities = unrolled(clips, training=False)
-                    predicted = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
-                    target = tf.where(target < 0, predicted, target)
-                    scores = tf.gather(logits, target, batch_dims=1)
-                    total = tf.reduce_sum(scores)  # clips are independent: one call, all gradients
-                input_gradients, activation_gradients = tape.gradient(total, [clips, activations])
-                return probabilities, target, scores, activations, activation_gradients, input_gradients
+    def _pass(self, kind: str, layer: str, score=None):
+        """The compiled gradient or forward pass at `layer`, built once per layer and score."""
+        key = (kind, layer, score)
+        if key not in self._passes:
+            unrolled = self._unrolled_at(layer)
+            self._passes[key] = (backend.gradient_pass(unrolled, score, self.jit_compile) if kind == "gradient"
+                                 else backend.forward_pass(unrolled, self.jit_compile))
+        return self._passes[key]
 
-            @tf.function(reduce_retracing=True, jit_compile=self.jit_compile)
-            def forward(clips):
-                activations, logits, _ = unrolled(clips, training=False)
-                return activations, logits
+    def _probe(self, clips: np.ndarray, layer: str) -> np.ndarray:
+        """Zeros shaped like the layer's activations for these clips (see `unroll`)."""
+        probe = self._unrolled_at(layer).inputs[1]
+        return np.zeros((len(clips) * self.frames,) + tuple(probe.shape[1:]), probe.dtype)
 
-            self._passes[layer] = (run, forward)
-        return self._passes[layer]
-
-    def _run(self, clips: np.ndarray, target: np.ndarray, layer: str) -> _Pass:
-        run, _ = self._compiled_pass(layer)
-        outputs = run(tf.constant(clips, self.model.inputs[0].dtype), tf.constant(target, tf.int32))
-        probabilities, target, scores, activations, activation_gradients, input_gradients = (
-            o.numpy() for o in outputs)
+    def _run(self, clips: np.ndarray, target: targets.Target, layer: str) -> Pass:
+        clips = np.asarray(clips, self.model.inputs[0].dtype)
+        run = self._pass("gradient", layer, target.score)
+        probabilities, classes, scores, activations, activation_gradients, input_gradients = run(
+            clips, self._probe(clips, layer), target.classes.astype(np.int32))
         n, t = clips.shape[:2]
-        return _Pass(layer, probabilities, target, scores,
-                     activations.reshape((n, t) + activations.shape[1:]),
-                     activation_gradients.reshape((n, t) + activation_gradients.shape[1:]),
-                     input_gradients)
+        return Pass(layer, probabilities, classes, scores,
+                    activations.reshape((n, t) + activations.shape[1:]),
+                    activation_gradients.reshape((n, t) + activation_gradients.shape[1:]),
+                    input_gradients, target.score, target.label)
 
     def _forward(self, clips, layer: str | None, keep_activations: bool):
         """Batched forward passes (no gradient): logits (N, C) and, if asked, the activations
         (N, T, h, w, K) of `layer`."""
-        _, forward = self._compiled_pass(layer or self.default_layer)
-        clips = np.asarray(clips, np.float32)
+        layer = layer or self.default_layer
+        forward = self._pass("forward", layer)
+        clips = np.asarray(clips, self.model.inputs[0].dtype)
+        chunk_size = self._chunk()
         activations, logits = [], []
-        for start in range(0, len(clips), self._chunk()):
-            chunk = clips[start:start + self._chunk()]
-            inner, scores = forward(tf.constant(_pad(chunk, self._chunk()), self.model.inputs[0].dtype))
-            logits.append(scores.numpy()[:len(chunk)])
+        for start in range(0, len(clips), chunk_size):
+            chunk = _pad(clips[start:start + chunk_size], chunk_size)
+            inner, scores = forward(chunk, self._probe(chunk, layer))
+            count = min(chunk_size, len(clips) - start)
+            logits.append(scores[:count])
             if keep_activations:
-                inner = inner.numpy().reshape((-1, self.frames) + tuple(inner.shape[1:]))
-                activations.append(inner[:len(chunk)])
+                activations.append(inner.reshape((-1, self.frames) + inner.shape[1:])[:count])
         return (np.concatenate(activations) if keep_activations else None), np.concatenate(logits)
 
     def logits(self, clips, layer: str | None = None) -> np.ndarray:
@@ -176,8 +153,9 @@ class Explainer:
         return self._forward(batch, layer, keep_activations=True)[0]
 
     def scores(self, clips, target, layer: str | None = None) -> np.ndarray:
-        """The target class score (logit) of each clip, from batched forward passes."""
-        return self.logits(clips, layer)[np.arange(len(clips)), np.asarray(target, int)]
+        """The explained score of each clip (a class logit, or a callable score), from batched
+        forward passes; `target` as in `explain`."""
+        return self.check_target(target, len(clips)).of(self.logits(clips, layer))
 
     def _chunk(self) -> int:
         return max(1, self.frames_per_pass // self.frames)
@@ -185,82 +163,56 @@ class Explainer:
     # ------------------------------------------------------------------ public entry point
 
     def explain(self, clips, methods=("saliency", "gradcam"), layer: str | None = None,
-                target=None, batch_size: int = 8, smoothgrad_samples: int = 25,
-                smoothgrad_noise: float = 0.15, ig_steps: int = 64, ig_baseline=None,
-                scorecam_channels: int | None = None, seed: int = 0) -> Explanation:
+                target=None, batch_size: int = 8, **options) -> Explanation:
         """Explain clips (N, T, H, W, 3) or one clip (T, H, W, 3), RGB in 0..255.
 
-        methods: any of ``METHODS``. layer: an inner layer of the backbone (see
-        `inner_layers`), default `default_layer`. target: None for the predicted class,
-        or a class index or name, or one per clip. SmoothGrad: `smoothgrad_samples` noisy
-        copies with noise `smoothgrad_noise` x 255. Integrated Gradients: `ig_steps` steps
-        from `ig_baseline` (default black, or an array like a clip); its ``_blur`` variant
-        starts from `blurred(clips)` and keeps the positive attributions. Score-CAM: the
-        `scorecam_channels` most active channels per frame (default all).
+        methods: names from ``METHODS`` (`tdexplain.methods.REGISTRY`). layer: an inner layer
+        of the backbone (see `inner_layers`), default `default_layer`. target: None for the
+        predicted class, a class index or name, one per clip, or a callable score on the
+        logits in keras.ops (``lambda logits: logits[:, 1] - logits[:, 0]``).
+        options, each used by the methods that declare it: SmoothGrad `smoothgrad_samples`
+        (25) noisy copies with noise `smoothgrad_noise` (0.15) x 255 from `seed` (0);
+        Integrated Gradients `ig_steps` (64) from `ig_baseline` (black, or an array like a
+        clip; the ``_blur`` variant starts from `blurred(clips)` and keeps the positive
+        attributions); Score-CAM the `scorecam_channels` most active channels (all).
         """
-        methods = self.check_methods(methods)
-        layer = self.check_layer(layer, methods)
+        chosen = self.check_methods(methods)
+        layer = self.check_layer(layer, chosen)
+        options = _check_options(options)
         batch = check_clips(clips, frames=self.frames, size=self.size)
-        targets = self.check_target(target, len(batch))
-        parts = [self._explain_batch(batch[i:i + batch_size], targets[i:i + batch_size], methods,
-                                     layer, dict(smoothgrad_samples=smoothgrad_samples,
-                                                 smoothgrad_noise=smoothgrad_noise, ig_steps=ig_steps,
-                                                 ig_baseline=ig_baseline, seed=seed,
-                                                 scorecam_channels=scorecam_channels))
+        target = self.check_target(target, len(batch))
+        parts = [self._explain_batch(batch[i:i + batch_size], target[i:i + batch_size], chosen,
+                                     layer, options)
                  for i in range(0, len(batch), batch_size)]
         return _concatenate(parts)
 
-    def _explain_batch(self, clips, target, methods, layer, options) -> Explanation:
+    def _explain_batch(self, clips, target, chosen, layer, options) -> Explanation:
         one = self._run(clips, target, layer)
         result = Explanation(one.probabilities, one.target, self.class_names, layer, one.scores,
                              activations=one.activations, activation_gradients=one.activation_gradients,
-                             input_gradients=one.input_gradients)
-        for method in methods:
-            if method in CAM_METHODS:
-                weights, cam = self._cam(method, one, clips, options)
-                result.channel_weights[method] = weights
-                result.raw[method] = cam
-                result.maps[method] = normalize_per_frame(upsample(cam, self.size))
-            else:
-                raw = self._gradient_map(method, one, clips, options)
-                result.raw[method] = raw
-                result.maps[method] = normalize_per_frame(raw)
+                             input_gradients=one.input_gradients, target_label=one.label)
+        for name in chosen:
+            method = registry.get(name)
+            raw, weights = method.attribute(self, one, clips, options)
+            result.raw[name] = raw
+            if weights is not None:
+                result.channel_weights[name] = weights
+            result.maps[name] = normalize_per_frame(upsample(raw, self.size) if method.uses_layer else raw)
         return result
 
-    # ------------------------------------------------------------------ gradient methods
+    # ------------------------------------------------------------------ sampled gradients
 
-    def _gradient_map(self, method, one: _Pass, clips, options) -> np.ndarray:
-        if method == "saliency":
-            return np.abs(one.input_gradients).max(axis=-1)
-        if method == "gradient_x_input":
-            return np.abs((one.input_gradients * clips).sum(axis=-1))
-        if method == "smoothgrad":
-            gradients = self.smoothgrad_gradients(clips, one.target, options["smoothgrad_samples"],
-                                                  options["smoothgrad_noise"], options["seed"], one.layer)
-            return np.abs(gradients).max(axis=-1)
-        if method == "integrated_gradients":
-            attributions = self.integrated_gradients(clips, one.target, options["ig_steps"],
-                                                     options["ig_baseline"], one.layer)
-            return np.abs(attributions.sum(axis=-1))
-        if method == "integrated_gradients_blur":
-            # From a blurred copy of each frame, only the detail the frame adds is attributed;
-            # kept where it raises the target score (the absolute value would keep every edge).
-            attributions = self.integrated_gradients(clips, one.target, options["ig_steps"],
-                                                     blurred(clips), one.layer)
-            return np.maximum(attributions.sum(axis=-1), 0)
-        raise AssertionError(method)
-
-    def _sampled_gradients(self, samples_of, clips, target, count: int, layer: str) -> np.ndarray:
+    def _sampled_gradients(self, samples_of, clips, target: targets.Target, count: int,
+                           layer: str) -> np.ndarray:
         """Mean input gradient over `count` samples per clip, in chunks of at most
-        `frames_per_pass` frames; `samples_of(clip_index, sample_indices)` makes the inputs."""
+        `frames_per_pass` frames; `samples_of(clip_index, sample_index)` makes the inputs."""
         total = np.zeros_like(clips, dtype=np.float32)
         per_chunk = self._chunk()
         jobs = [(i, s) for i in range(len(clips)) for s in range(count)]
         for start in range(0, len(jobs), per_chunk):
             chunk = jobs[start:start + per_chunk]
             inputs = np.stack([samples_of(i, s) for i, s in chunk])
-            targets = np.array([target[i] for i, _ in chunk])
-            gradients = self._run(inputs, targets, layer).input_gradients
+            gradients = self._run(inputs, target[np.array([i for i, _ in chunk])], layer).input_gradients
             for (i, _), gradient in zip(chunk, gradients):
                 total[i] += gradient
         return total / count
@@ -269,14 +221,17 @@ class Explainer:
                              layer: str | None = None) -> np.ndarray:
         """SmoothGrad: input gradients averaged over copies with Gaussian noise (std noise x 255).
 
-        Each copy's noise is drawn when its chunk runs, from a generator seeded by (seed, clip,
-        sample): memory stays at one chunk whatever the sample count, and the result does not
-        depend on the chunk size."""
+        Copy s of every clip gets the same noise, drawn when its chunk runs from a generator
+        seeded by (seed, s): memory stays at one chunk whatever the sample count, and a clip's
+        result depends neither on the chunk size nor on the other clips of the batch."""
+        clips = np.asarray(clips, np.float32)
+
         def noisy(i, s):
-            draw = np.random.default_rng([seed, i, s]).normal(0, noise * 255.0, clips.shape[1:])
+            draw = np.random.default_rng([seed, s]).normal(0, noise * 255.0, clips.shape[1:])
             return clips[i] + draw.astype(np.float32)
 
-        return self._sampled_gradients(noisy, clips, target, samples, layer or self.default_layer)
+        return self._sampled_gradients(noisy, clips, self.check_target(target, len(clips)), samples,
+                                       layer or self.default_layer)
 
     def integrated_gradients(self, clips, target, steps=64, baseline=None,
                              layer: str | None = None) -> np.ndarray:
@@ -287,60 +242,16 @@ class Explainer:
             np.asarray(baseline, np.float32), clips.shape)
         alphas = (np.arange(steps, dtype=np.float32) + 0.5) / steps
         mean_gradient = self._sampled_gradients(
-            lambda i, s: base[i] + alphas[s] * (clips[i] - base[i]), clips, target, steps,
-            layer or self.default_layer)
+            lambda i, s: base[i] + alphas[s] * (clips[i] - base[i]), clips,
+            self.check_target(target, len(clips)), steps, layer or self.default_layer)
         return (clips - base) * mean_gradient
-
-    # ------------------------------------------------------------------ CAM methods
-
-    def _cam(self, method, one: _Pass, clips, options):
-        """Channel weights (N, T, K) and the map relu(sum_k w_k A_k) at the layer's resolution."""
-        activations, gradients = one.activations, one.activation_gradients
-        if method == "gradcam":
-            weights = gradients.mean(axis=(2, 3))  # over each frame's positions, never over time
-        elif method == "gradcam_pp":
-            weights = _gradcam_pp_weights(activations, gradients)
-        elif method == "layercam":
-            # LayerCAM weighs every position by its own positive gradient.
-            cam = np.maximum((np.maximum(gradients, 0) * activations).sum(axis=-1), 0)
-            return np.maximum(gradients, 0).mean(axis=(2, 3)), cam
-        elif method == "scorecam":
-            weights = self._scorecam_weights(one, clips, options["scorecam_channels"])
-        else:
-            raise AssertionError(method)
-        cam = np.maximum(np.einsum("nthwk,ntk->nthw", activations, weights), 0)
-        return weights, cam
-
-    def _scorecam_weights(self, one: _Pass, clips, channels: int | None) -> np.ndarray:
-        """Score-CAM: each channel's upsampled, [0, 1]-scaled activation masks its own frame
-        (the other frames unchanged); the softmax over channels of the target scores of the
-        masked clips gives the frame's channel weights. All masked clips run in batches."""
-        n, t, _, _, k = one.activations.shape
-        channels = k if channels is None else min(int(channels), k)
-        weights = np.zeros((n, t, k), np.float32)
-        for i in range(n):
-            masks = upsample(np.moveaxis(one.activations[i], -1, 1), self.size)  # (T, K, H, W)
-            low = masks.min(axis=(2, 3), keepdims=True)
-            span = masks.max(axis=(2, 3), keepdims=True) - low
-            masks = np.divide(masks - low, span, out=np.zeros_like(masks), where=span > 0)
-            strongest = np.argsort(-one.activations[i].mean(axis=(1, 2)), axis=1)[:, :channels]
-            jobs = [(frame, channel) for frame in range(t) for channel in strongest[frame]]
-            masked = np.repeat(clips[i][None], len(jobs), axis=0)
-            for j, (frame, channel) in enumerate(jobs):
-                masked[j, frame] *= masks[frame, channel][..., None]
-            scores = self.scores(masked, np.full(len(jobs), one.target[i]), one.layer)
-            for frame in range(t):
-                picked = scores[frame * channels:(frame + 1) * channels]
-                softmax = np.exp(picked - picked.max())
-                weights[i, frame, strongest[frame]] = softmax / softmax.sum()
-        return weights
 
     # ------------------------------------------------------------------ input checks
 
     @staticmethod
     def check_methods(methods) -> tuple:
         methods = (methods,) if isinstance(methods, str) else tuple(methods)
-        unknown = [m for m in methods if m not in METHODS]
+        unknown = [m for m in methods if m not in registry.REGISTRY]
         if unknown or not methods:
             raise ValueError(f"unknown method(s) {unknown or methods}; valid methods: {', '.join(METHODS)}")
         return methods
@@ -355,41 +266,24 @@ class Explainer:
                      if layer in model_names else "")
             raise ValueError(f"unknown layer {layer!r}{where}; inner layers of "
                              f"{self.backbone.name!r} with a spatial output: {', '.join(self.inner_layers)}")
-        if layer not in self.inner_layers and any(m in CAM_METHODS for m in methods):
+        if layer not in self.inner_layers and any(registry.get(m).uses_layer for m in methods):
             raise ValueError(f"layer {layer!r} has no spatial output (shape "
                              f"{self.backbone.get_layer(layer).output.shape}), so CAM methods cannot "
                              f"use it; choose one of {', '.join(self.inner_layers)}")
         return layer
 
-    def check_target(self, target, n: int) -> np.ndarray:
-        """Target class per clip, -1 for 'the predicted class'."""
-        if target is None:
-            return np.full(n, -1, np.int32)
-        items = [target] * n if isinstance(target, (str, int, np.integer)) else list(target)
-        if len(items) != n:
-            raise ValueError(f"target must be one class or one per clip ({n}), got {len(items)}")
-        indices = []
-        for item in items:
-            if isinstance(item, str):
-                if item not in self.class_names:
-                    raise ValueError(f"unknown class {item!r}; classes: {', '.join(self.class_names)}")
-                indices.append(self.class_names.index(item))
-            elif isinstance(item, (int, np.integer)) and 0 <= item < len(self.class_names):
-                indices.append(int(item))
-            else:
-                raise ValueError(f"target {item!r} is out of range; expected a class index in "
-                                 f"0..{len(self.class_names) - 1} or a name in {self.class_names}")
-        return np.array(indices, np.int32)
+    def check_target(self, target, n: int) -> targets.Target:
+        """The target of n clips, resolved once (see `tdexplain.targets`)."""
+        return targets.resolve(target, n, self.class_names)
 
 
-def blurred(clips: np.ndarray) -> np.ndarray:
-    """Each frame under a Gaussian blur of sigma = frame height / 12 (5.3 px at 64 px): the
-    baseline of ``integrated_gradients_blur`` (Sturmfels et al., 2020, "Visualizing the
-    impact of feature attribution baselines"), the scene without its detail."""
-    clips = np.asarray(clips, np.float32)
-    sigma = clips.shape[-3] / 12
-    frames = clips.reshape((-1,) + clips.shape[-3:])
-    return np.stack([cv2.GaussianBlur(frame, (0, 0), sigma) for frame in frames]).reshape(clips.shape)
+def _check_options(options: dict) -> dict:
+    defaults = registry.option_defaults()
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise TypeError(f"unknown option(s) {', '.join(unknown)}; the methods' options are: "
+                        f"{', '.join(f'{k}={v!r}' for k, v in defaults.items())}")
+    return {**defaults, **options}
 
 
 def _pad(batch: np.ndarray, size: int) -> np.ndarray:
@@ -399,24 +293,6 @@ def _pad(batch: np.ndarray, size: int) -> np.ndarray:
     if len(batch) == size:
         return batch
     return np.concatenate([batch, np.repeat(batch[-1:], size - len(batch), axis=0)])
-
-
-def _gradcam_pp_weights(activations, gradients):
-    """Grad-CAM++ channel weights per frame (Chattopadhay et al., 2018, with the exponential
-    score's closed form for the higher-order derivatives)."""
-    g2, g3 = gradients**2, gradients**3
-    activation_sum = activations.sum(axis=(2, 3), keepdims=True)
-    denominator = 2 * g2 + activation_sum * g3
-    alpha = np.divide(g2, denominator, out=np.zeros_like(g2), where=denominator != 0)
-    return (alpha * np.maximum(gradients, 0)).sum(axis=(2, 3))
-
-
-def upsample(maps: np.ndarray, size: int) -> np.ndarray:
-    """Bilinear resize of maps (..., h, w) to (..., size, size)."""
-    lead, (h, w) = maps.shape[:-2], maps.shape[-2:]
-    flat = maps.reshape((-1, h, w, 1)).astype(np.float32)
-    resized = tf.image.resize(flat, (size, size), method="bilinear").numpy()
-    return resized.reshape(lead + (size, size))
 
 
 def _concatenate(parts: list[Explanation]) -> Explanation:
@@ -435,13 +311,34 @@ def _concatenate(parts: list[Explanation]) -> Explanation:
         channel_weights={m: cat([p.channel_weights[m] for p in parts]) for m in first.channel_weights},
         activations=cat([p.activations for p in parts]),
         activation_gradients=cat([p.activation_gradients for p in parts]),
-        input_gradients=cat([p.input_gradients for p in parts]),
+        input_gradients=cat([p.input_gradients for p in parts]), target_label=first.target_label,
     )
 
 
 def frame_importance(model, clips, method: str = "occlusion", target=None, fill: str = "neighbors",
                      explainer: Explainer | None = None) -> np.ndarray:
-    """Which frames drove the decision, (N, T): see `tdexplain.temporal.frame_importance`."""
-    from .temporal import frame_importance as by_frame
+    """Which frames drove the decision: (N, T).
 
-    return by_frame(model, clips, method=method, target=target, fill=fill, explainer=explainer)
+    "occlusion": the drop of the target score when the frame is replaced by the mean of its
+    neighbours (``fill="neighbors"``) or by a black frame (``fill="blank"``); the N x T
+    occluded clips run in batched forward passes. Positive: the frame supported the target.
+    "gradient": each frame's share of the |gradient x input| mass, from the one-pass
+    gradients (each row sums to 1, or is all zero when the score has no gradient).
+    `target`: as in `Explainer.explain`.
+    """
+    if method not in ("occlusion", "gradient"):
+        raise ValueError(f"method must be 'occlusion' or 'gradient', got {method!r}")
+    explainer = explainer or Explainer(model)
+    if method == "gradient":
+        result = explainer.explain(clips, methods="gradient_x_input", target=target)
+        mass = result.raw["gradient_x_input"].sum(axis=(2, 3))
+        total = mass.sum(axis=1, keepdims=True)
+        return np.divide(mass, total, out=np.zeros_like(mass), where=total > 0)
+    # Occlusion needs no gradient: forward passes only, the originals and the occluded copies.
+    batch = check_clips(clips, explainer.frames, explainer.size)
+    logits = explainer.logits(batch)
+    target = explainer.check_target(target, len(batch)).with_predictions(logits)
+    frames = batch.shape[1]
+    occluded = np.concatenate([occluded_clips(clip, fill) for clip in batch])
+    scores = explainer.scores(occluded, target.repeat(frames))
+    return target.of(logits)[:, None] - scores.reshape(len(batch), frames)

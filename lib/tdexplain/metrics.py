@@ -113,12 +113,15 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def _clips_and_target(explainer: Explainer, clips, target) -> tuple[np.ndarray, np.ndarray]:
+    """The clips and the class explained in each (the curves follow a class probability)."""
     batch = check_clips(clips, explainer.frames, explainer.size)
-    targets = explainer.check_target(target, len(batch))
-    if (targets < 0).any():
-        predicted = explainer.logits(batch).argmax(axis=1)
-        targets = np.where(targets < 0, predicted, targets)
-    return batch, targets
+    resolved = explainer.check_target(target, len(batch))
+    if resolved.score is not None:
+        raise ValueError("the metrics follow a class probability: pass a class index or name as "
+                         "target, not a callable score")
+    if (resolved.classes < 0).any():
+        resolved = resolved.with_predictions(explainer.logits(batch))
+    return batch, resolved.classes
 
 
 def deletion_curve(explainer: Explainer, clips, maps, target=None, mode: str = "deletion",

@@ -14,7 +14,6 @@ import keras
 import numpy as np
 from keras import layers
 
-from .architecture import describe, plot_architecture  # noqa: F401 - part of this module's API
 from .data import CLASSES, check_clips, sample_path
 from .unroll import find_time_distributed
 
@@ -29,7 +28,7 @@ IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
 
 __all__ = [
     "DEMO_MODEL", "build_model", "load_model", "save_model", "class_names", "input_spec",
-    "predict", "backbone_of", "imagenet_weights_path", "describe", "plot_architecture",
+    "predict", "backbone_of", "imagenet_weights_path",
     "pool_after_wrapper",
 ]
 

@@ -5,14 +5,17 @@ backbone are not in the outer graph. Here the model's graph is rebuilt, reusing 
 layer objects (the same weights, no copies), with the TimeDistributed layer replaced by:
 reshape the clips to one batch of frames (N*T, H, W, C), run the CNN split at the chosen
 layer, and reshape the features back to (N, T, F). The rebuilt model also returns the
-chosen layer's activations and the class logits.
+chosen layer's activations and the class logits, and takes a second input, a "probe" added
+to those activations (zeros: it changes nothing), whose gradient is the gradient with
+respect to the activations on any backend.
 """
 
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 from keras import ops
+
+from . import backend
 
 
 def find_time_distributed(model: keras.Model) -> keras.layers.TimeDistributed:
@@ -81,57 +84,34 @@ class _Logits(keras.layers.Layer):
         return logits + self.dense.bias if self.dense.use_bias else logits
 
 
-class _InputGradientConv(keras.layers.Layer):
-    """A stride-1, "same", odd-kernel Conv2D computed with the layer's own weights, whose
-    gradient flows to its input only: as a forward convolution with the kernel flipped in
-    space and transposed in channels (exactly the transpose of the convolution). On oneDNN
-    CPUs that kernel is faster than Conv2DBackpropInput, and no weight gradient is built:
-    the explanations never need one (measured in benchmarks/RESULTS.md)."""
-
-    def __init__(self, conv: keras.layers.Conv2D, **kwargs):
-        super().__init__(dtype=conv.dtype_policy, **kwargs)
-        self.conv = conv
-
-    def call(self, x):
-        @tf.custom_gradient
-        def convolve(inputs, kernel):
-            def to_input(upstream):
-                flipped = tf.reverse(tf.transpose(kernel, [0, 1, 3, 2]), axis=[0, 1])
-                return tf.nn.conv2d(upstream, flipped, 1, "SAME"), None
-            return tf.nn.conv2d(inputs, kernel, 1, "SAME"), to_input
-
-        y = convolve(x, tf.cast(self.conv.kernel, x.dtype))
-        if self.conv.use_bias:
-            y = y + self.conv.bias
-        return self.conv.activation(y)
-
-    def compute_output_shape(self, input_shape):
-        return self.conv.compute_output_shape(input_shape)
-
-    @staticmethod
-    def applies_to(layer) -> bool:
-        return (type(layer) is keras.layers.Conv2D and layer.padding == "same"
-                and tuple(layer.strides) == (1, 1) and tuple(layer.dilation_rate) == (1, 1)
-                and layer.groups == 1 and layer.data_format == "channels_last"
-                and all(k % 2 == 1 for k in layer.kernel_size))
-
-
 def _split(cnn: keras.Model, layer_name: str, input_gradients_only: bool) -> keras.Model:
-    """frames -> [activations of `layer_name`, the CNN's features], with the same weights."""
+    """[frames, probe] -> [activations of `layer_name` + probe, the CNN's features], with the
+    same weights."""
+    inner = cnn.get_layer(layer_name).output
+    probe = keras.Input(shape=inner.shape[1:], dtype=inner.dtype, name="probe")
     captured = {}
 
     def call(layer, *args, **kwargs):
-        if input_gradients_only and _InputGradientConv.applies_to(layer):
-            output = _InputGradientConv(layer, name=f"{layer.name}_to_input")(*args)
-        else:
-            output = layer(*args, **kwargs)
+        faster = input_gradients_only and backend.input_gradient_convolution(layer, f"{layer.name}_to_input")
+        output = faster(*args) if faster else layer(*args, **kwargs)
         if layer.name == layer_name:
-            captured["activations"] = output
+            output = captured["activations"] = ops.add(output, probe)
         return output
 
-    rebuilt = keras.models.clone_model(cnn, clone_function=lambda layer: layer, call_function=call)
-    return keras.Model(rebuilt.inputs, [captured["activations"], rebuilt.outputs[0]],
+    frames, features = _replay(cnn, call)
+    return keras.Model([frames, probe], [captured["activations"], features],
                        name=f"{cnn.name}_split_at_{layer_name}")
+
+
+def _replay(model: keras.Model, call):
+    """A new input like the model's, and the model's graph run on it with its own layers,
+    each node computed by `call(layer, *args, **kwargs)`. This is what
+    keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=call)
+    does, without building a model whose outputs may depend on an input it does not have
+    (the probe)."""
+    inputs = keras.Input(batch_shape=model.inputs[0].shape, dtype=model.inputs[0].dtype,
+                         name=model.inputs[0].name)
+    return inputs, model._run_through_graph(inputs, operation_fn=lambda layer: layer, call_fn=call)
 
 
 def _is_softmax_dense(layer) -> bool:
@@ -140,7 +120,8 @@ def _is_softmax_dense(layer) -> bool:
 
 
 def unrolled_model(model: keras.Model, layer_name: str, input_gradients_only: bool = False) -> keras.Model:
-    """clips -> [activations of `layer_name` (N*T, h, w, k), class logits (N, C), probabilities (N, C)].
+    """[clips (N, T, H, W, 3), probe (N*T, h, w, k)] -> [activations of `layer_name`
+    (N*T, h, w, k), class logits (N, C), probabilities (N, C)].
 
     Logits are the output layer's pre-softmax scores when it is a softmax Dense layer, and
     the log-probabilities otherwise. input_gradients_only: the CNN's convolutions pass
@@ -149,6 +130,7 @@ def unrolled_model(model: keras.Model, layer_name: str, input_gradients_only: bo
     """
     wrapper = find_time_distributed(model)
     split = _split(wrapper.layer, layer_name, input_gradients_only)
+    probe = keras.Input(shape=split.inputs[1].shape[1:], dtype=split.inputs[1].dtype, name="probe")
     output_layer = model.layers[-1]
     captured = {}
 
@@ -156,17 +138,16 @@ def unrolled_model(model: keras.Model, layer_name: str, input_gradients_only: bo
         if layer is wrapper:
             clips = args[0]
             frames = ops.reshape(clips, (-1,) + tuple(clips.shape[2:]))
-            activations, features = split(frames)
+            activations, features = split([frames, probe])
             captured["activations"] = activations
             return ops.reshape(features, (-1, clips.shape[1]) + tuple(features.shape[1:]))
         if layer is output_layer and _is_softmax_dense(layer):
             captured["logits"] = _Logits(layer, name="logits")(args[0])
         return layer(*args, **kwargs)
 
-    rebuilt = keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=call)
-    probabilities = rebuilt.outputs[0]
+    clips, probabilities = _replay(model, call)
     logits = captured.get("logits")
     if logits is None:
         logits = ops.log(ops.maximum(probabilities, 1e-12))
-    return keras.Model(rebuilt.inputs[0], [captured["activations"], logits, probabilities],
+    return keras.Model([clips, probe], [captured["activations"], logits, probabilities],
                        name=f"{model.name}_unrolled_at_{layer_name}")

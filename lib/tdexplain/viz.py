@@ -7,6 +7,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .methods import REGISTRY
+
 FIGURES_DIR = Path("reports") / "figures"
 EVIDENCE_COLOR = np.array([0.0, 0.9, 0.3])  # green, distinct from the heat colormap
 
@@ -89,11 +91,11 @@ def heat_overlay(frame, heatmap, alpha: float = 0.45, cmap: str = DEFAULT_CMAP) 
     return (255 * np.clip((1 - weight) * image + weight * colors, 0, 1)).astype(np.uint8)
 
 
-def _method_title(method: str, layer: str | None) -> str:
-    from .explain import CAM_METHODS
-
-    name = method.replace("integrated_gradients", "int. gradients").replace("_", " ")
-    return name + (f"\n@ {layer}" if layer and method in CAM_METHODS else "")
+def _method_title(name: str, layer: str | None) -> str:
+    method = REGISTRY.get(name)
+    if method is None:  # a map that is not a registered method's
+        return name.replace("_", " ")
+    return method.title + (f"\n@ {layer}" if layer and method.uses_layer else "")
 
 
 def explanation_figure(clip, explanation, index: int = 0, methods=None, contour_method=None,

@@ -1,0 +1,182 @@
+"""The engine on both Keras backends: every registered method under one contract, targets as
+callable scores, and TensorFlow against JAX on the demo model, in a process where TensorFlow
+cannot be imported."""
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from tdexplain import data, explain, methods, models
+
+pytestmark = pytest.mark.both_backends
+
+FRAMES, SIZE = 4, 32
+OPTIONS = dict(smoothgrad_samples=3, ig_steps=4, scorecam_channels=4)
+SAMPLES = ("normal_01", "fight_01", "shooting_01")
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(2)
+    return models.build_model(frames=FRAMES, size=SIZE, width=0.0625, gru_units=8, dense_blocks=1)
+
+
+@pytest.fixture(scope="module")
+def clips():
+    return data.synthetic_dataset(n=3, frames=FRAMES, size=SIZE, seed=7)[0].astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def together(model, clips):
+    return explain.Explainer(model).explain(clips, methods=explain.METHODS, layer="block3_conv2", **OPTIONS)
+
+
+@pytest.mark.parametrize("name", list(methods.REGISTRY))
+def test_every_registered_method_keeps_the_contract(model, clips, together, name):
+    """Shape, dtype, range, per-frame normalization; the same maps clip by clip as in one
+    batch (chunking and batching change nothing); the same maps for the predicted class
+    named explicitly as for the default."""
+    maps = together.maps[name]
+    assert maps.shape == (3, FRAMES, SIZE, SIZE) and maps.dtype == np.float32
+    assert np.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1
+    peaks = maps.max(axis=(2, 3))
+    assert np.all((peaks == 1) | (peaks == 0)) and (peaks == 1).any()
+    assert together.raw[name].shape[:2] == (3, FRAMES)
+    assert (name in together.channel_weights) == methods.get(name).uses_layer
+    alone = explain.Explainer(model, frames_per_pass=FRAMES).explain(
+        clips[1:2], methods=name, layer="block3_conv2", target=int(together.target[1]), **OPTIONS)
+    np.testing.assert_allclose(alone.maps[name][0], maps[1], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", [n for n in methods.REGISTRY if n != "scorecam"])
+def test_frames_the_score_ignores_get_empty_maps(model, name):
+    """A model that reads only the last frame: every gradient-based map is zero elsewhere.
+    (Score-CAM weighs channels by the softmax of masked scores, uniform when masking a frame
+    changes nothing, so it lights ignored frames: a property of the method, not a bug.)"""
+    cnn = models.backbone_of(model)
+    clip = keras.Input((FRAMES, SIZE, SIZE, 3))
+    x = keras.layers.TimeDistributed(cnn)(models.VGGPreprocess()(clip))
+    x = keras.layers.Lambda(lambda f: f[:, -1])(x)
+    last_only = keras.Model(clip, keras.layers.Dense(3, activation="softmax")(x))
+    clips = data.synthetic_dataset(n=2, frames=FRAMES, size=SIZE, seed=3)[0]
+    maps = explain.Explainer(last_only).explain(clips, methods=name, layer="block3_conv2", **OPTIONS).maps[name]
+    assert (maps[:, :-1] == 0).all() and (maps[:, -1].max(axis=(1, 2)) == 1).all()
+
+
+def test_a_callable_score_is_explained_as_the_difference_it_names(model, clips):
+    """Gradients are linear in the score: explaining "logit 2 - logit 0" gives the difference
+    of the two classes' input and activation gradients, and a target label for figures."""
+    explainer = explain.Explainer(model)
+
+    def fight_minus_normal(logits):
+        return logits[:, 2] - logits[:, 0]
+
+    difference = explainer.explain(clips, methods=("saliency", "gradcam"), target=fight_minus_normal)
+    two = explainer.explain(clips, methods="saliency", target=2)
+    zero = explainer.explain(clips, methods="saliency", target=0)
+    for tensor in ("input_gradients", "activation_gradients"):
+        expected = getattr(two, tensor) - getattr(zero, tensor)
+        np.testing.assert_allclose(getattr(difference, tensor), expected, rtol=1e-4,
+                                   atol=1e-5 * np.abs(expected).max())
+    np.testing.assert_allclose(difference.scores, two.scores - zero.scores, rtol=1e-5, atol=1e-6)
+    assert difference.target_names() == ["fight_minus_normal"] * 3
+    lam = explainer.explain(clips[:1], methods="saliency", target=lambda logits: logits[:, 1])
+    assert lam.target_names() == ["custom score"]
+    np.testing.assert_allclose(explainer.scores(clips, fight_minus_normal), difference.scores, rtol=1e-5, atol=1e-6)
+
+
+def test_unknown_options_and_targets_name_what_is_valid(model, clips):
+    explainer = explain.Explainer(model)
+    with pytest.raises(TypeError, match="unknown option.*smoothgrad_samples=25"):
+        explainer.explain(clips, methods="saliency", smoothgrad_sample=3)
+    with pytest.raises(ValueError, match="unknown class 'riot'; classes: normal, fight, shooting"):
+        explainer.explain(clips, target="riot")
+    with pytest.raises(ValueError, match="or a callable score"):
+        explainer.explain(clips, target=7)
+
+
+# ---------------------------------------------------------------------- JAX, without TensorFlow
+
+JAX_RUN = textwrap.dedent("""
+    import importlib.abc, json, os, sys
+    class NoTensorFlow(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name.split(".")[0] == "tensorflow":
+                raise ImportError("TensorFlow is blocked in this process")
+    sys.meta_path.insert(0, NoTensorFlow())
+    os.environ["KERAS_BACKEND"] = "jax"
+    import numpy as np
+    from tdexplain import cli, data, explain, metrics, models, training
+    clips = np.stack([data.read_video(data.sample_path(f"clips/{{n}}.mp4")) for n in {samples}])
+    explainer = explain.Explainer(models.load_model())
+    options = {options}
+    result = explainer.explain(clips, methods=explain.METHODS, **options)
+    importance = explain.frame_importance(explainer.model, clips, explainer=explainer)
+    curve = metrics.deletion_curve(explainer, clips, result.maps["gradcam"], steps=4, progress=False)
+    tiny = models.build_model(frames=2, size=32, width=0.0625, gru_units=4, dense_blocks=1)
+    fitted = training.train(tiny, data.synthetic_dataset(6, 2, 32, seed=0)[:2],
+                            data.synthetic_dataset(3, 2, 32, seed=1)[:2], epochs=1, batch_size=3,
+                            progress=False)
+    assert cli.main(["explain", data.sample_path("clips/fight_01.mp4"), "--out", sys.argv[1] + "/cli",
+                     "--method", "gradcam", "--quiet"]) == 0
+    np.savez(sys.argv[1] + "/jax.npz", probabilities=result.probabilities, importance=importance,
+             curve=curve.probabilities, **{{"map_" + m: result.maps[m] for m in explain.METHODS}})
+    print(json.dumps({{"backend": __import__("keras").backend.backend(),
+                       "tensorflow_loaded": any(m.split(".")[0] == "tensorflow" for m in sys.modules),
+                       "trained_epochs": len(fitted.history["end_to_end"]["loss"])}}))
+""")
+
+
+@pytest.fixture(scope="module")
+def jax_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("jax")
+    script = JAX_RUN.format(options=repr(OPTIONS), samples=repr(SAMPLES))
+    done = subprocess.run([sys.executable, "-c", script, str(out)], capture_output=True, text=True,
+                          timeout=600, env={**__import__("os").environ, "KERAS_BACKEND": "jax"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1]), out
+
+
+@pytest.mark.tensorflow_only
+def test_everything_runs_on_jax_without_tensorflow(jax_run):
+    """Explain (every method), frame importance, a metric, a training epoch and the command
+    line, in a process where `import tensorflow` fails."""
+    report, out = jax_run
+    assert report == {"backend": "jax", "tensorflow_loaded": False, "trained_epochs": 1}
+    summary = json.loads((out / "cli" / "summary.json").read_text())
+    assert summary["method"] == "gradcam"
+
+
+@pytest.mark.tensorflow_only
+def test_tensorflow_and_jax_give_the_same_probabilities_and_maps(jax_run):
+    """On the demo model and three sample clips: probabilities within 1e-4, every method's maps
+    with per-frame correlation >= 0.999, the same frame importance and deletion curve."""
+    _, out = jax_run
+    on_jax = np.load(out / "jax.npz")
+    clips = np.stack([data.read_video(data.sample_path(f"clips/{name}.mp4")) for name in SAMPLES])
+    explainer = explain.Explainer(models.load_model())
+    result = explainer.explain(clips, methods=explain.METHODS, **OPTIONS)
+    np.testing.assert_allclose(on_jax["probabilities"], result.probabilities, atol=1e-4)
+    for method in explain.METHODS:
+        a = on_jax["map_" + method].reshape(-1, result.maps[method][0, 0].size)  # one row a frame
+        b = result.maps[method].reshape(a.shape)
+        lit = b.std(axis=1) > 0
+        assert (lit == (a.std(axis=1) > 0)).all(), method
+        correlation = [np.corrcoef(x, y)[0, 1] for x, y in zip(a[lit], b[lit])]
+        assert min(correlation) >= 0.999, (method, min(correlation))
+    importance = explain.frame_importance(explainer.model, clips, explainer=explainer)
+    np.testing.assert_allclose(on_jax["importance"], importance, rtol=1e-3, atol=1e-3)
+    from tdexplain import metrics
+    curve = metrics.deletion_curve(explainer, clips, result.maps["gradcam"], steps=4, progress=False)
+    np.testing.assert_allclose(on_jax["curve"], curve.probabilities, atol=1e-4)
+
+
+def test_the_readme_lists_the_registered_methods():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert methods.markdown_table() in readme, "run `python -m tdexplain.methods` and paste its table"
