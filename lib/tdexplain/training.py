@@ -126,19 +126,22 @@ def frame_features(model: keras.Model, clips, batch_size: int = 64) -> np.ndarra
 
 
 class _DrawnEachEpoch(keras.utils.PyDataset):
-    """Shuffled batches of a training set drawn anew for every epoch by `draw(epoch) -> (x, y)`."""
+    """Shuffled batches of a training set drawn anew for every epoch by `draw(epoch) -> (x, y)`.
+
+    The set is loaded by the `Loader` callback, which knows the training epoch. (The dataset's
+    own on_epoch_begin does not: on JAX, Keras also calls it when it reads a first batch to
+    build the model before training.)"""
 
     def __init__(self, draw, batch_size: int, seed: int):
         super().__init__()
         self.draw, self.batch_size = draw, batch_size
         self.rng = np.random.default_rng(seed)
-        self.epochs_begun = 0
-        self._load(0)  # before fit asks for the length
+        self.load(0)  # before fit asks for the length
 
-    def _load(self, epoch):
+    def load(self, epoch: int):
         x, y = self.draw(epoch)
         order = self.rng.permutation(len(x))
-        self.x, self.y = x[order], y[order]
+        self.x, self.y, self.epoch = x[order], y[order], epoch
 
     def __len__(self):
         return -(-len(self.x) // self.batch_size)
@@ -147,10 +150,16 @@ class _DrawnEachEpoch(keras.utils.PyDataset):
         batch = slice(index * self.batch_size, (index + 1) * self.batch_size)
         return self.x[batch].astype(np.float32), self.y[batch]
 
-    def on_epoch_begin(self):
-        if self.epochs_begun:  # the first epoch's set is already loaded
-            self._load(self.epochs_begun)
-        self.epochs_begun += 1
+    def loader(self) -> keras.callbacks.Callback:
+        """The callback that loads the set of each training epoch as it begins."""
+        dataset = self
+
+        class Loader(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                if epoch != dataset.epoch:
+                    dataset.load(epoch)
+
+        return Loader()
 
 
 def _fit(model, draw, validation, epochs, batch_size, learning_rate, patience, progress, desc, seed):
@@ -158,11 +167,13 @@ def _fit(model, draw, validation, epochs, batch_size, learning_rate, patience, p
     model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     monitor = "val_loss" if validation is not None else "loss"
-    callbacks = [keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
+    training_set = _DrawnEachEpoch(draw, batch_size, seed)
+    callbacks = [training_set.loader(),
+                 keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
                                                restore_best_weights=True),
                  _ProgressBar(epochs, progress, desc)]
-    history = model.fit(_DrawnEachEpoch(draw, batch_size, seed), validation_data=validation,
-                        epochs=epochs, callbacks=callbacks, verbose=0)
+    history = model.fit(training_set, validation_data=validation, epochs=epochs,
+                        callbacks=callbacks, verbose=0)
     return {k: [float(v) for v in vs] for k, vs in history.history.items()}
 
 
