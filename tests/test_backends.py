@@ -180,3 +180,31 @@ def test_tensorflow_and_jax_give_the_same_probabilities_and_maps(jax_run):
 def test_the_readme_lists_the_registered_methods():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert methods.markdown_table() in readme, "run `python -m tdexplain.methods` and paste its table"
+
+
+def test_the_library_s_modules_import_one_another_without_cycles():
+    """Every import between tdexplain's modules, at the top or inside a function, forms a
+    graph without cycles (a cycle works only by the order of imports, and breaks on refactors)."""
+    import ast
+
+    package = Path(methods.__file__).resolve().parent
+    graph = {}
+    for path in package.glob("*.py"):
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                names = [node.module] if node.module else [alias.name for alias in node.names]
+                edges.update(name.split(".")[0] for name in names)
+        graph[path.stem] = edges & {p.stem for p in package.glob("*.py")}
+
+    def cycle_from(module, path):
+        if module in path:
+            return path[path.index(module):] + [module]
+        for imported in graph[module]:
+            found = cycle_from(imported, path + [module])
+            if found:
+                return found
+        return None
+
+    for module in graph:
+        assert cycle_from(module, []) is None, " -> ".join(cycle_from(module, []))

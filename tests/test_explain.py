@@ -3,8 +3,9 @@
 import keras
 import numpy as np
 import pytest
-from gradients import gradient
+
 from tdexplain import data, explain, models, unroll
+from tdexplain.backend import gradient
 from tdexplain.models import VGGPreprocess
 
 pytestmark = pytest.mark.both_backends

@@ -8,12 +8,17 @@ chosen layer's activations):
   weight gradients;
 - `forward_pass`: activations and logits, without a gradient.
 And one optional speed-up: `input_gradient_convolution`, TensorFlow's faster route for a
-convolution's gradient to its input. The rest of the library uses keras.ops, NumPy or OpenCV.
+convolution's gradient to its input. Two helpers for readers' own code: `gradient`, plain autodiff of a function of one array
+(the notebooks' and tests' independent computations), and `quiet`, which silences the
+backend's log lines. The rest of the library uses keras.ops, NumPy or OpenCV.
 The backend is chosen as Keras chooses it: ``KERAS_BACKEND=jax`` (or ``tensorflow``, the
 default) before Keras is first imported, or ``~/.keras/keras.json``.
 """
 
 from __future__ import annotations
+
+import logging
+import os
 
 import keras
 import numpy as np
@@ -29,6 +34,34 @@ def current() -> str:
         raise RuntimeError(f"tdexplain runs on Keras' {' and '.join(SUPPORTED)} backends; this "
                            f"process uses {backend!r} (set KERAS_BACKEND before importing keras)")
     return backend
+
+
+def quiet() -> None:
+    """Silence the backend's notices (TensorFlow's C++ log lines, when called before TensorFlow
+    loads, and its retracing warnings: one compiled pass per layer and batch shape is expected)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    if current() == "tensorflow":
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")
+
+
+def gradient(function, x) -> np.ndarray:
+    """d sum(function(x)) / dx for a NumPy array x, as NumPy: plain autodiff on the backend in
+    use (tf.GradientTape or jax.grad), for computations written with keras.ops or Keras models."""
+    x = np.asarray(x)
+    if current() == "jax":
+        import jax
+
+        return np.asarray(jax.grad(lambda v: function(v).sum())(x))
+    import tensorflow as tf
+
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        total = tf.reduce_sum(function(x))
+    return tape.gradient(total, x).numpy()
 
 
 def score_of(logits, probabilities, target, score=None):
