@@ -7,11 +7,12 @@ import sys
 import textwrap
 import time
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
 
-from tdexplain import data, metrics, models, sweep
+from tdexplain import data, explain, metrics, models, sweep
 
 BASE = dict(gru_units=16, dropout=0.25, dense_blocks=2)
 OPTIONS = dict(head_epochs=3, progress=False)
@@ -57,22 +58,107 @@ def test_a_two_configuration_sweep_records_what_it_measured(sweep_data, tmp_path
     np.testing.assert_allclose(results["chance"], masks.mean(), rtol=1e-5)
 
 
-def test_the_row_equals_the_full_model_trained_the_same_way(sweep_data, tmp_path):
-    """Scores and focus of one configuration against the same steps run by hand: the head
-    trained on features of the base backbone, the maps from the full model."""
-    config = dict(BASE, study="by hand")
-    row = sweep.run_sweep([config], sweep_data, tmp_path / "one.csv", seeds=(3,), **OPTIONS).iloc[0]
-    shared = sweep._shared(sweep_data, "block4_conv4")
-    by_hand, maps = sweep._train_one(config, 3, shared, head_epochs=3, learning_rate=1e-3, patience=8,
-                                     batch_size=32)
-    for name in ("accuracy", "f1", "energy_inside", "pointing_game", "parameters"):
-        np.testing.assert_allclose(row[name], by_hand[name], rtol=1e-5, err_msg=name)
+def test_the_row_equals_the_model_trained_by_hand_with_plain_keras(sweep_data, tmp_path, monkeypatch):
+    """One configuration of the sweep against the same training written out here in plain
+    Keras, not through the sweep's or the training module's code: the model built with the
+    sweep's seed, the base model's CNN copied into it and frozen, the layers after the
+    TimeDistributed CNN trained on the base CNN's per-frame features with
+    Adam(1e-3, clipnorm=1) on sparse categorical cross-entropy, batches of 32 in an order
+    drawn anew each epoch from np.random.default_rng(seed), 3 epochs, early stopping on the
+    validation loss keeping the best weights. The row must hold this model's scores, and the
+    model whose maps the sweep measured must hold this model's weights."""
+    seed, epochs, learning_rate, batch_size, patience = 3, OPTIONS["head_epochs"], 1e-3, 32, 8
+    explained = []  # the model the sweep hands to the Explainer
+
+    class RecordingExplainer(explain.Explainer):
+        def __init__(self, model, *args, **kwargs):
+            explained.append(model)
+            super().__init__(model, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sweep, "Explainer", RecordingExplainer)
+        row = sweep.run_sweep([dict(BASE, study="by hand")], sweep_data, tmp_path / "one.csv",
+                              seeds=(seed,), **OPTIONS).iloc[0]
+    assert row["status"] == "ok" and len(explained) == 1, row.get("error")
+
+    # By hand. The base model's CNN as a feature extractor, run in batches of 8 clips (64 frames).
+    base = sweep_data.base_model
+    base_cnn = base.get_layer("time_distributed_vgg19")
+    extractor = keras.Model(base.inputs[0], base_cnn.output)
+
+    def features(clips):
+        return extractor.predict(np.asarray(clips, np.float32), batch_size=8, verbose=0)
+
+    x, y = features(sweep_data.train[0]), np.asarray(sweep_data.train[1])
+    validation = (features(sweep_data.validation[0]), np.asarray(sweep_data.validation[1]))
+
+    keras.utils.set_random_seed(seed)  # right before the model is built: its initial weights
+    model = models.build_model(frames=8, size=64, width=0.125, **BASE)
+    cnn = model.get_layer("time_distributed_vgg19").layer
+    cnn.set_weights(base_cnn.layer.get_weights())
+    cnn.trainable = False
+    head_in = keras.Input(base_cnn.output.shape[1:])
+    h = head_in
+    for name in ("gru", "dense_1", "dropout_1", "dense_2", "dropout_2", "class_probabilities"):
+        h = model.get_layer(name)(h)  # the full model's own layers: training the head trains it
+    head = keras.Model(head_in, h)
+    head.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0),
+                 loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+    class Shuffled(keras.utils.PyDataset):
+        """(x, y) in batches of `batch_size`, epoch e in the order of the e-th permutation drawn
+        from np.random.default_rng(seed): the dropout masks follow a sample's place in its
+        batch, so the order must be the sweep's. The epoch is set by a callback, which knows
+        it (Keras calls a dataset's own on_epoch_begin/end hooks at other times as well)."""
+
+        def __init__(self):
+            super().__init__()
+            rng = np.random.default_rng(seed)
+            self.orders = [rng.permutation(len(x)) for _ in range(epochs)]
+            self.epoch = 0
+
+        def __len__(self):
+            return -(-len(x) // batch_size)
+
+        def __getitem__(self, index):
+            batch = self.orders[self.epoch][index * batch_size:(index + 1) * batch_size]
+            return x[batch], y[batch]
+
+    batches = Shuffled()
+    set_epoch = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: setattr(batches, "epoch", epoch))
+    stop = keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)
+    history = head.fit(batches, validation_data=validation, epochs=epochs, callbacks=[set_epoch, stop],
+                       verbose=0)
+
+    # (b) the model the sweep explained holds the hand-trained weights, CNN and head alike.
+    # Same ops on the same arrays in the same order on one CPU: the weights come out equal to
+    # the bit, so no tolerance is needed.
+    swept = explained[0].get_weights()
+    assert len(swept) == len(model.get_weights())
+    for index, (a, b) in enumerate(zip(swept, model.get_weights())):
+        np.testing.assert_array_equal(a, b, err_msg=f"weight {index}")
+    for a, b in zip(models.backbone_of(explained[0]).get_weights(), base_cnn.layer.get_weights()):
+        np.testing.assert_array_equal(a, b)  # the base model's CNN, untouched by the training
+
+    # (a) the row's scores are those of the hand-trained model, computed here.
+    clips, labels, masks = sweep_data.evaluation
+    predicted = model.predict(np.asarray(clips, np.float32), verbose=0).argmax(axis=1)
+    f1 = []  # per class, 2 TP / (predicted + actual): 2PR / (P + R); 0 without a hit
+    for c in range(len(data.CLASSES)):
+        hits = np.sum((predicted == c) & (labels == c))
+        f1.append(2 * hits / (np.sum(predicted == c) + np.sum(labels == c)) if hits else 0.0)
+    hand = {"accuracy": np.mean(predicted == labels), "f1": np.mean(f1),
+            "epochs_run": len(history.history["loss"]), "parameters": model.count_params()}
+    maps = explain.Explainer(model).explain(clips, methods="gradcam", layer="block4_conv4",
+                                            target=labels).maps["gradcam"]
+    found = metrics.localization(maps, masks)
+    hand.update(energy_inside=np.nanmean(found["energy_inside"]),
+                pointing_game=np.nanmean(found["pointing_game"]))
+    for name, value in hand.items():
+        np.testing.assert_allclose(row[name], value, rtol=1e-6, err_msg=name)  # the CSV's decimals
+    assert row["epochs_run"] == epochs  # 3 epochs are too few for early stopping at patience 8
     np.testing.assert_allclose(sweep.load_maps(tmp_path / "one.csv", row), maps, atol=1e-3)  # float16
-    np.testing.assert_allclose(np.nanmean(metrics.energy_inside(maps, sweep_data.evaluation[2])),
-                               row["energy_inside"], rtol=1e-5)
-    # and the maps behind energy_inside come from a model holding the base backbone's weights
-    np.testing.assert_array_equal(shared["backbone_weights"][0],
-                                  models.backbone_of(sweep_data.base_model).get_weights()[0])
 
 
 def test_a_failing_configuration_is_recorded_and_the_sweep_goes_on(sweep_data, tmp_path):
