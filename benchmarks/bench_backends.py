@@ -45,7 +45,10 @@ def compiled_forward(model):
                                             [v.value for v in model.non_trainable_variables], x))
     import tensorflow as tf
 
-    forward = tf.function(lambda x: model(x, training=False))
+    @tf.function
+    def forward(x):
+        return model(x, training=False)
+
     return lambda x: forward(tf.constant(x)).numpy()
 
 

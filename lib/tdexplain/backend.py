@@ -8,9 +8,10 @@ chosen layer's activations):
   weight gradients;
 - `forward_pass`: activations and logits, without a gradient.
 And one optional speed-up: `input_gradient_convolution`, TensorFlow's faster route for a
-convolution's gradient to its input. Two helpers for readers' own code: `gradient`, plain autodiff of a function of one array
-(the notebooks' and tests' independent computations), and `quiet`, which silences the
-backend's log lines. The rest of the library uses keras.ops, NumPy or OpenCV.
+convolution's gradient to its input. Two helpers for readers' own code: `gradient`, plain
+autodiff of a function of one array (the notebooks' and tests' independent computations),
+and `quiet`, which silences the backend's log lines. The rest of the library uses keras.ops,
+NumPy or OpenCV.
 The backend is chosen as Keras chooses it: ``KERAS_BACKEND=jax`` (or ``tensorflow``, the
 default) before Keras is first imported, or ``~/.keras/keras.json``.
 """
