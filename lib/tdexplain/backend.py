@@ -37,6 +37,18 @@ def current() -> str:
     return backend
 
 
+def settled(model: keras.Model) -> keras.Model:
+    """The model, once the backend has finished computing its weights. JAX computes
+    asynchronously: a weight initializer (the GRU's orthogonal one, a QR factorization in
+    OpenBLAS's threads) may still be running when the caller goes on, and a fork at that moment
+    (starting ffmpeg to write a video) deadlocks OpenBLAS. TensorFlow computes them eagerly."""
+    if current() == "jax":
+        import jax
+
+        jax.block_until_ready([variable.value for variable in model.variables])
+    return model
+
+
 def quiet() -> None:
     """Silence the backend's notices (TensorFlow's C++ log lines, when called before TensorFlow
     loads, and its retracing warnings: one compiled pass per layer and batch shape is expected)."""

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import models, unroll
+from . import backend, models, unroll
 from .data import check_clips
 from .explain import Explainer, normalize_per_frame
 from .localization import (chance, energy_inside, evidence_response, grid_bound, iou,  # noqa: F401
@@ -299,7 +299,7 @@ def reinitialization(model: keras.Model, clips, methods=("gradcam",), layer: str
     initializers (nothing learnt left), for the same clips and target. A map that explains
     the model shares little with the copy's: `clip_spearman` near 0."""
     keras.utils.set_random_seed(seed)
-    fresh = keras.models.clone_model(model)
+    fresh = backend.settled(keras.models.clone_model(model))
     return _sanity_check([Explainer(model), Explainer(fresh)], ["original", "re-initialized"],
                          clips, methods, target, layer, options, progress, "re-initialization")
 

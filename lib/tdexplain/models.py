@@ -14,6 +14,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from . import backend
 from .data import CLASSES, check_clips, sample_path
 from .unroll import find_time_distributed
 
@@ -170,7 +171,7 @@ def build_model(frames: int = 8, size: int = 224, classes=CLASSES, backbone: str
         x = layers.Dense(block_units, activation="relu", name=f"dense_{block}")(x)
         x = layers.Dropout(dropout, name=f"dropout_{block}")(x)
     probabilities = ClassProbabilities(classes, name="class_probabilities")(x)
-    return keras.Model(clips, probabilities, name=name)
+    return backend.settled(keras.Model(clips, probabilities, name=name))
 
 
 def pool_after_wrapper(model: keras.Model) -> keras.Model:
@@ -256,7 +257,7 @@ def copy_model(model: keras.Model) -> keras.Model:
     """A new model of the same architecture holding copies of the weights (no optimizer)."""
     twin = keras.models.clone_model(model)
     twin.set_weights(model.get_weights())
-    return twin
+    return backend.settled(twin)
 
 
 def load_model(path=DEMO_MODEL) -> keras.Model:
@@ -265,7 +266,8 @@ def load_model(path=DEMO_MODEL) -> keras.Model:
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
     try:
-        return keras.models.load_model(path, compile=False)
+        model = keras.models.load_model(path, compile=False)
     except Exception as error:  # noqa: BLE001 - Keras raises many types for a bad file
         raise ValueError(f"{path} is not a Keras model file that can be loaded "
                          f"({type(error).__name__}: {str(error).splitlines()[0][:200]})") from error
+    return backend.settled(model)
