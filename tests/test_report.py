@@ -38,7 +38,10 @@ def test_a_failing_notebook_keeps_the_others_and_says_why(tmp_path, capsys):
     for name in ("01_ok", "02_broken", "03_params"):
         assert (out / f"{name}.ipynb").exists() and (out / f"{name}.html").exists()
     index = (out / "index.html").read_text()
-    assert index.count("<tr>") == 4 and "failed</span>: RuntimeError: the model file is missing" in index
+    assert index.count("<tr><td>") == 3 and "failed</span>: RuntimeError: the model file is missing" in index
+    # what the reports ran on: the backend, the versions and the parameters given
+    assert "<th>Keras backend</th><td>tensorflow</td>" in index and "keras 3." in index
+    assert "<th>parameters</th><td>value = 5</td>" in index
     ok = nbformat.read(out / "01_ok.ipynb", as_version=4)
     assert [o["text"] for c in ok.cells for o in c.get("outputs", []) if "text" in o] == ["42\n"]
     # the index shows each notebook's first figure, the very PNG of its output
@@ -77,3 +80,24 @@ def test_papermill_injects_parameters_into_a_workbook_notebook(tmp_path):
     assert len(cells) == 1 and "frames = 4" in cells[0].source and "n_clips = 6" in cells[0].source
     texts = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
     assert "clips (6, 4, 32, 32, 3) uint8" in texts
+
+
+def test_the_backends_load_time_log_lines_are_removed_and_nothing_else(tmp_path):
+    """TensorFlow's absl lines, written to stderr whatever TF_CPP_MIN_LOG_LEVEL says, leave the
+    report; a user's own stderr lines and stdout stay."""
+    path = tmp_path / "logs.ipynb"
+    nb = new_notebook()
+    cell = new_code_cell("import tensorflow")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text=(
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+        "I0000 00:00:1795442744.497267   24422 port.cc:153] oneDNN custom operations are on.\n"
+        "E0000 00:00:1795442746.990361   24422 cuda_platform.cc:52] failed call to cuInit: INTERNAL\n")),
+        nbformat.v4.new_output("stream", name="stderr", text="my warning: 3 clips skipped\n"
+                               "W0000 00:00:1.5   7 cpu_feature_guard.cc:10] AVX512\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="I0000 00:00:1.5   7 x.cc:1] printed\n")]
+    nb.cells.append(cell)
+    nbformat.write(nb, path)
+    assert report.strip_backend_logs(path) == 4
+    outputs = nbformat.read(path, as_version=4).cells[0].outputs
+    assert [(o.name, o.text) for o in outputs] == [("stderr", "my warning: 3 clips skipped\n"),
+                                                   ("stdout", "I0000 00:00:1.5   7 x.cc:1] printed\n")]

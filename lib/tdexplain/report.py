@@ -10,6 +10,9 @@ from __future__ import annotations
 import argparse
 import html
 import logging
+import os
+import platform
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -34,6 +37,37 @@ def _first_line_of_error(error: Exception) -> str:
     name = getattr(error, "ename", type(error).__name__)
     value = getattr(error, "evalue", str(error))
     return f"{name}: {value}".strip().splitlines()[0][:300]
+
+
+# Lines the backends' C++ code writes to stderr when they load (absl's log format), whatever
+# TF_CPP_MIN_LOG_LEVEL says: "I0000 00:00:1795442744.497267   24422 port.cc:153] oneDNN ...".
+BACKEND_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are "
+                              r"written to STDERR|[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\] .*)$")
+
+
+def strip_backend_logs(ipynb: Path) -> int:
+    """Remove the backends' load-time log lines from an executed notebook's stderr outputs
+    (an output left empty goes too); every other line is kept. Returns the lines removed."""
+    import nbformat
+
+    notebook = nbformat.read(ipynb, as_version=4)
+    removed = 0
+    for cell in notebook.cells:
+        kept = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                lines = output["text"].splitlines(keepends=True)
+                clean = [line for line in lines if not BACKEND_LOG_LINE.match(line.rstrip("\n"))]
+                removed += len(lines) - len(clean)
+                if not clean:
+                    continue
+                output["text"] = "".join(clean)
+            kept.append(output)
+        if cell.cell_type == "code":
+            cell.outputs = kept
+    if removed:
+        nbformat.write(notebook, ipynb)
+    return removed
 
 
 def _to_html(ipynb: Path) -> Path:
@@ -66,6 +100,7 @@ def render_notebook(notebook: Path, out_dir: Path, parameters: dict | None = Non
     page = None
     if target.exists():
         try:
+            strip_backend_logs(target)
             page = _to_html(target)
         except Exception as exc:  # noqa: BLE001
             error = error or f"HTML conversion failed: {_first_line_of_error(exc)}"
@@ -90,7 +125,34 @@ def first_figure(ipynb: Path) -> Path | None:
     return None
 
 
-def write_index(results: list[Rendered], out_dir: Path, title: str = "tdexplain reports") -> Path:
+def environment() -> dict:
+    """What the reports ran on, read without importing the backends: Keras' backend (as Keras
+    chooses it: KERAS_BACKEND, else ~/.keras/keras.json, else TensorFlow), the versions of
+    tdexplain, Keras and the installed backends, Python and the machine."""
+    import json
+    from importlib import metadata
+
+    backend = os.environ.get("KERAS_BACKEND")
+    config = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
+    if backend is None and config.is_file():
+        backend = json.loads(config.read_text()).get("backend")
+    versions = {}
+    for package in ("tdexplain", "keras", "tensorflow", "jax"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return {"backend": backend or "tensorflow", "versions": versions,
+            "python": platform.python_version(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores"}
+
+
+def write_index(results: list[Rendered], out_dir: Path, title: str = "tdexplain reports",
+                parameters: dict | None = None) -> Path:
+    ran_on = environment()
+    versions = ", ".join(f"{name} {version}" for name, version in ran_on["versions"].items())
+    settings = (", ".join(f"{name} = {value!r}" for name, value in parameters.items()) if parameters
+                else "each notebook's own defaults (course size)")
     rows = []
     for r in results:
         link = (f'<a href="{html.escape(r.html.name)}">{html.escape(r.notebook)}</a>'
@@ -107,7 +169,14 @@ def write_index(results: list[Rendered], out_dir: Path, title: str = "tdexplain 
 td,th{{padding:.3em 1em;text-align:left;vertical-align:top}} .ok{{color:#1a7f37}} .failed{{color:#cf222e}}
 img{{max-width:22em;max-height:12em}}</style>
 </head><body><h1>{html.escape(title)}</h1>
-<p>Generated {time.strftime('%Y-%m-%d %H:%M')} by <code>make report</code>.</p>
+<p>Generated {time.strftime('%Y-%m-%d %H:%M')} by <code>make report</code>, in
+{sum(r.seconds for r in results):.0f} s for {len(results)} notebooks.</p>
+<table class=about>
+<tr><th>Keras backend</th><td>{html.escape(ran_on["backend"])}</td></tr>
+<tr><th>versions</th><td>{html.escape(versions)}, Python {html.escape(ran_on["python"])}</td></tr>
+<tr><th>machine</th><td>{html.escape(ran_on["machine"])}</td></tr>
+<tr><th>parameters</th><td>{html.escape(settings)}</td></tr>
+</table>
 <table><tr><th>notebook</th><th>run time</th><th>status</th><th>first figure</th></tr>
 {chr(10).join(rows)}
 </table></body></html>
@@ -122,7 +191,7 @@ def render_all(notebook_dir: Path, out_dir: Path, parameters: dict | None = None
     if not notebooks:
         raise FileNotFoundError(f"no notebook (*.ipynb) in {notebook_dir}")
     results = [render_notebook(nb, Path(out_dir), parameters) for nb in notebooks]
-    write_index(results, Path(out_dir))
+    write_index(results, Path(out_dir), parameters=parameters)
     return results
 
 
