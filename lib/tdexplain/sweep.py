@@ -31,13 +31,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import metrics, models, training
+from .data import sample_path
 from .explain import Explainer
 
 HEAD_PARAMETERS = ("gru_units", "dropout", "dense_blocks", "dense_units")
 SCORES = ("accuracy", "precision", "recall", "f1", "energy_inside", "pointing_game")
 
 __all__ = ["grid", "one_at_a_time", "SweepData", "run_sweep", "load_results", "load_maps", "summarize",
-           "study_rows", "study_table"]
+           "study_rows", "study_table", "paper_table"]
 
 
 def grid(**axes) -> list[dict]:
@@ -272,3 +273,19 @@ def study_table(results, base: dict, parameter: str, scores=SCORES):
     """One study in the paper's layout: `study_rows` summarized over seeds, by `parameter`."""
     table = summarize(study_rows(results, base, parameter), scores)
     return table.droplevel([k for k in table.index.names if k != parameter])
+
+
+def paper_table(study: str):
+    """The paper's table for a study ("gru_units": Table 1, "dropout": Table 2, "dense_blocks":
+    Table 3) as printed, in the layout of `study_table`'s means: one row per value, accuracy,
+    precision, recall and F1 as fractions. From data_samples/paper_tables.csv, which cites it."""
+    import pandas as pd
+
+    tables = pd.read_csv(sample_path("paper_tables.csv"), comment="#")
+    if study not in set(tables["study"]):
+        raise ValueError(f"the paper has no table for {study!r}; its studies: "
+                         f"{', '.join(tables['study'].unique())}")
+    table = tables[tables["study"] == study].set_index("value").rename_axis(study)
+    if study != "dropout":
+        table.index = table.index.astype(int)
+    return table[["accuracy", "precision", "recall", "f1"]] / 100
