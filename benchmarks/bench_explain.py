@@ -2,7 +2,7 @@
 
 1. explain / forward: saliency + Grad-CAM together versus a plain compiled forward pass,
    on the paper-size backbone (VGG19 width 1) at 112x112, 8 frames, batch 1.
-2. one pass versus the paper's frame-by-frame loop (T backward passes, one frame watched
+2. one pass versus a frame-by-frame loop (T backward passes, one frame watched
    each), for per-frame saliency, at T = 8 and T = 16 (same backbone and size).
 3. SmoothGrad with 25 samples versus 25 x one saliency pass; peak memory (RSS, measured in
    a fresh process per sample count) as the number of samples grows.
@@ -43,7 +43,8 @@ def timed(function, repeats=3):
 
 
 def frame_by_frame_saliency(model):
-    """The paper's method: for each frame, one forward and backward pass watching that frame."""
+    """A frame-by-frame loop: for each frame, one forward and backward pass watching that frame
+    (one reading of the paper's "compute gradients for each image"; it does not say how)."""
     unrolled = unroll.unrolled_model(model, unroll.last_convolution(models.backbone_of(model)),
                                      input_gradients_only=True)  # the same graph as the one pass
 
