@@ -325,6 +325,10 @@ def test_evaluate_methods_table(demo_model, demo_clips):
     maps = table.attrs["maps"]["gradcam"]
     np.testing.assert_allclose(table.loc["gradcam", "energy_inside"],
                                np.nanmean(metrics.energy_inside(maps, masks)), rtol=1e-6)
+    for name in table.index:  # the per-clip scores behind each mean
+        for score, values in table.attrs["per_clip"][name].items():
+            assert len(values) == len(demo_clips)
+            np.testing.assert_allclose(np.nanmean(values), table.loc[name, score], rtol=1e-6)
     with pytest.raises(ValueError, match="valid methods"):
         metrics.evaluate_methods(explain.Explainer(demo_model), demo_clips, masks, ["gradcan"])
 
@@ -350,3 +354,18 @@ def _weighted(model):
     inner = [layer for layer in model.layers if isinstance(layer, keras.layers.TimeDistributed)][0].layer
     return [layer for layer in model.layers + inner.layers if layer.weights and not isinstance(
         layer, keras.layers.TimeDistributed)]
+
+
+def test_bootstrap_interval_of_the_mean():
+    """The percentile interval of resampled means: a point for constant values, around the
+    mean and about 1/sqrt(n) as wide for more values, the same for the same seed, NaN dropped."""
+    assert metrics.bootstrap_interval([0.3, 0.3, 0.3]) == pytest.approx((0.3, 0.3))
+    rng = np.random.default_rng(1)
+    few, many = rng.normal(0.5, 0.1, 25), rng.normal(0.5, 0.1, 400)
+    low, high = metrics.bootstrap_interval(few)
+    assert low < few.mean() < high and 2 * 1.96 * 0.1 / 5 * 0.7 < high - low < 2 * 1.96 * 0.1 / 5 * 1.3
+    narrow = metrics.bootstrap_interval(many)
+    assert (narrow[1] - narrow[0]) < (high - low) / 3
+    assert metrics.bootstrap_interval(np.append(few, np.nan)) == (low, high)
+    with pytest.raises(ValueError, match="at least one value"):
+        metrics.bootstrap_interval([np.nan])

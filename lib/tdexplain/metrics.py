@@ -331,12 +331,13 @@ def evaluate_methods(explainer: Explainer, clips, masks, methods, layer: str | N
                      **options):
     """One row per method: localization (pointing game, energy inside, IoU, with chance),
     deletion and insertion AUC (per-frame scope), and explanation time per clip. A pandas
-    DataFrame; the maps and curves are in its ``attrs`` for plotting."""
+    DataFrame; the maps, the curves and the per-clip scores (for `bootstrap_interval`) are in
+    its ``attrs``."""
     import pandas as pd
 
     methods = _check_methods(methods)
     batch, targets = _clips_and_target(explainer, clips, target)
-    rows, maps, curves = {}, {}, {}
+    rows, maps, curves, per_clip = {}, {}, {}, {}
     for method in methods:
         # One explain call per method (not one pass for all): each method's time is its own.
         start = time.perf_counter()
@@ -347,6 +348,9 @@ def evaluate_methods(explainer: Explainer, clips, masks, methods, layer: str | N
         curves[name] = {mode: deletion_curve(explainer, batch, maps[name], targets, mode=mode,
                                              steps=steps, fill=fill, progress=progress)
                         for mode in ("deletion", "insertion")}
+        per_clip[name] = {"pointing_game": found["pointing_game"], "energy_inside": found["energy_inside"],
+                          "deletion_auc": curves[name]["deletion"].auc,
+                          "insertion_auc": curves[name]["insertion"].auc}
         rows[name] = {"pointing_game": np.nanmean(found["pointing_game"]),
                       "energy_inside": np.nanmean(found["energy_inside"]),
                       "iou": np.nanmean(found["iou"]),
@@ -354,5 +358,18 @@ def evaluate_methods(explainer: Explainer, clips, masks, methods, layer: str | N
                       "insertion_auc": curves[name]["insertion"].auc.mean(),
                       "seconds_per_clip": seconds}
     table = pd.DataFrame.from_dict(rows, orient="index")
-    table.attrs.update(maps=maps, curves=curves, chance=float(np.nanmean(chance(masks))))
+    table.attrs.update(maps=maps, curves=curves, per_clip=per_clip, chance=float(np.nanmean(chance(masks))))
     return table
+
+
+def bootstrap_interval(values, level: float = 0.95, samples: int = 2000, seed: int = 0) -> tuple:
+    """Percentile bootstrap interval of the mean of per-clip values (NaN dropped): where the
+    mean could fall with other clips like these. Two methods whose intervals overlap are not
+    ranked by these clips."""
+    values = np.asarray(values, float)
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        raise ValueError("bootstrap_interval needs at least one value that is not NaN")
+    draws = np.random.default_rng(seed).integers(0, values.size, (samples, values.size))
+    low, high = np.percentile(values[draws].mean(axis=1), [50 * (1 - level), 50 * (1 + level)])
+    return float(low), float(high)
