@@ -31,8 +31,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests --nbval-lax notebooks --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 	KERAS_BACKEND=jax $(BIN)/python -m pytest tests -m both_backends
 
+# As root (containers), JupyterLab refuses to start without --allow-root.
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -33,6 +33,7 @@ def test_explain_a_shipped_clip(tmp_path, capsys):
     assert summary["video"] == {"path": FIGHT, "frames": 24, "fps": 8.0, "width": 128,
                                 "height": 128, "duration_seconds": 3.0}
     assert summary["model"]["classes"] == ["normal", "fight", "shooting"]
+    assert summary["model"]["note"] is None  # a shipped synthetic clip: what the demo model knows
     assert summary["complete"] is True and summary["method"] == explain.DEFAULT_METHOD
     assert summary["layer"] == "block4_conv4"
     windows = summary["windows"]
@@ -68,6 +69,8 @@ def test_a_long_video_flags_the_window_with_the_shooting(tmp_path):
     assert summary["verdict"]["window"] == 2 and summary["verdict"]["start_seconds"] == 2.0
     assert summary["layer"] == "block4_conv4"
     assert _frames_and_size(out / "overlay.mp4") == (32, (64, 64, 3))
+    # Not a shipped sample: the demo model's answer comes with its warning.
+    assert "--model" in summary["model"]["note"] and "synthetic scenes" in summary["model"]["note"]
 
 
 def test_overlapping_windows_and_one_window_over_the_whole_video(tmp_path):
@@ -181,3 +184,23 @@ def test_train_command_on_synthetic_clips_and_on_a_folder(tmp_path, capsys):
     assert cli.main(["train", "--out", str(tmp_path / "x.keras"), "--data",
                      str(tmp_path / "nothing")] + tiny) == 2
     assert "dataset folder not found" in capsys.readouterr().err
+
+
+def test_the_demo_model_warns_on_footage_it_never_learnt_and_only_there(tmp_path, capsys):
+    """A real-looking video outside the samples, explained by the demo model, gets the note in
+    the printed verdict and in summary.json; the same file with a model passed by --model does
+    not (the user chose the model)."""
+    import shutil
+
+    path = data.write_video(tmp_path / "street.mp4", np.random.default_rng(0).integers(
+        0, 255, (8, 96, 128, 3), dtype=np.uint8), fps=8)
+    assert cli.main(["explain", str(path), "--out", str(tmp_path / "a"), "--quiet", "--method", "saliency"]) == 0
+    printed = capsys.readouterr().out
+    assert "note: the demo model knows only synthetic scenes" in printed and "--model" in printed
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["model"]["note"].startswith("the demo model knows only synthetic scenes")
+    own = shutil.copy(models.DEMO_MODEL, tmp_path / "mine.keras")
+    assert cli.main(["explain", str(path), "--out", str(tmp_path / "b"), "--quiet", "--method", "saliency",
+                     "--model", str(own)]) == 0
+    assert "note:" not in capsys.readouterr().out
+    assert json.loads((tmp_path / "b" / "summary.json").read_text())["model"]["note"] is None

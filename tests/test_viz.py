@@ -1,9 +1,13 @@
+from pathlib import Path
+
 import cv2
 import matplotlib
 import numpy as np
 import pytest
 
 matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
 
 from tdexplain import data, explain, models, viz  # noqa: E402
 
@@ -84,3 +88,17 @@ def test_probability_over_time_and_explained_clip_export(tmp_path):
     frames = viz.explained_clip_frames(clip, result, timeline=timeline)
     decoded = _decoded(viz.save_mp4(tmp_path / "explained.mp4", frames))
     assert decoded.shape == frames.shape
+
+
+def test_figures_go_to_the_repository_s_reports_wherever_the_code_runs(tmp_path, monkeypatch):
+    """Notebooks run in notebooks/: their figures must land in <repository>/reports/figures,
+    not in a reports/ folder under the working directory."""
+    monkeypatch.chdir(tmp_path)
+    fig, ax = plt.subplots()
+    path = viz.save_figure(fig, "test_where_figures_go")
+    plt.close(fig)
+    try:
+        assert path.parent == Path(data.sample_path("")).parent / "reports" / "figures"
+        assert path.is_file() and not (tmp_path / "reports").exists()
+    finally:
+        path.unlink()

@@ -114,6 +114,8 @@ def _explain(args) -> int:
     said = (f"{verdict['class']} (p = {verdict['probability']:.2f}) in window {verdict['window']}, "
             f"from {verdict['start_seconds']} s" if verdict else "no anomalous window")
     print(f"{len(summary['windows'])} windows explained; verdict: {said}; files in {out}")
+    if summary["model"]["note"]:
+        print(f"note: {summary['model']['note']}")
     return 0
 
 

@@ -52,6 +52,19 @@ def _map_to_frame(heatmap: np.ndarray, height: int, width: int, size: int) -> np
     return cv2.resize(content, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+DEMO_NOTE = ("the demo model knows only synthetic scenes, so its answer on other footage means "
+             "nothing; pass --model with a model trained on your own data")
+
+
+def demo_note(model_path, video) -> str | None:
+    """The warning to show next to a verdict when the shipped demo model explains a video that is
+    not one of the synthetic sample clips (it answers with full confidence on anything)."""
+    if Path(model_path).resolve() != Path(models.DEMO_MODEL).resolve():
+        return None
+    samples = Path(data.sample_path("clips")).resolve()
+    return None if Path(video).resolve().parent == samples else DEMO_NOTE
+
+
 def _normal_class(class_names) -> str:
     return "normal" if "normal" in class_names else class_names[0]
 
@@ -88,7 +101,7 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
         "video": {"path": str(video), "frames": info.frames, "fps": info.fps,
                   "width": info.width, "height": info.height, "duration_seconds": info.duration},
         "model": {"path": str(model_path), "classes": list(class_names), "frames": frames,
-                  "size": size},
+                  "size": size, "note": demo_note(model_path, video)},
         "method": method, "layer": layer, "window": window, "stride": stride,
         "padded": window > info.frames, "windows": [], "verdict": None,
         "complete": False, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -208,6 +221,8 @@ def _timeline_figure(summary: dict, class_names):
     title = Path(summary["video"]["path"]).name + (
         f": {verdict['class']} flagged at {verdict['start_seconds']} s (p = {verdict['probability']:.2f})"
         if verdict else ": nothing flagged")
+    if summary["model"].get("note"):
+        title += "\n(demo model: it knows only synthetic scenes)"
     ax.set_title(title + ("" if summary["complete"] else " (partial)"))
     ax.legend(loc="upper right", fontsize=7)
     fig.tight_layout()

@@ -9,7 +9,9 @@ import numpy as np
 
 from .methods import REGISTRY
 
-FIGURES_DIR = Path("reports") / "figures"
+# The repository's reports/figures/, wherever the notebook or script runs from (notebooks run
+# in notebooks/, and must not leave a notebooks/reports/ behind).
+FIGURES_DIR = Path(__file__).resolve().parents[2] / "reports" / "figures"
 EVIDENCE_COLOR = np.array([0.0, 0.9, 0.3])  # green, distinct from the heat colormap
 
 
