@@ -27,7 +27,6 @@ from .models import class_names, input_spec
 from .temporal import occluded_clips
 
 METHODS = registry.names()
-CAM_METHODS = registry.names(uses_layer=True)
 # The method the command line, the explorer and the workbook's first figures use. Grad-CAM,
 # the paper's method, does not land on the evidence at course size (64 px: measured in
 # notebook 04 and benchmarks/RESULTS.md); this one does, and its maps do not survive a
@@ -108,16 +107,16 @@ class Explainer:
                                  else backend.forward_pass(unrolled, self.jit_compile))
         return self._passes[key]
 
-    def _probe(self, clips: np.ndarray, layer: str) -> np.ndarray:
-        """Zeros shaped like the layer's activations for these clips (see `unroll`)."""
+    def _probe(self, clips: int, layer: str) -> np.ndarray:
+        """Zeros shaped like the layer's activations for that many clips (see `unroll`)."""
         probe = self._unrolled_at(layer).inputs[1]
-        return np.zeros((len(clips) * self.frames,) + tuple(probe.shape[1:]), probe.dtype)
+        return np.zeros((clips * self.frames,) + tuple(probe.shape[1:]), probe.dtype)
 
     def _run(self, clips: np.ndarray, target: targets.Target, layer: str) -> Pass:
         clips = np.asarray(clips, self.model.inputs[0].dtype)
         run = self._pass("gradient", layer, target.score)
         probabilities, classes, scores, activations, activation_gradients, input_gradients = run(
-            clips, self._probe(clips, layer), target.classes.astype(np.int32))
+            clips, self._probe(len(clips), layer), target.classes.astype(np.int32))
         n, t = clips.shape[:2]
         return Pass(layer, probabilities, classes, scores,
                     activations.reshape((n, t) + activations.shape[1:]),
@@ -131,10 +130,11 @@ class Explainer:
         forward = self._pass("forward", layer)
         clips = np.asarray(clips, self.model.inputs[0].dtype)
         chunk_size = self._chunk()
+        probe = self._probe(chunk_size, layer)  # every chunk is padded to chunk_size clips
         activations, logits = [], []
         for start in range(0, len(clips), chunk_size):
             chunk = _pad(clips[start:start + chunk_size], chunk_size)
-            inner, scores = forward(chunk, self._probe(chunk, layer))
+            inner, scores = forward(chunk, probe)
             count = min(chunk_size, len(clips) - start)
             logits.append(scores[:count])
             if keep_activations:

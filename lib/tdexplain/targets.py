@@ -14,6 +14,8 @@ from typing import Callable
 import keras
 import numpy as np
 
+from . import backend
+
 PREDICTED = -1
 
 
@@ -38,18 +40,21 @@ class Target:
         return Target(np.repeat(self.classes, times), self.score, self.label)
 
     def of(self, logits: np.ndarray) -> np.ndarray:
-        """The explained score of each clip from its logits (N, C), as NumPy."""
-        logits = np.asarray(logits, np.float32)
-        if self.score is not None:
-            return np.asarray(keras.ops.convert_to_numpy(self.score(logits)), np.float32).reshape(-1)
-        classes = np.where(self.classes < 0, logits.argmax(axis=1), self.classes)
-        return logits[np.arange(len(logits)), classes]
+        """The explained score of each clip from its logits (N, C), as NumPy (the rule of the
+        compiled pass, `backend.score_of`)."""
+        return self._scored(logits)[0]
 
     def with_predictions(self, logits: np.ndarray) -> "Target":
         """The same target with PREDICTED replaced by the class the logits predict."""
         if self.score is not None:
             return self
-        return Target(np.where(self.classes < 0, np.asarray(logits).argmax(axis=1), self.classes).astype(np.int32))
+        return Target(self._scored(logits)[1].astype(np.int32))
+
+    def _scored(self, logits):
+        logits = np.asarray(logits, np.float32)  # the argmax of logits is that of probabilities
+        scores, classes = backend.score_of(logits, logits, self.classes.astype(np.int32), self.score)
+        return (np.asarray(keras.ops.convert_to_numpy(scores), np.float32).reshape(-1),
+                np.asarray(keras.ops.convert_to_numpy(classes)))
 
 
 def resolve(target, n: int, class_names) -> Target:
