@@ -1,6 +1,7 @@
 """The `tdexplain` command on real files: outputs checked field by field, and every bad input."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+import tdexplain
 from tdexplain import cli, data, explain, models
 
 FIGHT = data.sample_path("clips/fight_01.mp4")
@@ -204,3 +206,15 @@ def test_the_demo_model_warns_on_footage_it_never_learnt_and_only_there(tmp_path
                      "--model", str(own)]) == 0
     assert "note:" not in capsys.readouterr().out
     assert json.loads((tmp_path / "b" / "summary.json").read_text())["model"]["note"] is None
+
+
+def test_the_console_shows_no_backend_log_line(tmp_path):
+    """TensorFlow writes its start-up lines ("failed call to cuInit", oneDNN, CPU features)
+    whatever TF_CPP_MIN_LOG_LEVEL says; tdexplain drops them as the backend loads."""
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-m", "tdexplain.cli", "explain", str(FIGHT),
+                           "--out", str(tmp_path)], capture_output=True, text=True, env=environment)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "verdict: fight" in done.stdout
+    logged = [line for line in done.stderr.splitlines() if tdexplain.BACKEND_LOG_LINE.match(line)]
+    assert logged == [] and "absl" not in done.stderr and "cuInit" not in done.stderr

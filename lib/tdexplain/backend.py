@@ -10,7 +10,7 @@ chosen layer's activations):
 And one optional speed-up: `input_gradient_convolution`, TensorFlow's faster route for a
 convolution's gradient to its input. Two helpers for readers' own code: `gradient`, plain
 autodiff of a function of one array (the notebooks' and tests' independent computations),
-and `quiet`, which silences the backend's log lines. The rest of the library uses keras.ops,
+and `quiet`, which silences the backend's Python-side notices. The rest of the library uses keras.ops,
 NumPy or OpenCV.
 The backend is chosen as Keras chooses it: ``KERAS_BACKEND=jax`` (or ``tensorflow``, the
 default) before Keras is first imported, or ``~/.keras/keras.json``.
@@ -19,7 +19,6 @@ default) before Keras is first imported, or ``~/.keras/keras.json``.
 from __future__ import annotations
 
 import logging
-import os
 
 import keras
 import numpy as np
@@ -50,9 +49,9 @@ def settled(model: keras.Model) -> keras.Model:
 
 
 def quiet() -> None:
-    """Silence the backend's notices (TensorFlow's C++ log lines, when called before TensorFlow
-    loads, and its retracing warnings: one compiled pass per layer and batch shape is expected)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    """Silence the backend's Python-side notices, such as TensorFlow's retracing warnings (one
+    compiled pass per layer and batch shape is expected). Its C++ start-up lines are dropped
+    when tdexplain is imported (`tdexplain._load_backend_quietly`)."""
     logging.getLogger("absl").setLevel(logging.ERROR)
     if current() == "tensorflow":
         import tensorflow as tf

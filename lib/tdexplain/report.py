@@ -12,7 +12,6 @@ import html
 import logging
 import os
 import platform
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -39,37 +38,6 @@ def _first_line_of_error(error: Exception) -> str:
     return f"{name}: {value}".strip().splitlines()[0][:300]
 
 
-# Lines the backends' C++ code writes to stderr when they load (absl's log format), whatever
-# TF_CPP_MIN_LOG_LEVEL says: "I0000 00:00:1795442744.497267   24422 port.cc:153] oneDNN ...".
-BACKEND_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are "
-                              r"written to STDERR|[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\] .*)$")
-
-
-def strip_backend_logs(ipynb: Path) -> int:
-    """Remove the backends' load-time log lines from an executed notebook's stderr outputs
-    (an output left empty goes too); every other line is kept. Returns the lines removed."""
-    import nbformat
-
-    notebook = nbformat.read(ipynb, as_version=4)
-    removed = 0
-    for cell in notebook.cells:
-        kept = []
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "stream" and output.get("name") == "stderr":
-                lines = output["text"].splitlines(keepends=True)
-                clean = [line for line in lines if not BACKEND_LOG_LINE.match(line.rstrip("\n"))]
-                removed += len(lines) - len(clean)
-                if not clean:
-                    continue
-                output["text"] = "".join(clean)
-            kept.append(output)
-        if cell.cell_type == "code":
-            cell.outputs = kept
-    if removed:
-        nbformat.write(notebook, ipynb)
-    return removed
-
-
 def _to_html(ipynb: Path) -> Path:
     import nbconvert
     import nbformat
@@ -78,6 +46,18 @@ def _to_html(ipynb: Path) -> Path:
     target = ipynb.with_suffix(".html")
     target.write_text(body, encoding="utf-8")
     return target
+
+
+def _ipc_kernel_manager():
+    """A kernel manager that talks to its kernel over local sockets, not TCP: no port opened, and
+    no "running over TCP without encryption" warning from every kernel on the console."""
+    from jupyter_client.manager import KernelManager
+    from traitlets import CaselessStrEnum
+
+    class IPCKernelManager(KernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc")
+
+    return IPCKernelManager
 
 
 def render_notebook(notebook: Path, out_dir: Path, parameters: dict | None = None,
@@ -92,7 +72,7 @@ def render_notebook(notebook: Path, out_dir: Path, parameters: dict | None = Non
     try:
         papermill.execute_notebook(str(notebook), str(target), parameters=parameters or {},
                                    kernel_name=kernel, cwd=str(notebook.parent),
-                                   progress_bar=False)
+                                   progress_bar=False, kernel_manager_class=_ipc_kernel_manager())
     except Exception as exc:  # noqa: BLE001 - any failure is reported, the others still render
         error = _first_line_of_error(exc)
         log.error("%s failed: %s", notebook.name, error)
@@ -100,7 +80,6 @@ def render_notebook(notebook: Path, out_dir: Path, parameters: dict | None = Non
     page = None
     if target.exists():
         try:
-            strip_backend_logs(target)
             page = _to_html(target)
         except Exception as exc:  # noqa: BLE001
             error = error or f"HTML conversion failed: {_first_line_of_error(exc)}"
