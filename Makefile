@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MPLBACKEND ?= Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: all report test lab bench demo-model samples notebooks clean
+.PHONY: all report test lab bench demo-model paper-model samples notebooks clean
 
 all: test
 
@@ -48,6 +48,12 @@ samples: $(STAMP)
 demo-model: $(STAMP)
 	$(BIN)/python scripts/train_demo_model.py
 	$(BIN)/python scripts/train_demo_model.py --random-labels
+
+# The paper-size model and its shuffled-label twin, in models/ (a GPU is advised), for
+# make report PARAMS=notebooks/params/paper.yaml.
+paper-model: $(STAMP)
+	$(BIN)/python scripts/train_demo_model.py --paper
+	$(BIN)/python scripts/train_demo_model.py --paper --random-labels
 
 clean:
 	rm -rf reports .pytest_cache

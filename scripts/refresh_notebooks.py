@@ -12,13 +12,15 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from tdexplain.report import _ipc_kernel_manager
+
 CHECK = "# NBVAL_CHECK_OUTPUT"
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def refresh(path: Path) -> None:
     notebook = nbformat.read(path, as_version=4)
-    NotebookClient(notebook, timeout=1800, kernel_name="python3",
+    NotebookClient(notebook, timeout=1800, kernel_name="python3", kernel_manager_class=_ipc_kernel_manager(),
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     for cell in notebook.cells:
         if cell.cell_type == "code" and not cell.source.startswith(CHECK):

@@ -121,6 +121,24 @@ def test_fighters_move_faster_than_walkers():
     assert limb_motion("fight") > 1.5 * limb_motion("normal")
 
 
+@pytest.mark.parametrize("label", ["normal", "fight"])
+def test_pace_scales_the_movements_and_nothing_else(label):
+    """pace 1 is the default render; pace 0 freezes the people (their evidence pixels are the
+    same in every frame while light and noise still change); faster paces move them more."""
+    np.testing.assert_array_equal(data.synthetic_clip(label, 8, 64, seed=3, pace=1.0).frames,
+                                  data.synthetic_clip(label, 8, 64, seed=3).frames)
+
+    def alone(pace):  # the evidence alone in the room: no bystander, no cart in front
+        return data.synthetic_clip(label, 8, 64, seed=3, hidden=("scenery", "distractor"), pace=pace)
+
+    travel = [(clip.mask[1:] != clip.mask[:-1]).sum() for clip in map(alone, (0, 0.25, 1, 2))]
+    assert travel[0] == 0 < travel[1] < travel[2] < travel[3]
+    assert not np.array_equal(alone(0).frames[0], alone(0).frames[1])
+    for bad in (-1, 11, "fast"):
+        with pytest.raises(ValueError, match="pace must be a number from 0"):
+            data.synthetic_clip(label, 8, 64, seed=3, pace=bad)
+
+
 @pytest.mark.parametrize("kwargs,message", [
     (dict(label="riot"), "label must be one of"),
     (dict(label=5), "label index must be in"),

@@ -311,6 +311,10 @@ def test_label_randomization_compares_two_models(demo_model, demo_clips):
                                         layer="block4_conv4", progress=False)
     np.testing.assert_allclose(check.spearman["gradcam"], [1, 1])
     assert check.steps == ["original", "random labels"]
+    other_size = models.build_model(frames=8, size=32, width=0.0625, gru_units=4, dense_blocks=1)
+    with pytest.raises(ValueError, match=r"random_label_model takes clips of \(frames, size\) \(8, 32\), "
+                                         r"the model \(8, 64\)"):
+        metrics.label_randomization(demo_model, other_size, demo_clips, progress=False)
 
 
 def test_evaluate_methods_table(demo_model, demo_clips):

@@ -110,3 +110,24 @@ def test_a_notebook_importing_tdexplain_first_shows_no_backend_log_line(tmp_path
     assert [(o.name, o.text) for o in outputs] == [("stdout", "3.0 1\n")]
     console = capfd.readouterr().err
     assert "absl" not in console and "cuInit" not in console and "without encryption" not in console
+
+
+def test_a_widget_with_a_picture_is_reported_as_the_picture(tmp_path):
+    """A report is read offline, with no kernel behind its widgets: the picture of a widget's
+    first view (`Explorer.show`) stands for it, even with the widget state saved; other outputs
+    are untouched."""
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n-the-first-view-").decode()
+    view = {"model_id": "abc", "version_major": 2, "version_minor": 0}
+    nb = new_notebook()
+    cell = new_code_cell("explorer.show()")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={
+        "application/vnd.jupyter.widget-view+json": view, "image/png": png, "text/plain": "VBox(...)"}),
+        nbformat.v4.new_output("display_data", data={"application/vnd.jupyter.widget-view+json": view,
+                                                     "text/plain": "IntSlider(...)"})]
+    nb.cells.append(cell)
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}, "version_major": 2}}
+    path = tmp_path / "explorer.ipynb"
+    nbformat.write(nb, path)
+    page = report._to_html(path).read_text()
+    assert f'src="data:image/png;base64,{png}"' in page
+    assert "VBox(...)" not in page and "IntSlider(...)" in page  # a widget with no picture: as nbconvert shows it

@@ -1,5 +1,6 @@
 """The explorers' callbacks, without a browser."""
 
+import cv2
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -50,20 +51,107 @@ def test_the_frame_slider_reuses_the_explanation(explorer):
     assert ("saliency", None, "normal") in explorer._cache
 
 
-def test_controls_call_the_view(explorer):
-    box = explorer.controls()
-    sliders = {child.description: child for row in box.children[:2] for child in row.children}
-    message = box.children[3]
-    sliders["frame"].value = 5
-    sliders["method"].value = "gradient_x_input"
-    assert ("gradient_x_input", explorer.explainer.default_layer, None) in explorer._cache
-    sliders["target"].value = "fight"
-    assert ("gradient_x_input", explorer.explainer.default_layer, "fight") in explorer._cache
-    assert message.value == ""
-    clip = box.children[2]
-    clip.value = "no_such_clip"
-    assert "no sample clip" in message.value and "fight_01" in message.value
-    plt.close("all")
+def _png_size(png: bytes) -> tuple:
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    return image.shape[1], image.shape[0]
+
+
+def test_controls_start_where_asked_and_redraw_on_every_control(model):
+    explorer = widgets.Explorer(model, "shooting_01")
+    panel = explorer.controls(frame=4, method="layercam", layer="block3_conv4", target=1)
+    assert (panel.frame.value, panel.method.value, panel.layer.value, panel.target.value) == \
+        (4, "layercam", "block3_conv4", "fight")
+    assert panel.picture.value == explorer.picture(**panel.view())
+    assert explorer.title(4, "layercam", "block3_conv4", "fight") == "shooting_01, frame 4: LayerCAM @ block3_conv4\nfor 'fight'"
+    pictures = {panel.picture.value}
+    for control, value in ((panel.frame, 5), (panel.method, "gradcam"), (panel.layer, "block4_conv4"),
+                           (panel.target, "normal"), (panel.levels, (0.4, 0.6)), (panel.opacity, 0.9)):
+        control.value = value
+        assert panel.picture.value not in pictures, control.description  # a new picture each time
+        assert panel.picture.value == explorer.picture(**panel.view())
+        pictures.add(panel.picture.value)
+    assert panel.status.value == ""
+    # every picture has the same size, whatever its title
+    assert {_png_size(png) for png in pictures} == {(700, 320)}
+
+
+def test_the_layer_control_does_not_apply_to_pixel_methods(model):
+    explorer = widgets.Explorer(model, "fight_01")
+    panel = explorer.controls(method="saliency")
+    assert panel.layer.disabled and "(pixels)" in explorer.title(0, "saliency", panel.layer.value, None)
+    before = dict(explorer._cache)
+    panel.layer.value = "block3_conv4"  # no recomputation, the same picture
+    assert explorer._cache.keys() == before.keys() and panel.picture.value == explorer.picture(**panel.view())
+    panel.method.value = "gradcam"
+    assert not panel.layer.disabled
+
+
+def test_the_status_says_what_is_computed_and_keeps_an_error_until_fixed(model, monkeypatch):
+    explorer = widgets.Explorer(model, "fight_01")
+    panel = explorer.controls(method="saliency")
+    seen = []
+    drawing = explorer.picture
+    monkeypatch.setattr(explorer, "picture", lambda **view: seen.append(panel.status.value) or drawing(**view))
+    panel.method.value = "smoothgrad"
+    assert seen == ["computing SmoothGrad..."] and panel.status.value == ""
+    panel.frame.value = 3  # cached: nothing to announce
+    assert seen[-1] == ""
+    panel.clip.value = "no_such_clip"
+    assert "no sample clip" in panel.status.value and "still showing fight_01" in panel.status.value
+    shown = panel.picture.value
+    panel.frame.value = 6  # another control moves: the error stays, the picture follows the frame
+    assert "no sample clip" in panel.status.value and panel.picture.value != shown
+    panel.clip.value = "normal_02"
+    assert panel.status.value == "" and explorer.clip_name == "normal_02"
+    assert panel.picture.value == drawing(**panel.view())
+
+
+def test_a_change_during_a_redraw_is_drawn_next_and_last(model, monkeypatch):
+    """Overlapping changes end on the last one: a change that arrives while a picture is drawn
+    (here fired from inside the drawing) does not draw at once but right after, once."""
+    explorer = widgets.Explorer(model, "fight_01")
+    panel = explorer.controls(method="saliency")
+    drawing, drawn = explorer.picture, []
+
+    def slow_picture(**view):
+        drawn.append(view["frame"])
+        if view["frame"] == 1:
+            panel.frame.value = 7  # arrives mid-draw
+        return drawing(**view)
+
+    monkeypatch.setattr(explorer, "picture", slow_picture)
+    panel.frame.value = 1
+    assert drawn == [1, 7] and panel.frame.value == 7
+    assert panel.picture.value == drawing(**panel.view())
+
+
+def test_show_displays_the_widget_once_with_its_first_picture(model, monkeypatch):
+    import base64
+
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objects, **options: shown.append((objects, options)))
+    explorer = widgets.Explorer(model, "shooting_01")
+    assert explorer.show(frame=4, method="gradcam", layer="block4_conv4") is None
+    [((bundle,), options)] = shown
+    assert options == {"raw": True}
+    assert set(bundle) == {"text/plain", "application/vnd.jupyter.widget-view+json", "image/png"}
+    expected = explorer.picture(frame=4, method="gradcam", layer="block4_conv4")
+    assert base64.b64decode(bundle["image/png"]) == expected
+    shown.clear()
+    widgets.compare_models({"a": model, "b": model}, clip="fight_01", method="saliency", frame=2)
+    [((bundle,), _)] = shown
+    assert {"application/vnd.jupyter.widget-view+json", "image/png"} <= set(bundle)
+
+
+def test_bad_starting_views_are_refused(explorer):
+    with pytest.raises(ValueError, match="unknown layer 'block9'"):
+        explorer.controls(layer="block9")
+    with pytest.raises(ValueError, match="frame must be in 0..7"):
+        explorer.controls(frame=8)
+    with pytest.raises(ValueError, match="unknown method"):
+        explorer.controls(method="magic")
 
 
 def test_clips_from_a_path_an_array_and_bad_input(explorer, tmp_path):

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from . import report
+from . import backend, report
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
@@ -171,6 +171,8 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(message)s")
+    if not args.debug:
+        backend.quiet()  # retracing notices: one compiled pass per batch shape is expected
     try:
         return args.run(args)
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,11 +105,14 @@ class SyntheticClip:
 
 
 def synthetic_clip(label: str | int, frames: int = 8, size: int = 64, seed: int = 0,
-                   hidden: tuple = ()) -> SyntheticClip:
+                   hidden: tuple = (), pace: float = 1.0) -> SyntheticClip:
     """Render one synthetic surveillance clip of class `label` ("normal", "fight", "shooting").
 
     Deterministic for a seed. `hidden` leaves out kinds of objects ("evidence",
     "distractor", "scenery") while keeping every random choice, for checking the masks.
+    `pace` scales how fast the people move (their limbs' rhythm and their walking speed):
+    0.25 plays the same scene four times slower, 0 freezes each person in one pose. Events
+    (a gun raised, a shot, a bystander's reaction) keep their times.
     """
     if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
         if not 0 <= label < len(CLASSES):
@@ -117,7 +121,11 @@ def synthetic_clip(label: str | int, frames: int = 8, size: int = 64, seed: int 
     _choice("label", label, CLASSES)
     frames = _positive_int("frames", frames, 1, MAX_FRAMES)
     size = _positive_int("size", size, MIN_SIZE, MAX_SIZE)
+    if not (isinstance(pace, (int, float)) and 0 <= pace <= 10):
+        raise ValueError(f"pace must be a number from 0 (frozen) to 10, got {pace!r}")
     scene = synthetic.plan_scene(label, size, np.random.default_rng(seed))
+    scene.people = [dataclasses.replace(person, tempo=person.tempo * pace, speed=person.speed * pace)
+                    for person in scene.people]
     pixels, id_maps, objects = synthetic.render(scene, frames, hidden=hidden)
     return SyntheticClip(label=label, frames=pixels,
                          mask=synthetic.evidence_mask(id_maps, objects),

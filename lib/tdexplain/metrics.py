@@ -310,6 +310,10 @@ def label_randomization(model: keras.Model, random_label_model: keras.Model, cli
     """Data randomization test: maps of the original model and of the same architecture
     trained the same way on shuffled labels (`models.RANDOM_LABELS_MODEL` for the demo), for
     the same clips and target class."""
+    if models.input_spec(random_label_model) != models.input_spec(model):
+        raise ValueError(f"random_label_model takes clips of (frames, size) "
+                         f"{models.input_spec(random_label_model)}, the model "
+                         f"{models.input_spec(model)}: train it at the model's size")
     explainers = [Explainer(model), Explainer(random_label_model)]
     return _sanity_check(explainers, ["original", "random labels"], clips, methods, target,
                          layer, options, progress, "label randomization")

@@ -38,11 +38,26 @@ def _first_line_of_error(error: Exception) -> str:
     return f"{name}: {value}".strip().splitlines()[0][:300]
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def static_pictures(notebook) -> None:
+    """A report is a static page, read offline: where a widget output carries a picture of its
+    first view (`widgets.Explorer.show`), the page shows the picture, not the widget (which
+    would need its JavaScript from a CDN and a kernel to be of use)."""
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if WIDGET_VIEW in output.get("data", {}) and "image/png" in output["data"]:
+                del output["data"][WIDGET_VIEW]
+
+
 def _to_html(ipynb: Path) -> Path:
     import nbconvert
     import nbformat
 
-    body, _ = nbconvert.HTMLExporter().from_notebook_node(nbformat.read(ipynb, as_version=4))
+    notebook = nbformat.read(ipynb, as_version=4)
+    static_pictures(notebook)
+    body, _ = nbconvert.HTMLExporter().from_notebook_node(notebook)
     target = ipynb.with_suffix(".html")
     target.write_text(body, encoding="utf-8")
     return target

@@ -2,23 +2,31 @@
 
 The drawing and the state are plain Python (`Explorer.view`, `Explorer.set_clip`,
 `compare_view`), so they are tested without a browser; the ipywidgets controls only call
-them. `show()` displays the controls and also draws the default view as a static figure,
-so a papermill report or an HTML export shows a real picture where the widget was.
+them. A picture is a PNG of fixed size swapped into an `ipywidgets.Image` in one message, so a
+redraw never shows a blank or half-drawn picture, and redraws are serialized: a change that
+arrives while one is drawn is drawn next, and the picture always ends on the last change.
+`show()` displays the controls once, with their first picture as a static fallback that
+reports and HTML exports show where a live session shows the widget.
 """
 
 from __future__ import annotations
 
+import html
+import io
+import threading
 from pathlib import Path
 
 import cv2
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import contours, data, viz
+from . import contours, data, methods, viz
 from .explain import DEFAULT_METHOD, METHODS, Explainer
 from .models import input_spec
 
-__all__ = ["Explorer", "sample_clips", "compare_view", "compare_models"]
+__all__ = ["Explorer", "ExplorerControls", "sample_clips", "compare_view", "compare_models"]
+
+PICTURE_DPI = 100  # pictures are figsize x 100 pixels, whatever their titles say
 
 
 def sample_clips() -> dict:
@@ -38,6 +46,32 @@ def _load_clip(source, frames: int, size: int) -> np.ndarray:
     return data.read_video(path, frames=frames, size=size).astype(np.float32)
 
 
+def _png(fig) -> bytes:
+    """The figure as PNG bytes at its own size (no tight bounding box: the size never depends
+    on the titles), and closed."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=PICTURE_DPI)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _layer_of(method: str, layer):
+    """The layer a method reads: None for the pixel methods, whatever the layer control says."""
+    return layer if methods.get(method).uses_layer else None
+
+
+def _display_with_fallback(widget, png: bytes) -> None:
+    """Display a widget once, with a PNG for where no widget can be drawn (a report, an HTML
+    export): a live front end draws the widget only, `report` keeps the PNG."""
+    import base64
+
+    from IPython.display import display
+
+    bundle = dict(widget._repr_mimebundle_())
+    bundle["image/png"] = base64.b64encode(png).decode("ascii")
+    display(bundle, raw=True)
+
+
 class Explorer:
     """One model, one clip, any method, layer, target and frame; explanations are cached
     per (method, layer, target), so moving the frame slider costs only a redraw."""
@@ -51,13 +85,19 @@ class Explorer:
     def set_clip(self, source) -> np.ndarray:
         """Load a sample name, a video path or an array; forget the cached explanations."""
         self.clip = _load_clip(source, self.frames, self.size)
+        self.clip_name = "array" if isinstance(source, np.ndarray) else Path(str(source)).stem
         self._cache.clear()
         return self.clip
 
+    def is_cached(self, method: str = DEFAULT_METHOD, layer: str | None = None, target=None) -> bool:
+        return (method, _layer_of(method, layer), target) in self._cache
+
     def explanation(self, method: str = DEFAULT_METHOD, layer: str | None = None, target=None):
-        key = (method, layer, target)
+        """The clip's explanation, computed once per (method, layer, target); a pixel method
+        reads no layer, so the layer does not enter its key."""
+        key = (method, _layer_of(method, layer), target)
         if key not in self._cache:
-            self._cache[key] = self.explainer.explain(self.clip, methods=method, layer=layer, target=target)
+            self._cache[key] = self.explainer.explain(self.clip, methods=method, layer=key[1], target=target)
         return self._cache[key]
 
     def image(self, frame: int = 0, method: str = DEFAULT_METHOD, layer: str | None = None, target=None,
@@ -74,6 +114,13 @@ class Explorer:
         image = viz.heat_overlay(image, heatmap, alpha=opacity)
         return contours.draw(image, contours.extract(heatmap, levels=levels)) if levels else image
 
+    def title(self, frame: int, method: str, layer, target) -> str:
+        """What the picture shows: clip, frame, method, the layer it reads (or pixels), target."""
+        result = self.explanation(method, layer, target)
+        where = f"@ {result.layer}" if methods.get(method).uses_layer else "(pixels)"
+        return (f"{self.clip_name}, frame {frame}: {methods.get(method).title} {where}\n"
+                f"for '{result.class_names[result.target[0]]}'")
+
     def view(self, frame: int = 0, method: str = DEFAULT_METHOD, layer: str | None = None, target=None,
              levels=(0.25, 0.5, 0.75), opacity: float = 0.5, display_size: int = 256):
         """Draw `image` for one frame, and the class probabilities with the target marked."""
@@ -82,8 +129,7 @@ class Explorer:
         fig, (ax, bars) = plt.subplots(1, 2, figsize=(7, 3.2), gridspec_kw={"width_ratios": [1, 1.1]})
         ax.imshow(image)
         ax.set_xticks([]), ax.set_yticks([])
-        target_name = result.class_names[result.target[0]]
-        ax.set_title(f"frame {frame}: {method} @ {result.layer}\nfor '{target_name}'", fontsize=8)
+        ax.set_title(self.title(frame, method, layer, target), fontsize=8)
         colors = ["C3" if i == result.target[0] else "0.6" for i in range(len(result.class_names))]
         bars.barh(result.class_names, result.probabilities[0], color=colors)
         bars.set_xlim(0, 1)
@@ -91,56 +137,123 @@ class Explorer:
         fig.tight_layout()
         return fig
 
-    def controls(self):
-        """The ipywidgets: frame slider, method, layer, target, contour levels, opacity, clip."""
+    def picture(self, **view) -> bytes:
+        """`view` as PNG bytes of a fixed size (700 x 320 pixels)."""
+        return _png(self.view(**view))
+
+    def controls(self, **start) -> "ExplorerControls":
+        """The ipywidgets, starting at the view `start` describes (frame, method, layer,
+        target, levels, opacity); `.widget` is the box to display."""
+        return ExplorerControls(self, **start)
+
+    def show(self, **start) -> None:
+        """Display the controls, starting at `start`, once: the live widget in a notebook,
+        its first picture in a report."""
+        panel = self.controls(**start)
+        _display_with_fallback(panel.widget, panel.picture.value)
+
+
+class _Serialized:
+    """Redraw on every change, one drawing at a time: a change that arrives while a picture is
+    drawn (another thread, or a callback fired from the drawing) marks it stale, and it is
+    drawn again with the latest values when done. The picture ends on the last change."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._stale = False
+
+    def request(self, draw) -> None:
+        self._stale = True
+        while self._stale:
+            if not self._lock.acquire(blocking=False):
+                return  # the drawing in progress will see _stale and draw again
+            try:
+                self._stale = False
+                draw()
+            finally:
+                self._lock.release()
+
+
+class ExplorerControls:
+    """The explorer's controls and picture. Every control redraws (the frame slider when it is
+    released); the layer control is disabled for methods that read no layer; a status line
+    says what is being computed, and keeps an error until its cause is fixed."""
+
+    def __init__(self, explorer: Explorer, frame: int = 0, method: str = DEFAULT_METHOD,
+                 layer: str | None = None, target=None, levels=(0.25, 0.5, 0.75), opacity: float = 0.5):
         import ipywidgets as w
 
-        names = ["predicted"] + list(self.explainer.class_names)
-        frame = w.IntSlider(0, 0, self.frames - 1, description="frame")
-        method = w.Dropdown(options=METHODS, value=DEFAULT_METHOD, description="method")
-        layer = w.Dropdown(options=self.explainer.inner_layers, value=self.explainer.default_layer,
-                           description="layer")
-        target = w.Dropdown(options=names, value="predicted", description="target")
-        levels = w.FloatRangeSlider(value=(0.25, 0.75), min=0.05, max=0.95, step=0.05,
-                                    description="contours")
-        opacity = w.FloatSlider(0.5, min=0, max=1, step=0.05, description="opacity")
-        clip = w.Combobox(options=list(sample_clips()), placeholder="sample name or video path",
-                          description="clip")
-        out = w.Output()
-        message = w.HTML()
+        self.explorer = explorer
+        explainer = explorer.explainer
+        explainer.check_methods([method])
+        layer = explainer.check_layer(layer, ["gradcam"])  # one the layer control offers
+        if not 0 <= frame < explorer.frames:
+            raise ValueError(f"frame must be in 0..{explorer.frames - 1}, got {frame}")
+        if isinstance(target, (int, np.integer)):
+            target = explainer.class_names[target]
+        self.frame = w.IntSlider(frame, 0, explorer.frames - 1, description="frame", continuous_update=False)
+        self.method = w.Dropdown(options=METHODS, value=method, description="method")
+        self.layer = w.Dropdown(options=explainer.inner_layers, value=layer, description="layer")
+        self.target = w.Dropdown(options=["predicted"] + list(explainer.class_names),
+                                 value="predicted" if target is None else target, description="target")
+        self.levels = w.FloatRangeSlider(value=(min(levels), max(levels)) if levels else (0.25, 0.75), min=0.05,
+                                         max=0.95, step=0.05, description="contours", continuous_update=False)
+        self.opacity = w.FloatSlider(opacity, min=0, max=1, step=0.05, description="opacity",
+                                     continuous_update=False)
+        self.clip = w.Combobox(value=explorer.clip_name if explorer.clip_name in sample_clips() else "",
+                               options=list(sample_clips()), placeholder="sample name or video path",
+                               description="clip", continuous_update=False)
+        self.status = w.HTML()
+        self.picture = w.Image(format="png", layout=w.Layout(width="700px", height="320px"))
+        self.clip_error = self.view_error = ""
+        self._serialized = _Serialized()
+        for control in (self.frame, self.method, self.layer, self.target, self.levels, self.opacity):
+            control.observe(self.redraw, names="value")
+        self.clip.observe(self.load, names="value")
+        self.widget = w.VBox([w.HBox([self.frame, self.method, self.layer]),
+                              w.HBox([self.target, self.levels, self.opacity]), self.clip, self.status,
+                              self.picture])
+        self.redraw()
 
-        def redraw(*_):
-            chosen = None if target.value == "predicted" else target.value
-            low, high = levels.value
-            with out:
-                out.clear_output(wait=True)
-                try:
-                    self.view(frame.value, method.value, layer.value, chosen, (low, (low + high) / 2, high),
-                              opacity.value)
-                    plt.show()
-                    message.value = ""
-                except ValueError as error:
-                    message.value = f"<b>{error}</b>"
+    def view(self) -> dict:
+        """The view the controls describe, as `Explorer.view` takes it."""
+        low, high = self.levels.value
+        return dict(frame=self.frame.value, method=self.method.value, layer=self.layer.value,
+                    target=None if self.target.value == "predicted" else self.target.value,
+                    levels=(low, (low + high) / 2, high), opacity=self.opacity.value)
 
-        def load(change):
-            try:
-                self.set_clip(change["new"])
-                redraw()
-            except (FileNotFoundError, ValueError) as error:
-                message.value = f"<b>{error}</b>"
+    def redraw(self, *_) -> None:
+        self._serialized.request(self._draw)
 
-        for control in (frame, method, layer, target, levels, opacity):
-            control.observe(redraw, names="value")
-        clip.observe(load, names="value")
-        redraw()
-        return w.VBox([w.HBox([frame, method, layer]), w.HBox([target, levels, opacity]), clip, message, out])
+    def _draw(self) -> None:
+        view = self.view()
+        uses_layer = methods.get(view["method"]).uses_layer
+        self.layer.disabled = not uses_layer
+        self.layer.tooltip = None if uses_layer else "pixel methods read no layer"
+        if not self.explorer.is_cached(view["method"], view["layer"], view["target"]):
+            where = f" at {view['layer']}" if uses_layer else ""
+            self._say(f"computing {methods.get(view['method']).title}{where}...", busy=True)
+        try:
+            self.picture.value = self.explorer.picture(**view)
+            self.view_error = ""
+        except ValueError as error:
+            self.view_error = str(error)
+        self._say()
 
-    def show(self, **default_view):
-        """Display the controls, and the default view as a static figure (for reports)."""
-        from IPython.display import display
+    def load(self, change) -> None:
+        """A clip typed or chosen in the clip box: loaded and drawn, or an error that stays
+        (with the name of the clip still shown) until a clip loads."""
+        try:
+            self.explorer.set_clip(change["new"])
+            self.clip_error = ""
+        except (FileNotFoundError, ValueError) as error:
+            self.clip_error = f"{error} (still showing {self.explorer.clip_name})"
+        self.redraw()
 
-        display(self.controls())
-        return self.view(**default_view)
+    def _say(self, busy_text: str = "", busy: bool = False) -> None:
+        lines = [busy_text] if busy else []
+        lines += [f"<b>{html.escape(error)}</b>" for error in (self.clip_error, self.view_error) if error]
+        self.status.value = "<br>".join(lines)
 
 
 def compare_view(explorers: dict, frame: int = 0, method: str = DEFAULT_METHOD, layer=None,
@@ -154,30 +267,33 @@ def compare_view(explorers: dict, frame: int = 0, method: str = DEFAULT_METHOD, 
         ax.set_xticks([]), ax.set_yticks([])
         predicted = result.class_names[result.predicted[0]]
         ax.set_title(f"{name}\npredicts {predicted} ({result.probabilities[0].max():.2f})", fontsize=8)
-    fig.suptitle(f"{method} @ {result.layer}, frame {frame}", fontsize=9)
+    where = f"@ {result.layer}" if methods.get(method).uses_layer else "(pixels)"
+    fig.suptitle(f"{methods.get(method).title} {where}, frame {frame}", fontsize=9)
     fig.tight_layout()
     return fig
 
 
-def compare_models(models_: dict, clip="fight_01", method: str = DEFAULT_METHOD, layer=None):
-    """The comparison as a widget (frame slider and method), plus its default static view."""
+def compare_models(models_: dict, clip="fight_01", method: str = DEFAULT_METHOD, layer=None,
+                   frame: int = 0) -> None:
+    """The comparison as a widget (frame slider and method), displayed once: live in a
+    notebook, its first picture in a report."""
     import ipywidgets as w
-    from IPython.display import display
 
     explorers = {name: Explorer(model, clip) for name, model in models_.items()}
-    frames = next(iter(explorers.values())).frames
-    frame = w.IntSlider(0, 0, frames - 1, description="frame")
+    count = next(iter(explorers.values())).frames
+    frames = w.IntSlider(frame, 0, count - 1, description="frame", continuous_update=False)
     chosen = w.Dropdown(options=METHODS, value=method, description="method")
-    out = w.Output()
+    status = w.HTML()
+    picture = w.Image(format="png", layout=w.Layout(width=f"{320 * len(explorers)}px", height="340px"))
+    serialized = _Serialized()
 
-    def redraw(*_):
-        with out:
-            out.clear_output(wait=True)
-            compare_view(explorers, frame.value, chosen.value, layer)
-            plt.show()
+    def draw():
+        if not all(e.is_cached(chosen.value, layer) for e in explorers.values()):
+            status.value = f"computing {methods.get(chosen.value).title}..."
+        picture.value = _png(compare_view(explorers, frames.value, chosen.value, layer))
+        status.value = ""
 
-    frame.observe(redraw, names="value")
-    chosen.observe(redraw, names="value")
-    redraw()
-    display(w.VBox([w.HBox([frame, chosen]), out]))
-    return compare_view(explorers, 0, method, layer)
+    for control in (frames, chosen):
+        control.observe(lambda _: serialized.request(draw), names="value")
+    serialized.request(draw)
+    _display_with_fallback(w.VBox([w.HBox([frames, chosen]), status, picture]), picture.value)
