@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MPLBACKEND ?= Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: all report test lab bench demo-model paper-model samples notebooks clean
+.PHONY: all report test test-browser lab app bench demo-model paper-model samples notebooks clean
 
 all: test
 
@@ -34,6 +34,31 @@ test: $(STAMP)
 # As root (containers), JupyterLab refuses to start without --allow-root.
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+
+# The reviewers' app (no code shown): http://localhost:$(APP_PORT)
+APP_PORT ?= 8866
+app: $(STAMP) $(VENV)/.app
+	$(BIN)/voila app/reviewer.ipynb --no-browser --port=$(APP_PORT)
+
+$(VENV)/.app: pyproject.toml | $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[app]'
+	touch $@
+
+# JupyterLab (04 and 07) and the app driven in Debian's Chromium with Playwright; screenshots in
+# $(SCREENSHOTS). Chromium is installed with apt-get when missing and possible; where it cannot
+# be, the target says SKIPPED and why.
+SCREENSHOTS ?= reports/browser
+test-browser: $(STAMP) $(VENV)/.browser
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null \
+	    || apt-get install -y -qq chromium >/dev/null 2>&1 \
+	    || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } || true
+	@if command -v chromium >/dev/null; then \
+	    SCREENSHOTS=$(SCREENSHOTS) $(BIN)/python -m pytest tests_browser -p no:cacheprovider; \
+	else echo "test-browser: SKIPPED: Debian's chromium is missing and apt-get could not install it"; fi
+
+$(VENV)/.browser: pyproject.toml | $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[browser]'
+	touch $@
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

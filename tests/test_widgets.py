@@ -61,14 +61,16 @@ def test_controls_start_where_asked_and_redraw_on_every_control(model):
     panel = explorer.controls(frame=4, method="layercam", layer="block3_conv4", target=1)
     assert (panel.frame.value, panel.method.value, panel.layer.value, panel.target.value) == \
         (4, "layercam", "block3_conv4", "fight")
-    assert panel.picture.value == explorer.picture(**panel.view())
+    assert panel.picture.value == explorer.picture(**panel.view(), title=False)
     assert explorer.title(4, "layercam", "block3_conv4", "fight") == "shooting_01, frame 4: LayerCAM @ block3_conv4\nfor 'fight'"
     pictures = {panel.picture.value}
     for control, value in ((panel.frame, 5), (panel.method, "gradcam"), (panel.layer, "block4_conv4"),
                            (panel.target, "normal"), (panel.levels, (0.4, 0.6)), (panel.opacity, 0.9)):
         control.value = value
         assert panel.picture.value not in pictures, control.description  # a new picture each time
-        assert panel.picture.value == explorer.picture(**panel.view())
+        assert panel.picture.value == explorer.picture(**panel.view(), title=False)
+        assert panel.caption.value == explorer.title(**{k: v for k, v in panel.view().items() if k in
+                                                       ("frame", "method", "layer", "target")}).replace("\n", " ").replace("'", "&#x27;")
         pictures.add(panel.picture.value)
     assert panel.status.value == ""
     # every picture has the same size, whatever its title
@@ -81,7 +83,7 @@ def test_the_layer_control_does_not_apply_to_pixel_methods(model):
     assert panel.layer.disabled and "(pixels)" in explorer.title(0, "saliency", panel.layer.value, None)
     before = dict(explorer._cache)
     panel.layer.value = "block3_conv4"  # no recomputation, the same picture
-    assert explorer._cache.keys() == before.keys() and panel.picture.value == explorer.picture(**panel.view())
+    assert explorer._cache.keys() == before.keys() and panel.picture.value == explorer.picture(**panel.view(), title=False)
     panel.method.value = "gradcam"
     assert not panel.layer.disabled
 
@@ -103,7 +105,7 @@ def test_the_status_says_what_is_computed_and_keeps_an_error_until_fixed(model, 
     assert "no sample clip" in panel.status.value and panel.picture.value != shown
     panel.clip.value = "normal_02"
     assert panel.status.value == "" and explorer.clip_name == "normal_02"
-    assert panel.picture.value == drawing(**panel.view())
+    assert panel.picture.value == drawing(**panel.view(), title=False)
 
 
 def test_a_change_during_a_redraw_is_drawn_next_and_last(model, monkeypatch):
@@ -122,7 +124,7 @@ def test_a_change_during_a_redraw_is_drawn_next_and_last(model, monkeypatch):
     monkeypatch.setattr(explorer, "picture", slow_picture)
     panel.frame.value = 1
     assert drawn == [1, 7] and panel.frame.value == 7
-    assert panel.picture.value == drawing(**panel.view())
+    assert panel.picture.value == drawing(**panel.view(), title=False)
 
 
 def test_show_displays_the_widget_once_with_its_first_picture(model, monkeypatch):

@@ -122,14 +122,16 @@ class Explorer:
                 f"for '{result.class_names[result.target[0]]}'")
 
     def view(self, frame: int = 0, method: str = DEFAULT_METHOD, layer: str | None = None, target=None,
-             levels=(0.25, 0.5, 0.75), opacity: float = 0.5, display_size: int = 256):
-        """Draw `image` for one frame, and the class probabilities with the target marked."""
+             levels=(0.25, 0.5, 0.75), opacity: float = 0.5, display_size: int = 256, title: bool = True):
+        """Draw `image` for one frame, and the class probabilities with the target marked; the
+        controls leave the title out of the picture (their caption says it, as text)."""
         image = self.image(frame, method, layer, target, levels, opacity, display_size)
         result = self.explanation(method, layer, target)
         fig, (ax, bars) = plt.subplots(1, 2, figsize=(7, 3.2), gridspec_kw={"width_ratios": [1, 1.1]})
         ax.imshow(image)
         ax.set_xticks([]), ax.set_yticks([])
-        ax.set_title(self.title(frame, method, layer, target), fontsize=8)
+        if title:
+            ax.set_title(self.title(frame, method, layer, target), fontsize=8)
         colors = ["C3" if i == result.target[0] else "0.6" for i in range(len(result.class_names))]
         bars.barh(result.class_names, result.probabilities[0], color=colors)
         bars.set_xlim(0, 1)
@@ -150,7 +152,7 @@ class Explorer:
         """Display the controls, starting at `start`, once: the live widget in a notebook,
         its first picture in a report."""
         panel = self.controls(**start)
-        _display_with_fallback(panel.widget, panel.picture.value)
+        _display_with_fallback(panel.widget, self.picture(**panel.view()))
 
 
 class _Serialized:
@@ -204,7 +206,10 @@ class ExplorerControls:
                                options=list(sample_clips()), placeholder="sample name or video path",
                                description="clip", continuous_update=False)
         self.status = w.HTML()
+        self.caption = w.HTML()  # the picture's title as text, for screen readers and tests
         self.picture = w.Image(format="png", layout=w.Layout(width="700px", height="320px"))
+        for widget, name in ((self.status, "status"), (self.caption, "caption"), (self.picture, "picture")):
+            widget.add_class(f"tdexplain-{name}")
         self.clip_error = self.view_error = ""
         self._serialized = _Serialized()
         for control in (self.frame, self.method, self.layer, self.target, self.levels, self.opacity):
@@ -212,7 +217,7 @@ class ExplorerControls:
         self.clip.observe(self.load, names="value")
         self.widget = w.VBox([w.HBox([self.frame, self.method, self.layer]),
                               w.HBox([self.target, self.levels, self.opacity]), self.clip, self.status,
-                              self.picture])
+                              self.caption, self.picture])
         self.redraw()
 
     def view(self) -> dict:
@@ -234,7 +239,9 @@ class ExplorerControls:
             where = f" at {view['layer']}" if uses_layer else ""
             self._say(f"computing {methods.get(view['method']).title}{where}...", busy=True)
         try:
-            self.picture.value = self.explorer.picture(**view)
+            self.picture.value = self.explorer.picture(**view, title=False)
+            title = self.explorer.title(view["frame"], view["method"], view["layer"], view["target"])
+            self.caption.value = html.escape(title.replace("\n", " "))
             self.view_error = ""
         except ValueError as error:
             self.view_error = str(error)
@@ -257,7 +264,7 @@ class ExplorerControls:
 
 
 def compare_view(explorers: dict, frame: int = 0, method: str = DEFAULT_METHOD, layer=None,
-                 target=None, opacity: float = 0.5):
+                 target=None, opacity: float = 0.5, title: bool = True):
     """Two (or more) models side by side on the same frame: {name: Explorer} (each explorer
     caches its explanations, so moving the frame only redraws)."""
     fig, axes = plt.subplots(1, len(explorers), figsize=(3.2 * len(explorers), 3.4), squeeze=False)
@@ -267,10 +274,16 @@ def compare_view(explorers: dict, frame: int = 0, method: str = DEFAULT_METHOD, 
         ax.set_xticks([]), ax.set_yticks([])
         predicted = result.class_names[result.predicted[0]]
         ax.set_title(f"{name}\npredicts {predicted} ({result.probabilities[0].max():.2f})", fontsize=8)
-    where = f"@ {result.layer}" if methods.get(method).uses_layer else "(pixels)"
-    fig.suptitle(f"{methods.get(method).title} {where}, frame {frame}", fontsize=9)
+    if title:
+        fig.suptitle(_compare_title(explorer, frame, method, layer, target), fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _compare_title(explorer: Explorer, frame: int, method: str, layer, target) -> str:
+    where = f"@ {explorer.explanation(method, layer, target).layer}" if methods.get(method).uses_layer else "(pixels)"
+    explained = "each model's predicted class" if target is None else f"'{target}'"
+    return f"{methods.get(method).title} {where}, frame {frame}, for {explained}"
 
 
 def compare_models(models_: dict, clip="fight_01", method: str = DEFAULT_METHOD, layer=None,
@@ -283,17 +296,22 @@ def compare_models(models_: dict, clip="fight_01", method: str = DEFAULT_METHOD,
     count = next(iter(explorers.values())).frames
     frames = w.IntSlider(frame, 0, count - 1, description="frame", continuous_update=False)
     chosen = w.Dropdown(options=METHODS, value=method, description="method")
-    status = w.HTML()
+    status, caption = w.HTML(), w.HTML()
     picture = w.Image(format="png", layout=w.Layout(width=f"{320 * len(explorers)}px", height="340px"))
+    for widget, name in ((status, "status"), (caption, "caption"), (picture, "picture")):
+        widget.add_class(f"tdexplain-{name}")
     serialized = _Serialized()
 
     def draw():
         if not all(e.is_cached(chosen.value, layer) for e in explorers.values()):
             status.value = f"computing {methods.get(chosen.value).title}..."
-        picture.value = _png(compare_view(explorers, frames.value, chosen.value, layer))
+        picture.value = _png(compare_view(explorers, frames.value, chosen.value, layer, title=False))
+        caption.value = html.escape(_compare_title(next(iter(explorers.values())), frames.value, chosen.value,
+                                                   layer, None))
         status.value = ""
 
     for control in (frames, chosen):
         control.observe(lambda _: serialized.request(draw), names="value")
     serialized.request(draw)
-    _display_with_fallback(w.VBox([w.HBox([frames, chosen]), status, picture]), picture.value)
+    _display_with_fallback(w.VBox([w.HBox([frames, chosen]), status, caption, picture]),
+                           _png(compare_view(explorers, frames.value, chosen.value, layer)))

@@ -1,0 +1,157 @@
+"""The reviewer's app: why was this video flagged? No code to write.
+
+Choose a shipped sample or give a video file path, a model (the demo model by default), a
+method, a layer and a target, and press "Explain". The app runs `video.explain_video` (the
+command line's `tdexplain explain`) and shows the verdict, the class probabilities of every
+window over time, the frames with their heat and contours, and links to download the overlay
+MP4 and the summary JSON. `make app` serves it with Voila (app/reviewer.ipynb, code hidden).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from . import data, methods, models, video
+from .explain import DEFAULT_METHOD, METHODS, Explainer
+from .widgets import sample_clips
+
+__all__ = ["ReviewerApp"]
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return encoded.tobytes()
+
+
+def _download_link(path: Path, mime: str) -> str:
+    payload = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (f'<a download="{html.escape(path.name)}" href="data:{mime};base64,{payload}">'
+            f"download {html.escape(path.name)}</a>")
+
+
+class ReviewerApp:
+    """The app's controls and results; `widget` is the box to display, `explain()` what the
+    Explain button runs (also callable from code and tests)."""
+
+    def __init__(self, video_path: str = "shooting_01", model_path: str = models.DEMO_MODEL):
+        import ipywidgets as w
+
+        self.summary, self.frames, self.out = None, [], None
+        self.video = w.Combobox(value=video_path, options=list(sample_clips()), description="video",
+                                placeholder="sample name or video file path", layout=w.Layout(width="420px"))
+        self.model = w.Text(value=str(model_path), description="model", layout=w.Layout(width="420px"))
+        self.method = w.Dropdown(options=METHODS, value=DEFAULT_METHOD, description="method")
+        self.layer = w.Dropdown(description="layer")
+        self.target = w.Dropdown(description="target")
+        self.run = w.Button(description="Explain", button_style="primary")
+        self.status = w.HTML()
+        self.verdict = w.HTML()
+        self.timeline = w.Image(format="png", layout=w.Layout(width="640px"))
+        self.frame = w.IntSlider(0, 0, 0, description="frame", continuous_update=False, disabled=True)
+        self.frame_caption = w.HTML()
+        self.picture = w.Image(format="png", layout=w.Layout(width="480px"))
+        self.downloads = w.HTML()
+        for widget, name in ((self.status, "status"), (self.verdict, "verdict"), (self.timeline, "timeline"),
+                             (self.frame_caption, "caption"), (self.picture, "picture"),
+                             (self.downloads, "downloads")):
+            widget.add_class(f"tdexplain-{name}")
+        self._explainer_for = {}
+        self._load_model_choices()
+        self.model.observe(lambda _: self._load_model_choices(), names="value")
+        self.method.observe(lambda _: self._layer_applies(), names="value")
+        self.run.on_click(lambda _: self.explain())
+        self.frame.observe(lambda _: self._show_frame(), names="value")
+        self.widget = w.VBox([
+            w.HTML("<h2>Why was this video flagged?</h2>"),
+            self.video, self.model, w.HBox([self.method, self.layer, self.target]), self.run, self.status,
+            self.verdict, self.timeline, self.frame, self.frame_caption, self.picture, self.downloads])
+
+    def _load_model_choices(self) -> None:
+        """The layers and classes of the chosen model, or an error that names the file."""
+        path = self.model.value
+        try:
+            if path not in self._explainer_for:
+                self._explainer_for[path] = Explainer(models.load_model(path))
+        except (OSError, ValueError) as error:
+            self.status.value = f"<b>cannot load the model {html.escape(path)}: {html.escape(str(error))}</b>"
+            self.run.disabled = True
+            return
+        explainer = self._explainer_for[path]
+        self.layer.options, self.layer.value = explainer.inner_layers, explainer.default_layer
+        self.target.options, self.target.value = ["predicted"] + list(explainer.class_names), "predicted"
+        self.run.disabled, self.status.value = False, ""
+        self._layer_applies()
+
+    def _layer_applies(self) -> None:
+        self.layer.disabled = not methods.get(self.method.value).uses_layer
+
+    def _video_path(self) -> str:
+        chosen = self.video.value.strip()
+        path = sample_clips().get(chosen, chosen)
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"no sample clip or video file {chosen!r}; samples: {', '.join(sample_clips())}")
+        return path
+
+    def explain(self) -> dict | None:
+        """Explain the chosen video; fill the verdict, timeline, frames and downloads. Returns
+        the summary, or None after an error (shown in the status line, results cleared)."""
+        self.status.value = "explaining the video, window by window..."
+        self.run.disabled = True
+        try:
+            path = self._video_path()
+            self.out = Path(tempfile.mkdtemp(prefix="tdexplain_app_"))
+            target = None if self.target.value == "predicted" else self.target.value
+            self.summary = video.explain_video(path, self.out, model_path=self.model.value,
+                                               method=self.method.value, target=target, progress=False,
+                                               layer=self.layer.value if not self.layer.disabled else None)
+        except (OSError, ValueError) as error:
+            self.summary, self.frames = None, []
+            self.status.value = f"<b>{html.escape(str(error))}</b>"
+            self.verdict.value = self.downloads.value = self.frame_caption.value = ""
+            self.timeline.value = self.picture.value = b""
+            self.frame.disabled = True
+            return None
+        finally:
+            self.run.disabled = False
+        self.status.value = ""
+        self._show_results()
+        return self.summary
+
+    def _show_results(self) -> None:
+        summary = self.summary
+        verdict = summary["verdict"]
+        said = (f"<b>{html.escape(verdict['class'])}</b> (p = {verdict['probability']:.2f}) in window "
+                f"{verdict['window']}, from {verdict['start_seconds']} s" if verdict else "<b>nothing flagged</b>")
+        note = f"<br><i>note: {html.escape(summary['model']['note'])}</i>" if summary["model"]["note"] else ""
+        self.verdict.value = (f"{html.escape(Path(summary['video']['path']).name)}: {said}; "
+                              f"{len(summary['windows'])} windows, {summary['method']}{note}")
+        self.timeline.value = (self.out / "timeline.png").read_bytes()
+        self.frames = list(data.iter_frames(self.out / "overlay.mp4"))
+        self.frame.max, self.frame.disabled = max(len(self.frames) - 1, 0), not self.frames
+        self.frame.value = (verdict["first_frame"] if verdict else 0) if self.frames else 0
+        self._show_frame()
+        self.downloads.value = (_download_link(self.out / "overlay.mp4", "video/mp4") + " &middot; " +
+                                _download_link(self.out / "summary.json", "application/json"))
+
+    def _show_frame(self) -> None:
+        if not self.frames:
+            return
+        index = self.frame.value
+        window = next(w for w in self.summary["windows"] if w["first_frame"] <= index <= w["last_frame"])
+        fps = self.summary["video"]["fps"] or 1.0
+        self.picture.value = _png(self.frames[index])
+        self.frame_caption.value = (f"frame {index} ({index / fps:.2f} s), window {window['index']}: "
+                                    f"{html.escape(window['predicted'])} "
+                                    f"(p = {window['probabilities'][window['predicted']]:.2f})")
+
+    def show(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+

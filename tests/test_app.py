@@ -1,0 +1,64 @@
+"""The reviewer's app (`make app`), driven through its widgets without a browser."""
+
+import base64
+import json
+import re
+
+import numpy as np
+import pytest
+
+from tdexplain import app, data, models
+
+
+@pytest.fixture(scope="module")
+def explained():
+    reviewer = app.ReviewerApp("shooting_01")
+    reviewer.method.value = "gradcam"
+    reviewer.layer.value = "block4_conv4"
+    reviewer.run.click()
+    return reviewer
+
+
+def test_explain_shows_the_verdict_the_windows_the_frames_and_the_files(explained):
+    summary = json.loads((explained.out / "summary.json").read_text())
+    assert summary == explained.summary
+    assert summary["method"] == "gradcam" and summary["layer"] == "block4_conv4"
+    verdict = summary["verdict"]
+    assert f"<b>shooting</b> (p = {verdict['probability']:.2f}) in window {verdict['window']}" in explained.verdict.value
+    assert "note:" not in explained.verdict.value  # a shipped sample: the demo model knows it
+    assert explained.timeline.value == (explained.out / "timeline.png").read_bytes()
+    # the frames are the overlay video's, with their heat and contours; the slider starts at the verdict
+    overlay = list(data.iter_frames(explained.out / "overlay.mp4"))
+    assert len(explained.frames) == len(overlay) == summary["overlay_frames"]
+    assert explained.frame.value == verdict["first_frame"] and explained.frame.max == len(overlay) - 1
+    explained.frame.value = 2
+    assert explained.frame_caption.value.startswith("frame 2 (")
+    shown = app.cv2.imdecode(np.frombuffer(explained.picture.value, np.uint8), app.cv2.IMREAD_COLOR)
+    np.testing.assert_array_equal(shown[..., ::-1], overlay[2])
+    # the downloads are the files themselves
+    links = dict(re.findall(r'download="([^"]+)" href="data:[^;]+;base64,([^"]+)"', explained.downloads.value))
+    assert base64.b64decode(links["overlay.mp4"]) == (explained.out / "overlay.mp4").read_bytes()
+    assert json.loads(base64.b64decode(links["summary.json"])) == summary
+
+
+def test_pixel_methods_disable_the_layer_and_errors_stay_in_the_status_line(tmp_path):
+    reviewer = app.ReviewerApp("fight_01")
+    reviewer.method.value = "saliency"
+    assert reviewer.layer.disabled
+    reviewer.video.value = str(tmp_path / "missing.mp4")
+    assert reviewer.explain() is None
+    assert "no sample clip or video file" in reviewer.status.value and "missing.mp4" in reviewer.status.value
+    assert reviewer.verdict.value == "" and reviewer.picture.value == b"" and reviewer.frame.disabled
+    reviewer.model.value = str(tmp_path / "nope.keras")
+    assert "cannot load the model" in reviewer.status.value and reviewer.run.disabled
+    reviewer.model.value = models.DEMO_MODEL
+    assert not reviewer.run.disabled and reviewer.status.value == ""
+
+
+def test_the_demo_model_on_footage_it_never_saw_says_so(tmp_path):
+    clip = data.read_video(data.sample_path("clips/normal_01.mp4"), frames=8, size=64)
+    path = data.write_video(tmp_path / "my_camera.mp4", np.concatenate([clip, clip]))
+    reviewer = app.ReviewerApp(str(path))
+    reviewer.method.value = "saliency"
+    assert reviewer.explain() is not None
+    assert "note: " in reviewer.verdict.value and "synthetic" in reviewer.verdict.value
