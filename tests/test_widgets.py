@@ -174,3 +174,19 @@ def test_compare_view_shows_each_model(model):
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[0].startswith("demo\npredicts fight") and titles[1].startswith("untrained")
     plt.close(fig)
+
+
+def test_the_demo_model_on_other_footage_says_so_next_to_its_answer(model, tmp_path):
+    clip = data.read_video(data.sample_path("clips/fight_01.mp4"), frames=8, size=64)
+    footage = data.write_video(tmp_path / "my_camera.mp4", clip)
+    explorer = widgets.Explorer(model, "fight_01")
+    panel = explorer.controls(method="saliency")
+    assert explorer.note is None and "note:" not in panel.status.value
+    panel.clip.value = str(footage)
+    assert "note: the demo model knows only synthetic scenes" in panel.status.value
+    fig = explorer.view(method="saliency")
+    assert fig.axes[1].get_title() == "demo model: it knows only synthetic scenes"
+    plt.close(fig)
+    trained_here = widgets.Explorer(models.build_model(frames=8, size=64, width=0.125, gru_units=8, dense_blocks=1),
+                                    str(footage))
+    assert trained_here.note is None  # not the demo model: nothing to say

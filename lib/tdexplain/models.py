@@ -270,4 +270,5 @@ def load_model(path=DEMO_MODEL) -> keras.Model:
     except Exception as error:  # noqa: BLE001 - Keras raises many types for a bad file
         raise ValueError(f"{path} is not a Keras model file that can be loaded "
                          f"({type(error).__name__}: {str(error).splitlines()[0][:200]})") from error
+    model.source_path = str(path.resolve())  # which file: the explorer's demo-model note reads it
     return backend.settled(model)

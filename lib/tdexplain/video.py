@@ -53,13 +53,13 @@ def _map_to_frame(heatmap: np.ndarray, height: int, width: int, size: int) -> np
 
 
 DEMO_NOTE = ("the demo model knows only synthetic scenes, so its answer on other footage means "
-             "nothing; pass --model with a model trained on your own data")
+             "nothing; explain it with a model trained on your own data (--model on the command line)")
 
 
 def demo_note(model_path, video) -> str | None:
     """The warning to show next to a verdict when the shipped demo model explains a video that is
     not one of the synthetic sample clips (it answers with full confidence on anything)."""
-    if Path(model_path).resolve() != Path(models.DEMO_MODEL).resolve():
+    if model_path is None or Path(model_path).resolve() != Path(models.DEMO_MODEL).resolve():
         return None
     samples = Path(data.sample_path("clips")).resolve()
     return None if Path(video).resolve().parent == samples else DEMO_NOTE

@@ -20,7 +20,7 @@ import cv2
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import contours, data, methods, viz
+from . import contours, data, methods, video, viz
 from .explain import DEFAULT_METHOD, METHODS, Explainer
 from .models import input_spec
 
@@ -86,6 +86,9 @@ class Explorer:
         """Load a sample name, a video path or an array; forget the cached explanations."""
         self.clip = _load_clip(source, self.frames, self.size)
         self.clip_name = "array" if isinstance(source, np.ndarray) else Path(str(source)).stem
+        # The demo model on footage that is not a shipped sample: its answer means nothing.
+        path = None if isinstance(source, np.ndarray) else sample_clips().get(str(source), str(source))
+        self.note = path and video.demo_note(getattr(self.explainer.model, "source_path", None), path)
         self._cache.clear()
         return self.clip
 
@@ -132,6 +135,8 @@ class Explorer:
         ax.set_xticks([]), ax.set_yticks([])
         if title:
             ax.set_title(self.title(frame, method, layer, target), fontsize=8)
+        if self.note:
+            bars.set_title("demo model: it knows only synthetic scenes", fontsize=8, color="C3")
         colors = ["C3" if i == result.target[0] else "0.6" for i in range(len(result.class_names))]
         bars.barh(result.class_names, result.probabilities[0], color=colors)
         bars.set_xlim(0, 1)
@@ -259,6 +264,7 @@ class ExplorerControls:
 
     def _say(self, busy_text: str = "", busy: bool = False) -> None:
         lines = [busy_text] if busy else []
+        lines += [f"<i>note: {html.escape(self.explorer.note)}</i>"] if self.explorer.note else []
         lines += [f"<b>{html.escape(error)}</b>" for error in (self.clip_error, self.view_error) if error]
         self.status.value = "<br>".join(lines)
 
