@@ -57,7 +57,11 @@ def _to_html(ipynb: Path) -> Path:
 
     notebook = nbformat.read(ipynb, as_version=4)
     static_pictures(notebook)
-    body, _ = nbconvert.HTMLExporter().from_notebook_node(notebook)
+    # nbconvert gives every figure a placeholder alt text and warns about it once per notebook;
+    # the warning would be the only line of `make report` besides the results.
+    quiet = logging.getLogger("tdexplain.report.nbconvert")
+    quiet.setLevel(logging.ERROR)
+    body, _ = nbconvert.HTMLExporter(log=quiet).from_notebook_node(notebook)
     target = ipynb.with_suffix(".html")
     target.write_text(body, encoding="utf-8")
     return target
