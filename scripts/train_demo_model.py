@@ -22,6 +22,7 @@ shipped: about 90 MB). `make paper-model` trains it and its shuffled-label twin 
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,10 @@ if __name__ == "__main__":
     if arguments.paper:
         imagenet = models.imagenet_weights_path()
         BUILD.update(PAPER, weights="imagenet" if imagenet.is_file() else None)
+        if not imagenet.is_file():
+            print(f"warning: no ImageNet weights at {imagenet}: the VGG19 trains from scratch, unlike "
+                  f"the paper's (put the file there for the paper's backbone)", file=sys.stderr)
         default = PAPER_MODELS[arguments.random_labels]
-        Path(default).parent.mkdir(exist_ok=True)
-    main(arguments.out or default, arguments.random_labels)
+    out = Path(arguments.out or default)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    main(str(out), arguments.random_labels)

@@ -29,7 +29,7 @@ def test_explain_shows_the_verdict_the_windows_the_frames_and_the_files(explaine
     assert explained.timeline.value == (explained.out / "timeline.png").read_bytes()
     # the frames are the overlay video's, with their heat and contours; the slider starts at the verdict
     overlay = list(data.iter_frames(explained.out / "overlay.mp4"))
-    assert len(explained.frames) == len(overlay) == summary["overlay_frames"]
+    assert explained.frame_count == len(overlay) == summary["overlay_frames"]
     assert explained.frame.value == verdict["first_frame"] and explained.frame.max == len(overlay) - 1
     explained.frame.value = 2
     assert explained.frame_caption.value.startswith("frame 2 (")
@@ -45,8 +45,10 @@ def test_pixel_methods_disable_the_layer_and_errors_stay_in_the_status_line(tmp_
     reviewer = app.ReviewerApp("fight_01")
     reviewer.method.value = "saliency"
     assert reviewer.layer.disabled
+    assert reviewer.explain() is not None and reviewer.verdict.value and reviewer.picture.value
+    first_files = reviewer.out
     reviewer.video.value = str(tmp_path / "missing.mp4")
-    assert reviewer.explain() is None
+    assert reviewer.explain() is None and not first_files.exists()  # the last run's files are removed
     assert "no sample clip or video file" in reviewer.status.value and "missing.mp4" in reviewer.status.value
     assert reviewer.verdict.value == "" and reviewer.picture.value == b"" and reviewer.frame.disabled
     reviewer.model.value = str(tmp_path / "nope.keras")

@@ -154,6 +154,12 @@ def test_bad_starting_views_are_refused(explorer):
         explorer.controls(frame=8)
     with pytest.raises(ValueError, match="unknown method"):
         explorer.controls(method="magic")
+    with pytest.raises(ValueError, match="riot"):
+        explorer.controls(target="riot")
+    with pytest.raises(ValueError, match="7"):
+        explorer.controls(target=7)
+    with pytest.raises(ValueError, match="frame must be in 0..7, got 9"):
+        widgets.compare_models({"a": explorer.explainer.model}, frame=9)
 
 
 def test_clips_from_a_path_an_array_and_bad_input(explorer, tmp_path):

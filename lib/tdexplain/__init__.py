@@ -1,8 +1,9 @@
 """tdexplain: make the decisions of TimeDistributed(CNN) + GRU video classifiers visible.
 
-Importing tdexplain loads Keras and its backend with the backend's start-up log lines silenced
+Importing tdexplain loads Keras and its backend with the backend's start-up notices silenced
 (see `_load_backend_quietly`): import it before keras or tensorflow to keep them out of
-notebooks, reports and the console.
+notebooks, reports and the console. It also sets TF_CPP_MIN_LOG_LEVEL=2 for the process, when
+not set: TensorFlow's later INFO and WARNING lines stay silent too, its errors do not.
 """
 
 import contextlib
@@ -13,12 +14,14 @@ import tempfile
 
 __version__ = "0.1.0"
 
-# The lines TensorFlow's C++ code writes to file descriptor 2 while it loads and looks for
+# The notices TensorFlow's C++ code writes to file descriptor 2 while it loads and looks for
 # devices, in absl's format, whatever TF_CPP_MIN_LOG_LEVEL says (absl is not initialized yet):
-# "I0000 00:00:1795442744.497267   24422 port.cc:153] oneDNN custom operations are on ...".
+# "I0000 00:00:1795442744.497267   24422 port.cc:153] oneDNN custom operations are on ...",
+# and the cuInit error of a machine without a GPU. Other errors (E, F) are kept.
 BACKEND_LOG_LINE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    r"|[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\] .*"
+    r"|[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\] .*"
+    r"|E\d{4} \d\d:\d\d:\d+\.\d+ +\d+ cuda_\w+\.cc:\d+\] failed call to cuInit: .*"
     r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.)$")
 
 

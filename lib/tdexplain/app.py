@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import data, methods, models, video
+from . import methods, models, video
 from .explain import DEFAULT_METHOD, METHODS, Explainer
 from .widgets import sample_clips
 
@@ -42,10 +42,11 @@ class ReviewerApp:
     def __init__(self, video_path: str = "shooting_01", model_path: str = models.DEMO_MODEL):
         import ipywidgets as w
 
-        self.summary, self.frames, self.out = None, [], None
+        self.summary, self.frame_count, self._folder = None, 0, None
         self.video = w.Combobox(value=video_path, options=list(sample_clips()), description="video",
                                 placeholder="sample name or video file path", layout=w.Layout(width="420px"))
-        self.model = w.Text(value=str(model_path), description="model", layout=w.Layout(width="420px"))
+        self.model = w.Text(value=str(model_path), description="model", layout=w.Layout(width="420px"),
+                            continuous_update=False)
         self.method = w.Dropdown(options=METHODS, value=DEFAULT_METHOD, description="method")
         self.layer = w.Dropdown(description="layer")
         self.target = w.Dropdown(description="target")
@@ -98,21 +99,29 @@ class ReviewerApp:
             raise FileNotFoundError(f"no sample clip or video file {chosen!r}; samples: {', '.join(sample_clips())}")
         return path
 
+    @property
+    def out(self) -> Path | None:
+        """The folder of the last explanation's files (removed when the next one starts)."""
+        return Path(self._folder.name) if self._folder else None
+
     def explain(self) -> dict | None:
         """Explain the chosen video; fill the verdict, timeline, frames and downloads. Returns
         the summary, or None after an error (shown in the status line, results cleared)."""
         self.status.value = "explaining the video, window by window..."
         self.run.disabled = True
+        if self._folder:
+            self._folder.cleanup()
+        self._folder = tempfile.TemporaryDirectory(prefix="tdexplain_app_")
         try:
             path = self._video_path()
-            self.out = Path(tempfile.mkdtemp(prefix="tdexplain_app_"))
             target = None if self.target.value == "predicted" else self.target.value
             self.summary = video.explain_video(path, self.out, model_path=self.model.value,
                                                method=self.method.value, target=target, progress=False,
                                                layer=self.layer.value if not self.layer.disabled else None)
-        except (OSError, ValueError) as error:
-            self.summary, self.frames = None, []
-            self.status.value = f"<b>{html.escape(str(error))}</b>"
+        except Exception as error:  # noqa: BLE001 - the reviewer reads it in the status line
+            message = str(error) if isinstance(error, (OSError, ValueError)) else f"{type(error).__name__}: {error}"
+            self.summary, self.frame_count = None, 0
+            self.status.value = f"<b>{html.escape(message)}</b>"
             self.verdict.value = self.downloads.value = self.frame_caption.value = ""
             self.timeline.value = self.picture.value = b""
             self.frame.disabled = True
@@ -132,20 +141,33 @@ class ReviewerApp:
         self.verdict.value = (f"{html.escape(Path(summary['video']['path']).name)}: {said}; "
                               f"{len(summary['windows'])} windows, {summary['method']}{note}")
         self.timeline.value = (self.out / "timeline.png").read_bytes()
-        self.frames = list(data.iter_frames(self.out / "overlay.mp4"))
-        self.frame.max, self.frame.disabled = max(len(self.frames) - 1, 0), not self.frames
-        self.frame.value = (verdict["first_frame"] if verdict else 0) if self.frames else 0
+        self.frame_count = summary["overlay_frames"]
+        self.frame.max, self.frame.disabled = max(self.frame_count - 1, 0), not self.frame_count
+        self.frame.value = (verdict["first_frame"] if verdict else 0) if self.frame_count else 0
         self._show_frame()
         self.downloads.value = (_download_link(self.out / "overlay.mp4", "video/mp4") + " &middot; " +
                                 _download_link(self.out / "summary.json", "application/json"))
 
+    def overlay_frame(self, index: int) -> np.ndarray:
+        """One frame of the overlay video (RGB), read from the file: a long video is never held
+        in memory whole."""
+        capture = cv2.VideoCapture(str(self.out / "overlay.mp4"))
+        try:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+            ok, frame = capture.read()
+        finally:
+            capture.release()
+        if not ok:
+            raise ValueError(f"the overlay video has no frame {index}")
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
     def _show_frame(self) -> None:
-        if not self.frames:
+        if not self.frame_count:
             return
         index = self.frame.value
         window = next(w for w in self.summary["windows"] if w["first_frame"] <= index <= w["last_frame"])
         fps = self.summary["video"]["fps"] or 1.0
-        self.picture.value = _png(self.frames[index])
+        self.picture.value = _png(self.overlay_frame(index))
         self.frame_caption.value = (f"frame {index} ({index / fps:.2f} s), window {window['index']}: "
                                     f"{html.escape(window['predicted'])} "
                                     f"(p = {window['probabilities'][window['predicted']]:.2f})")

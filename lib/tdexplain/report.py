@@ -51,17 +51,23 @@ def static_pictures(notebook) -> None:
                 del output["data"][WIDGET_VIEW]
 
 
+class _NoAltTextWarning(logging.Filter):
+    """nbconvert gives every figure a placeholder alt text and warns about it once per notebook:
+    the one nbconvert line `make report` would print besides the results; the others stay."""
+
+    def filter(self, record):
+        return not record.getMessage().startswith("Alternative text is missing")
+
+
 def _to_html(ipynb: Path) -> Path:
     import nbconvert
     import nbformat
 
     notebook = nbformat.read(ipynb, as_version=4)
     static_pictures(notebook)
-    # nbconvert gives every figure a placeholder alt text and warns about it once per notebook;
-    # the warning would be the only line of `make report` besides the results.
-    quiet = logging.getLogger("tdexplain.report.nbconvert")
-    quiet.setLevel(logging.ERROR)
-    body, _ = nbconvert.HTMLExporter(log=quiet).from_notebook_node(notebook)
+    exporter = nbconvert.HTMLExporter()
+    exporter.log.addFilter(_NoAltTextWarning())
+    body, _ = exporter.from_notebook_node(notebook)
     target = ipynb.with_suffix(".html")
     target.write_text(body, encoding="utf-8")
     return target
@@ -70,11 +76,17 @@ def _to_html(ipynb: Path) -> Path:
 def _ipc_kernel_manager():
     """A kernel manager that talks to its kernel over local sockets, not TCP: no port opened, and
     no "running over TCP without encryption" warning from every kernel on the console."""
+    import tempfile
+
     from jupyter_client.manager import KernelManager
-    from traitlets import CaselessStrEnum
+    from traitlets import CaselessStrEnum, default
 
     class IPCKernelManager(KernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc")
+
+        @default("ip")
+        def _ip_default(self):  # an absolute path: the kernel may start in another folder
+            return str(Path(tempfile.mkdtemp(prefix="tdexplain-kernel-")) / "kernel")
 
     return IPCKernelManager
 

@@ -161,9 +161,10 @@ class Explorer:
 
 
 class _Serialized:
-    """Redraw on every change, one drawing at a time: a change that arrives while a picture is
-    drawn (another thread, or a callback fired from the drawing) marks it stale, and it is
-    drawn again with the latest values when done. The picture ends on the last change."""
+    """Redraw on every change, one drawing at a time. The kernel handles widget messages one
+    by one, so a change can only arrive during a drawing from a callback the drawing fires (or
+    from a thread of the user's): it marks the picture stale, and it is drawn again with the
+    latest values when done. The picture ends on the last change."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -196,8 +197,11 @@ class ExplorerControls:
         layer = explainer.check_layer(layer, ["gradcam"])  # one the layer control offers
         if not 0 <= frame < explorer.frames:
             raise ValueError(f"frame must be in 0..{explorer.frames - 1}, got {frame}")
-        if isinstance(target, (int, np.integer)):
-            target = explainer.class_names[target]
+        if target is not None:  # a class name or index, checked as explain() checks it
+            resolved = explainer.check_target(target, 1)
+            if resolved.score is not None:
+                raise ValueError("the explorer's target is a class name or index, not a callable score")
+            target = explainer.class_names[resolved.classes[0]]
         self.frame = w.IntSlider(frame, 0, explorer.frames - 1, description="frame", continuous_update=False)
         self.method = w.Dropdown(options=METHODS, value=method, description="method")
         self.layer = w.Dropdown(options=explainer.inner_layers, value=layer, description="layer")
@@ -248,8 +252,8 @@ class ExplorerControls:
             title = self.explorer.title(view["frame"], view["method"], view["layer"], view["target"])
             self.caption.value = html.escape(title.replace("\n", " "))
             self.view_error = ""
-        except ValueError as error:
-            self.view_error = str(error)
+        except Exception as error:  # noqa: BLE001 - shown under the controls, never a stuck "computing"
+            self.view_error = f"{type(error).__name__}: {error}"
         self._say()
 
     def load(self, change) -> None:
@@ -300,6 +304,8 @@ def compare_models(models_: dict, clip="fight_01", method: str = DEFAULT_METHOD,
 
     explorers = {name: Explorer(model, clip) for name, model in models_.items()}
     count = next(iter(explorers.values())).frames
+    if not 0 <= frame < count:
+        raise ValueError(f"frame must be in 0..{count - 1}, got {frame}")
     frames = w.IntSlider(frame, 0, count - 1, description="frame", continuous_update=False)
     chosen = w.Dropdown(options=METHODS, value=method, description="method")
     status, caption = w.HTML(), w.HTML()
@@ -311,10 +317,13 @@ def compare_models(models_: dict, clip="fight_01", method: str = DEFAULT_METHOD,
     def draw():
         if not all(e.is_cached(chosen.value, layer) for e in explorers.values()):
             status.value = f"computing {methods.get(chosen.value).title}..."
-        picture.value = _png(compare_view(explorers, frames.value, chosen.value, layer, title=False))
-        caption.value = html.escape(_compare_title(next(iter(explorers.values())), frames.value, chosen.value,
-                                                   layer, None))
-        status.value = ""
+        try:
+            picture.value = _png(compare_view(explorers, frames.value, chosen.value, layer, title=False))
+            caption.value = html.escape(_compare_title(next(iter(explorers.values())), frames.value,
+                                                       chosen.value, layer, None))
+            status.value = ""
+        except Exception as error:  # noqa: BLE001 - shown under the controls
+            status.value = f"<b>{html.escape(f'{type(error).__name__}: {error}')}</b>"
 
     for control in (frames, chosen):
         control.observe(lambda _: serialized.request(draw), names="value")
