@@ -19,7 +19,7 @@ import numpy as np
 
 from . import methods, models, video
 from .explain import DEFAULT_METHOD, METHODS, Explainer
-from .widgets import sample_clips
+from .widgets import sample_clips, video_path
 
 __all__ = ["ReviewerApp"]
 
@@ -39,11 +39,11 @@ class ReviewerApp:
     """The app's controls and results; `widget` is the box to display, `explain()` what the
     Explain button runs (also callable from code and tests)."""
 
-    def __init__(self, video_path: str = "shooting_01", model_path: str = models.DEMO_MODEL):
+    def __init__(self, clip: str = "shooting_01", model_path: str = models.DEMO_MODEL):
         import ipywidgets as w
 
         self.summary, self.frame_count, self._folder = None, 0, None
-        self.video = w.Combobox(value=video_path, options=list(sample_clips()), description="video",
+        self.video = w.Combobox(value=clip, options=list(sample_clips()), description="video",
                                 placeholder="sample name or video file path", layout=w.Layout(width="420px"))
         self.model = w.Text(value=str(model_path), description="model", layout=w.Layout(width="420px"),
                             continuous_update=False)
@@ -92,13 +92,6 @@ class ReviewerApp:
     def _layer_applies(self) -> None:
         self.layer.disabled = not methods.get(self.method.value).uses_layer
 
-    def _video_path(self) -> str:
-        chosen = self.video.value.strip()
-        path = sample_clips().get(chosen, chosen)
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"no sample clip or video file {chosen!r}; samples: {', '.join(sample_clips())}")
-        return path
-
     @property
     def out(self) -> Path | None:
         """The folder of the last explanation's files (removed when the next one starts)."""
@@ -113,7 +106,7 @@ class ReviewerApp:
             self._folder.cleanup()
         self._folder = tempfile.TemporaryDirectory(prefix="tdexplain_app_")
         try:
-            path = self._video_path()
+            path = video_path(self.video.value.strip())
             target = None if self.target.value == "predicted" else self.target.value
             self.summary = video.explain_video(path, self.out, model_path=self.model.value,
                                                method=self.method.value, target=target, progress=False,

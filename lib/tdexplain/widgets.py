@@ -24,7 +24,7 @@ from . import contours, data, methods, video, viz
 from .explain import DEFAULT_METHOD, METHODS, Explainer
 from .models import input_spec
 
-__all__ = ["Explorer", "ExplorerControls", "sample_clips", "compare_view", "compare_models"]
+__all__ = ["Explorer", "ExplorerControls", "sample_clips", "video_path", "compare_view", "compare_models"]
 
 PICTURE_DPI = 100  # pictures are figsize x 100 pixels, whatever their titles say
 
@@ -35,15 +35,20 @@ def sample_clips() -> dict:
     return {path.stem: str(path) for path in sorted(folder.glob("*.mp4"))}
 
 
-def _load_clip(source, frames: int, size: int) -> np.ndarray:
-    """A clip from a sample name, a video path, or an array (T, H, W, 3)."""
-    if isinstance(source, np.ndarray):
-        return data.check_clips(source, frames=frames, size=size)[0]
+def video_path(source) -> str:
+    """The file of a sample name (see `sample_clips`) or of a video path, checked to exist."""
     samples = sample_clips()
     path = samples.get(str(source), str(source))
     if not Path(path).is_file():
         raise FileNotFoundError(f"no sample clip or video file {source!r}; samples: {', '.join(samples)}")
-    return data.read_video(path, frames=frames, size=size).astype(np.float32)
+    return path
+
+
+def _load_clip(source, frames: int, size: int) -> np.ndarray:
+    """A clip from a sample name, a video path, or an array (T, H, W, 3)."""
+    if isinstance(source, np.ndarray):
+        return data.check_clips(source, frames=frames, size=size)[0]
+    return data.read_video(video_path(source), frames=frames, size=size).astype(np.float32)
 
 
 def _png(fig) -> bytes:
@@ -58,6 +63,12 @@ def _png(fig) -> bytes:
 def _layer_of(method: str, layer):
     """The layer a method reads: None for the pixel methods, whatever the layer control says."""
     return layer if methods.get(method).uses_layer else None
+
+
+def _method_and_layer(method: str, explanation) -> str:
+    """"Grad-CAM @ block4_conv4", or "saliency (pixels)" for a method that reads no layer."""
+    where = f"@ {explanation.layer}" if methods.get(method).uses_layer else "(pixels)"
+    return f"{methods.get(method).title} {where}"
 
 
 def _display_with_fallback(widget, png: bytes) -> None:
@@ -87,7 +98,7 @@ class Explorer:
         self.clip = _load_clip(source, self.frames, self.size)
         self.clip_name = "array" if isinstance(source, np.ndarray) else Path(str(source)).stem
         # The demo model on footage that is not a shipped sample: its answer means nothing.
-        path = None if isinstance(source, np.ndarray) else sample_clips().get(str(source), str(source))
+        path = None if isinstance(source, np.ndarray) else video_path(source)
         self.note = path and video.demo_note(getattr(self.explainer.model, "source_path", None), path)
         self._cache.clear()
         return self.clip
@@ -120,8 +131,7 @@ class Explorer:
     def title(self, frame: int, method: str, layer, target) -> str:
         """What the picture shows: clip, frame, method, the layer it reads (or pixels), target."""
         result = self.explanation(method, layer, target)
-        where = f"@ {result.layer}" if methods.get(method).uses_layer else "(pixels)"
-        return (f"{self.clip_name}, frame {frame}: {methods.get(method).title} {where}\n"
+        return (f"{self.clip_name}, frame {frame}: {_method_and_layer(method, result)}\n"
                 f"for '{result.class_names[result.target[0]]}'")
 
     def view(self, frame: int = 0, method: str = DEFAULT_METHOD, layer: str | None = None, target=None,
@@ -291,9 +301,8 @@ def compare_view(explorers: dict, frame: int = 0, method: str = DEFAULT_METHOD, 
 
 
 def _compare_title(explorer: Explorer, frame: int, method: str, layer, target) -> str:
-    where = f"@ {explorer.explanation(method, layer, target).layer}" if methods.get(method).uses_layer else "(pixels)"
     explained = "each model's predicted class" if target is None else f"'{target}'"
-    return f"{methods.get(method).title} {where}, frame {frame}, for {explained}"
+    return f"{_method_and_layer(method, explorer.explanation(method, layer, target))}, frame {frame}, for {explained}"
 
 
 def compare_models(models_: dict, clip="fight_01", method: str = DEFAULT_METHOD, layer=None,
