@@ -93,18 +93,20 @@ class Explainer:
 
     # ------------------------------------------------------------------ the compiled passes
 
-    def _unrolled_at(self, layer: str) -> keras.Model:
-        if layer not in self._unrolled:
-            self._unrolled[layer] = unroll.unrolled_model(self.model, layer, input_gradients_only=True)
-        return self._unrolled[layer]
+    def _unrolled_at(self, layer: str, guided: bool = False) -> keras.Model:
+        if (layer, guided) not in self._unrolled:
+            self._unrolled[layer, guided] = unroll.unrolled_model(self.model, layer, input_gradients_only=True,
+                                                                  guided=guided)
+        return self._unrolled[layer, guided]
 
     def _pass(self, kind: str, layer: str, score=None):
-        """The compiled gradient or forward pass at `layer`, built once per layer and score."""
+        """The compiled pass at `layer`, built once per kind, layer and score: "gradient",
+        "guided" (the same with Guided Backprop's ReLUs) or "forward" (no gradient)."""
         key = (kind, layer, score)
         if key not in self._passes:
-            unrolled = self._unrolled_at(layer)
-            self._passes[key] = (backend.gradient_pass(unrolled, score, self.jit_compile) if kind == "gradient"
-                                 else backend.forward_pass(unrolled, self.jit_compile))
+            unrolled = self._unrolled_at(layer, guided=kind == "guided")
+            self._passes[key] = (backend.forward_pass(unrolled, self.jit_compile) if kind == "forward"
+                                 else backend.gradient_pass(unrolled, score, self.jit_compile))
         return self._passes[key]
 
     def _probe(self, clips: int, layer: str) -> np.ndarray:
@@ -112,9 +114,9 @@ class Explainer:
         probe = self._unrolled_at(layer).inputs[1]
         return np.zeros((clips * self.frames,) + tuple(probe.shape[1:]), probe.dtype)
 
-    def _run(self, clips: np.ndarray, target: targets.Target, layer: str) -> Pass:
+    def _run(self, clips: np.ndarray, target: targets.Target, layer: str, kind: str = "gradient") -> Pass:
         clips = np.asarray(clips, self.model.inputs[0].dtype)
-        run = self._pass("gradient", layer, target.score)
+        run = self._pass(kind, layer, target.score)
         probabilities, classes, scores, activations, activation_gradients, input_gradients = run(
             clips, self._probe(len(clips), layer), target.classes.astype(np.int32))
         n, t = clips.shape[:2]
@@ -123,27 +125,30 @@ class Explainer:
                     activation_gradients.reshape((n, t) + activation_gradients.shape[1:]),
                     input_gradients, target.score, target.label)
 
-    def _forward(self, clips, layer: str | None, keep_activations: bool):
+    def _forward(self, clips, layer: str | None, keep_activations: bool, probe=None):
         """Batched forward passes (no gradient): logits (N, C) and, if asked, the activations
-        (N, T, h, w, K) of `layer`."""
+        (N, T, h, w, K) of `layer`. probe: None, or (N, T, h, w, K) added to the activations."""
         layer = layer or self.default_layer
         forward = self._pass("forward", layer)
         clips = np.asarray(clips, self.model.inputs[0].dtype)
         chunk_size = self._chunk()
-        probe = self._probe(chunk_size, layer)  # every chunk is padded to chunk_size clips
+        zeros = self._probe(chunk_size, layer)  # every chunk is padded to chunk_size clips
         activations, logits = [], []
         for start in range(0, len(clips), chunk_size):
             chunk = _pad(clips[start:start + chunk_size], chunk_size)
-            inner, scores = forward(chunk, probe)
+            added = zeros if probe is None else _pad(probe[start:start + chunk_size], chunk_size).reshape(zeros.shape)
+            inner, scores = forward(chunk, added)
             count = min(chunk_size, len(clips) - start)
             logits.append(scores[:count])
             if keep_activations:
                 activations.append(inner.reshape((-1, self.frames) + inner.shape[1:])[:count])
         return (np.concatenate(activations) if keep_activations else None), np.concatenate(logits)
 
-    def logits(self, clips, layer: str | None = None) -> np.ndarray:
-        """Class logits (N, C) of clips, from batched forward passes (no gradient)."""
-        return self._forward(clips, layer, keep_activations=False)[1]
+    def logits(self, clips, layer: str | None = None, probe=None) -> np.ndarray:
+        """Class logits (N, C) of clips, from batched forward passes (no gradient); probe:
+        None, or an array (N, T, h, w, K) added to the activations of `layer` (Ablation-CAM
+        zeroes a channel of a frame with it)."""
+        return self._forward(clips, layer, keep_activations=False, probe=probe)[1]
 
     def activations(self, clips, layer: str | None = None) -> np.ndarray:
         """Activations (N, T, h, w, K) of an inner layer for clips (N, T, H, W, 3), from
@@ -152,13 +157,24 @@ class Explainer:
         batch = check_clips(clips, frames=self.frames, size=self.size)
         return self._forward(batch, layer, keep_activations=True)[0]
 
-    def scores(self, clips, target, layer: str | None = None) -> np.ndarray:
+    def scores(self, clips, target, layer: str | None = None, probe=None) -> np.ndarray:
         """The explained score of each clip (a class logit, or a callable score), from batched
-        forward passes; `target` as in `explain`."""
-        return self.check_target(target, len(clips)).of(self.logits(clips, layer))
+        forward passes; `target` as in `explain`, `probe` as in `logits`."""
+        return self.check_target(target, len(clips)).of(self.logits(clips, layer, probe))
+
+    def guided_gradients(self, clips, target, layer: str | None = None) -> np.ndarray:
+        """Guided Backprop's gradients (N, T, H, W, 3) of the target score, every frame in one
+        pass (the backbone's ReLUs pass only positive gradients, `tdexplain.guided`)."""
+        return self._run(np.asarray(clips, np.float32), self.check_target(target, len(clips)),
+                         layer or self.default_layer, kind="guided").input_gradients
 
     def _chunk(self) -> int:
         return max(1, self.frames_per_pass // self.frames)
+
+    def clips_per_call(self) -> int:
+        """How many changed clips a perturbation method hands to `scores` at once (its memory
+        bound; the forward passes themselves run `frames_per_pass` frames at a time)."""
+        return 8 * self._chunk()
 
     # ------------------------------------------------------------------ public entry point
 
@@ -197,7 +213,8 @@ class Explainer:
             result.raw[name] = raw
             if weights is not None:
                 result.channel_weights[name] = weights
-            result.maps[name] = normalize_per_frame(upsample(raw, self.size) if method.uses_layer else raw)
+            at_pixels = raw.shape[-1] == self.size  # CAMs come at the layer's resolution
+            result.maps[name] = normalize_per_frame(raw if at_pixels else upsample(raw, self.size))
         return result
 
     # ------------------------------------------------------------------ sampled gradients

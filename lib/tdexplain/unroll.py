@@ -16,6 +16,7 @@ import keras
 from keras import ops
 
 from . import backend
+from .guided import guided_layer
 
 
 def find_time_distributed(model: keras.Model) -> keras.layers.TimeDistributed:
@@ -84,16 +85,17 @@ class _Logits(keras.layers.Layer):
         return logits + self.dense.bias if self.dense.use_bias else logits
 
 
-def _split(cnn: keras.Model, layer_name: str, input_gradients_only: bool) -> keras.Model:
+def _split(cnn: keras.Model, layer_name: str, input_gradients_only: bool, guided: bool = False) -> keras.Model:
     """[frames, probe] -> [activations of `layer_name` + probe, the CNN's features], with the
-    same weights."""
+    same weights. guided: every ReLU passes Guided Backprop's gradient (`tdexplain.guided`)."""
     inner = cnn.get_layer(layer_name).output
     probe = keras.Input(shape=inner.shape[1:], dtype=inner.dtype, name="probe")
     captured = {}
 
     def call(layer, *args, **kwargs):
-        faster = input_gradients_only and backend.input_gradient_convolution(layer, f"{layer.name}_to_input")
-        output = faster(*args) if faster else layer(*args, **kwargs)
+        swapped = ((guided and guided_layer(layer, f"{layer.name}_guided"))
+                   or (input_gradients_only and backend.input_gradient_convolution(layer, f"{layer.name}_to_input")))
+        output = swapped(*args) if swapped else layer(*args, **kwargs)
         if layer.name == layer_name:
             output = captured["activations"] = ops.add(output, probe)
         return output
@@ -119,17 +121,19 @@ def _is_softmax_dense(layer) -> bool:
             and getattr(layer.activation, "__name__", "") == "softmax")
 
 
-def unrolled_model(model: keras.Model, layer_name: str, input_gradients_only: bool = False) -> keras.Model:
+def unrolled_model(model: keras.Model, layer_name: str, input_gradients_only: bool = False,
+                   guided: bool = False) -> keras.Model:
     """[clips (N, T, H, W, 3), probe (N*T, h, w, k)] -> [activations of `layer_name`
     (N*T, h, w, k), class logits (N, C), probabilities (N, C)].
 
     Logits are the output layer's pre-softmax scores when it is a softmax Dense layer, and
     the log-probabilities otherwise. input_gradients_only: the CNN's convolutions pass
     gradients to their inputs by a faster route and give their weights none (for
-    explanations, never for training).
+    explanations, never for training). guided: the backbone's ReLUs pass Guided Backprop's
+    gradient.
     """
     wrapper = find_time_distributed(model)
-    split = _split(wrapper.layer, layer_name, input_gradients_only)
+    split = _split(wrapper.layer, layer_name, input_gradients_only, guided)
     probe = keras.Input(shape=split.inputs[1].shape[1:], dtype=split.inputs[1].dtype, name="probe")
     output_layer = model.layers[-1]
     captured = {}

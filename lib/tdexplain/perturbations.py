@@ -1,0 +1,132 @@
+"""Perturbation methods: maps from forward passes of changed clips, no gradient.
+
+Occlusion slides a patch over each frame in turn; RISE masks the whole clip at random, over
+regions and frames at once, so its raw map is one importance volume per clip that says which
+frames and where (compare frames with `Explanation.raw["rise"]`; `maps` are normalized per
+frame as every map). Removed pixels take the value of the blurred frame (`methods.blurred`),
+as for ``integrated_gradients_blur``: the scene stays, its detail goes. Every changed clip
+runs in the `Explainer`'s batched forward passes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from .registry import Method, blurred, register
+
+__all__ = ["patch_starts", "rise_masks"]
+
+
+def patch_starts(size: int, patch: int, stride: int) -> list[int]:
+    """Top (or left) edges of the patches along one side: every `stride` pixels, plus a last
+    patch flush with the edge so that every pixel is covered."""
+    starts = list(range(0, size - patch + 1, stride))
+    if starts[-1] + patch < size:
+        starts.append(size - patch)
+    return starts
+
+
+def _check_int(name: str, value, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer in {low}..{high}, got {value!r}")
+    return int(value)
+
+
+@register
+class Occlusion(Method):
+    name, title = "occlusion", "occlusion"
+    options = {"occlusion_patch": None, "occlusion_stride": None}
+    reference = ("Zeiler & Fergus, 2014: the score's drop when a sliding patch of one frame is "
+                 "blurred, averaged over the patches on each pixel, positive part")
+
+    def attribute(self, explainer, one, clips, options):
+        """Patches of `occlusion_patch` pixels (a quarter of the frame) every `occlusion_stride`
+        (half a patch), one frame at a time: T x patches forward passes per clip."""
+        n, t, height, width = clips.shape[:4]
+        patch = _check_int("occlusion_patch", options["occlusion_patch"] or max(1, height // 4), 1, min(height, width))
+        stride = _check_int("occlusion_stride", options["occlusion_stride"] or max(1, patch // 2), 1, patch)
+        corners = [(y, x) for y in patch_starts(height, patch, stride) for x in patch_starts(width, patch, stride)]
+        coverage = np.zeros((height, width), np.float32)
+        for y, x in corners:
+            coverage[y:y + patch, x:x + patch] += 1
+        filled = blurred(clips)
+        drops = np.zeros(clips.shape[:4], np.float32)
+        per_call = explainer.clips_per_call()
+        jobs = [(frame, y, x) for frame in range(t) for y, x in corners]
+        for i in range(n):
+            for start in range(0, len(jobs), per_call):
+                chunk = jobs[start:start + per_call]
+                occluded = np.repeat(clips[i][None], len(chunk), axis=0)
+                for j, (frame, y, x) in enumerate(chunk):
+                    occluded[j, frame, y:y + patch, x:x + patch] = filled[i, frame, y:y + patch, x:x + patch]
+                scores = explainer.scores(occluded, one.targets()[i:i + 1].repeat(len(chunk)), one.layer)
+                for (frame, y, x), score in zip(chunk, scores):
+                    drops[i, frame, y:y + patch, x:x + patch] += one.scores[i] - score
+        return np.maximum(drops / coverage, 0), None
+
+
+def rise_masks(indices, frames: int, size: int, cells: int = 6, frame_cells: int | None = None,
+               keep: float = 0.5, seed: int = 0) -> np.ndarray:
+    """RISE's smooth random masks extended over time, (len(indices), frames, size, size) in
+    [0, 1]: a grid of `frame_cells` x `cells` x `cells` cells, each kept with probability
+    `keep`, upsampled linearly to one cell more than the clip in each direction and cropped at
+    a random shift (Petsiuk et al., 2018). Mask i is drawn from a generator seeded by
+    (seed, i), so any subset is reproducible alone. frame_cells: default half the frames."""
+    frame_cells = frame_cells or max(1, math.ceil(frames / 2))
+    cell, frame_cell = math.ceil(size / cells), math.ceil(frames / frame_cells)
+    span, duration = (cells + 1) * cell, (frame_cells + 1) * frame_cell
+    # Linear interpolation in time as a matrix (duration, frame_cells), aligned as OpenCV's.
+    in_time = cv2.resize(np.eye(frame_cells, dtype=np.float32), (frame_cells, duration),
+                         interpolation=cv2.INTER_LINEAR)
+    masks = np.empty((len(indices), frames, size, size), np.float32)
+    for row, index in enumerate(indices):
+        rng = np.random.default_rng([seed, int(index)])
+        grid = (rng.random((frame_cells, cells, cells)) < keep).astype(np.float32)
+        dt, dy, dx = rng.integers(0, frame_cell), rng.integers(0, cell), rng.integers(0, cell)
+        in_space = np.stack([cv2.resize(g, (span, span), interpolation=cv2.INTER_LINEAR) for g in grid])
+        smooth = np.tensordot(in_time, in_space, axes=1)  # (duration, span, span)
+        masks[row] = smooth[dt:dt + frames, dy:dy + size, dx:dx + size]
+    return masks
+
+
+@register
+class RISE(Method):
+    name, title = "rise", "RISE (space-time)"
+    options = {"rise_masks": 400, "rise_cells": 6, "rise_frame_cells": None, "rise_keep": 0.5, "seed": 0}
+    reference = ("Petsiuk et al., 2018, over frames and regions: the sum of random masks, each "
+                 "weighted by the target's probability on the clip it masks, / (masks x keep)")
+
+    def attribute(self, explainer, one, clips, options):
+        """S = sum_i p(M_i x + (1 - M_i) blur) M_i / (count x keep), with `rise_masks` masks of
+        `rise_cells`^2 regions x `rise_frame_cells` time cells (see `rise_masks`), the same
+        masks for every clip. p: the target class's probability, or a callable score."""
+        n, t, size = clips.shape[0], clips.shape[1], clips.shape[2]
+        count = _check_int("rise_masks", options["rise_masks"], 1, 10**6)
+        cells = _check_int("rise_cells", options["rise_cells"], 1, size)
+        frame_cells = options["rise_frame_cells"] and _check_int("rise_frame_cells", options["rise_frame_cells"], 1, t)
+        keep = float(options["rise_keep"])
+        if not 0 < keep < 1:
+            raise ValueError(f"rise_keep must be a probability in (0, 1), got {keep!r}")
+        filled = blurred(clips)
+        totals = np.zeros(clips.shape[:4], np.float32)
+        per_call = explainer.clips_per_call()
+        for start in range(0, count, per_call):
+            masks = rise_masks(range(start, min(count, start + per_call)), t, size, cells,
+                               frame_cells, keep, options["seed"])[..., None]
+            for i in range(n):
+                variants = masks * clips[i] + (1 - masks) * filled[i]
+                values = _values(explainer, variants, one.targets()[i:i + 1].repeat(len(masks)), one.layer)
+                totals[i] += np.tensordot(values, masks[..., 0], axes=1)
+        return totals / (count * keep), None
+
+
+def _values(explainer, clips, target, layer) -> np.ndarray:
+    """The target class's probability for each clip (a callable score's value, if given)."""
+    logits = explainer.logits(clips, layer)
+    if target.score is not None:
+        return target.of(logits)
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return (shifted / shifted.sum(axis=1, keepdims=True))[np.arange(len(clips)), target.classes]

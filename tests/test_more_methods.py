@@ -1,0 +1,208 @@
+"""The methods beyond Grad-CAM's first family (Eigen-CAM, HiResCAM, XGrad-CAM, Ablation-CAM,
+Guided Backprop, Guided Grad-CAM, occlusion, space-time RISE), each against an independent
+computation: closed forms on a model whose head is linear in the explained layer's
+activations, a loop of plain forward passes, or an eigendecomposition."""
+
+import keras
+import numpy as np
+import pytest
+
+from tdexplain import data, explain, models, perturbations
+from tdexplain.methods import blurred, normalize_per_frame, upsample
+
+pytestmark = pytest.mark.both_backends
+
+FRAMES, SIZE, CLASSES = 4, 32, ("normal", "fight", "shooting")
+
+
+def _gap_model(convolutions: int, seed: int = 3) -> keras.Model:
+    """TimeDistributed(rescale -> `convolutions` ReLU convolutions -> global average) ->
+    average over time -> softmax Dense. The logits are linear in the last convolution's
+    activations A: logit_c = b_c + sum_{t,y,x,k} A W_kc / (T h w)."""
+    keras.utils.set_random_seed(seed)
+    frame = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Rescaling(1 / 255)(frame)
+    for i in range(convolutions):
+        x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name=f"conv{i + 1}")(x)
+    cnn = keras.Model(frame, keras.layers.GlobalAveragePooling2D()(x), name="cnn")
+    clips = keras.Input((FRAMES, SIZE, SIZE, 3))
+    features = keras.layers.GlobalAveragePooling1D()(keras.layers.TimeDistributed(cnn)(clips))
+    return keras.Model(clips, models.ClassProbabilities(CLASSES, name="probabilities")(features))
+
+
+@pytest.fixture(scope="module")
+def gap_model():
+    return _gap_model(2)
+
+
+@pytest.fixture(scope="module")
+def clips():
+    return data.synthetic_dataset(n=2, frames=FRAMES, size=SIZE, seed=5)[0].astype(np.float32)
+
+
+def _logits(model, clips) -> np.ndarray:
+    """Logits of a `_gap_model`, from its plain forward pass: features @ W + b."""
+    features = keras.Model(model.inputs[0], model.layers[-2].output).predict(clips, verbose=0)
+    head = model.layers[-1]
+    return features @ keras.ops.convert_to_numpy(head.kernel) + keras.ops.convert_to_numpy(head.bias)
+
+
+@pytest.fixture(scope="module")
+def linear_head(gap_model, clips):
+    """The explanation at conv2 with every method that has a closed form there, and W / (T h w)."""
+    result = explain.Explainer(gap_model).explain(
+        clips, methods=("gradcam", "xgradcam", "hirescam", "ablationcam"), layer="conv2", target=1)
+    scale = FRAMES * SIZE * SIZE
+    return result, keras.ops.convert_to_numpy(gap_model.layers[-1].kernel)[:, 1] / scale
+
+
+def test_hirescam_is_each_positions_share_of_the_logit(gap_model, clips, linear_head):
+    """With a head linear in A, gradient x activation is each position's exact term of the
+    logit: HiResCAM = relu(sum_k A W_k / (T h w)), and the terms sum to logit - bias."""
+    result, weight = linear_head
+    terms = np.einsum("nthwk,k->nthw", result.activations, weight)
+    np.testing.assert_allclose(result.raw["hirescam"], np.maximum(terms, 0), rtol=1e-4, atol=1e-7)
+    bias = keras.ops.convert_to_numpy(gap_model.layers[-1].bias)[1]
+    np.testing.assert_allclose(terms.sum(axis=(1, 2, 3)) + bias, _logits(gap_model, clips)[:, 1], rtol=1e-4)
+
+
+def test_xgradcam_weights_are_the_head_weights_where_a_channel_is_active(linear_head):
+    """The gradient is W_k / (T h w) at every position, so its activation-weighted mean is too."""
+    result, weight = linear_head
+    active = result.activations.sum(axis=(2, 3)) > 0
+    expected = np.where(active, weight, 0)
+    np.testing.assert_allclose(result.channel_weights["xgradcam"], expected, rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose(result.channel_weights["gradcam"], np.broadcast_to(weight, expected.shape),
+                               rtol=1e-4)
+
+
+def test_ablationcam_weights_are_the_channel_terms_over_the_score(gap_model, clips, linear_head):
+    """Zeroing channel k of frame t removes exactly its term sum_yx A W_k / (T h w)."""
+    result, weight = linear_head
+    logit = _logits(gap_model, clips)[:, 1]
+    expected = result.activations.sum(axis=(2, 3)) * weight / np.abs(logit)[:, None, None]
+    np.testing.assert_allclose(result.channel_weights["ablationcam"], expected, rtol=2e-3, atol=1e-6)
+
+
+def test_ablationcam_on_the_strongest_channels_only(gap_model, clips, linear_head):
+    result, _ = linear_head
+    few = explain.Explainer(gap_model).explain(clips, methods="ablationcam", layer="conv2", target=1,
+                                               ablation_channels=2)
+    strongest = np.argsort(-result.activations.mean(axis=(2, 3)), axis=-1)[..., :2]
+    weights = few.channel_weights["ablationcam"]
+    kept = np.take_along_axis(weights, strongest, axis=-1)
+    np.testing.assert_allclose(kept, np.take_along_axis(result.channel_weights["ablationcam"], strongest, -1),
+                               rtol=1e-4, atol=1e-7)
+    assert (weights != 0).sum(axis=-1).max() <= 2
+
+
+def test_eigencam_is_the_first_principal_component_of_each_frame(gap_model, clips):
+    """Against a loop over frames with the covariance's top eigenvector (numpy.linalg.eigh)."""
+    result = explain.Explainer(gap_model).explain(clips, methods="eigencam", layer="conv1")
+    activations = result.activations
+    for n in range(len(clips)):
+        for t in range(FRAMES):
+            positions = activations[n, t].reshape(-1, activations.shape[-1])
+            centered = positions - positions.mean(axis=0)
+            component = np.linalg.eigh(centered.T @ centered)[1][:, -1]
+            projection = centered @ component
+            strength = positions.sum(axis=1)
+            if (projection * (strength - strength.mean())).sum() < 0:
+                projection = -projection
+            expected = np.maximum(projection, 0).reshape(activations.shape[2:4])
+            np.testing.assert_allclose(result.raw["eigencam"][n, t], expected, rtol=1e-3, atol=1e-4)
+    # Blind to the target: another class gives the same maps.
+    other = explain.Explainer(gap_model).explain(clips, methods="eigencam", layer="conv1", target=2)
+    np.testing.assert_array_equal(other.maps["eigencam"], result.maps["eigencam"])
+
+
+def test_guided_backprop_equals_the_gradient_of_the_head_with_negative_weights_cut(clips):
+    """One ReLU layer under a linear head: the gradient reaching the ReLU is W_k / (T h w) at
+    every position, so Guided Backprop keeps it where W_k > 0. That is the plain gradient of a
+    twin whose head weights are max(W, 0): the same input gradients, computed without any
+    guided ReLU."""
+    model = _gap_model(1, seed=4)
+    twin = models.copy_model(model)
+    head = twin.layers[-1]
+    head.kernel.assign(np.maximum(keras.ops.convert_to_numpy(head.kernel), 0))
+    guided = explain.Explainer(model).guided_gradients(clips, target=1, layer="conv1")
+    plain = explain.Explainer(twin).explain(clips, methods="saliency", layer="conv1", target=1).input_gradients
+    np.testing.assert_allclose(guided, plain, rtol=1e-4, atol=1e-4 * np.abs(plain).max())
+    unguided = explain.Explainer(model).explain(clips, methods="saliency", layer="conv1", target=1)
+    assert not np.allclose(guided, unguided.input_gradients, atol=1e-3 * np.abs(plain).max())
+
+
+def test_guided_backprop_does_not_change_the_forward_pass_or_the_plain_gradients(clips):
+    model = models.build_model(frames=FRAMES, size=SIZE, width=0.0625, gru_units=8, dense_blocks=1)
+    explainer = explain.Explainer(model)
+    before = explainer.explain(clips, methods=("saliency", "guided_backprop", "guided_gradcam"),
+                               layer="block3_conv2")
+    again = explainer.explain(clips, methods="saliency", layer="block3_conv2")
+    np.testing.assert_array_equal(before.maps["saliency"], again.maps["saliency"])
+    np.testing.assert_allclose(before.probabilities, models.predict(model, clips), rtol=1e-5, atol=1e-6)
+    guided = np.abs(explainer.guided_gradients(clips, before.target, "block3_conv2")).max(axis=-1)
+    np.testing.assert_allclose(before.raw["guided_backprop"], guided, rtol=1e-5)
+    # Guided Grad-CAM: Guided Backprop times the frame's upsampled, normalized Grad-CAM.
+    gradcam = explainer.explain(clips, methods="gradcam", layer="block3_conv2").raw["gradcam"]
+    expected = guided * normalize_per_frame(upsample(gradcam, SIZE))
+    np.testing.assert_allclose(before.raw["guided_gradcam"], expected, rtol=1e-4, atol=1e-6 * expected.max())
+
+
+def test_occlusion_equals_a_loop_of_forward_passes(gap_model, clips):
+    patch, stride = 12, 8
+    result = explain.Explainer(gap_model).explain(clips, methods="occlusion", target=1,
+                                                  occlusion_patch=patch, occlusion_stride=stride)
+    starts = perturbations.patch_starts(SIZE, patch, stride)
+    assert starts == [0, 8, 16, 20]  # the last patch is flush with the edge
+    filled = blurred(clips)
+    for n in range(len(clips)):
+        original = _logits(gap_model, clips[n:n + 1])[0, 1]
+        total, count = np.zeros((FRAMES, SIZE, SIZE)), np.zeros((SIZE, SIZE))
+        for t in range(FRAMES):
+            for y in starts:
+                for x in starts:
+                    occluded = clips[n].copy()
+                    occluded[t, y:y + patch, x:x + patch] = filled[n, t, y:y + patch, x:x + patch]
+                    total[t, y:y + patch, x:x + patch] += original - _logits(gap_model, occluded[None])[0, 1]
+                    count[y:y + patch, x:x + patch] += t == 0
+        np.testing.assert_allclose(result.raw["occlusion"][n], np.maximum(total / count, 0),
+                                   rtol=1e-3, atol=1e-4 * np.abs(total).max())
+
+
+def test_rise_equals_its_published_formula_as_a_loop(gap_model, clips):
+    count, cells, keep = 10, 4, 0.5
+    result = explain.Explainer(gap_model, frames_per_pass=8).explain(
+        clips, methods="rise", target=2, rise_masks=count, rise_cells=cells, rise_keep=keep, seed=1)
+    masks = perturbations.rise_masks(range(count), FRAMES, SIZE, cells, keep=keep, seed=1)
+    filled = blurred(clips)
+    for n in range(len(clips)):
+        expected = np.zeros((FRAMES, SIZE, SIZE))
+        for mask in masks:
+            variant = mask[..., None] * clips[n] + (1 - mask[..., None]) * filled[n]
+            logits = _logits(gap_model, variant[None])[0]
+            probability = np.exp(logits[2]) / np.exp(logits).sum()
+            expected += probability * mask
+        np.testing.assert_allclose(result.raw["rise"][n], expected / (count * keep), rtol=1e-4)
+
+
+def test_rise_masks_are_smooth_reproducible_and_keep_the_asked_share():
+    masks = perturbations.rise_masks(range(300), 8, 32, cells=4, keep=0.3, seed=0)
+    assert masks.shape == (300, 8, 32, 32) and masks.min() >= 0 and masks.max() <= 1
+    assert abs(masks.mean() - 0.3) < 0.03
+    assert 0 < ((masks > 0) & (masks < 1)).mean()  # smooth, not binary
+    np.testing.assert_array_equal(perturbations.rise_masks([7], 8, 32, cells=4, keep=0.3), masks[7:8])
+    # Over time too: frames of one mask differ, and neighbouring frames differ least.
+    step = np.abs(np.diff(masks, axis=1)).mean(axis=(0, 2, 3))
+    assert step.min() > 0
+    far = np.abs(masks[:, 0] - masks[:, -1]).mean()
+    assert far > step.mean()
+
+
+def test_perturbation_options_are_checked(gap_model, clips):
+    explainer = explain.Explainer(gap_model)
+    with pytest.raises(ValueError, match=r"occlusion_patch must be an integer in 1\.\.32, got 40"):
+        explainer.explain(clips, methods="occlusion", occlusion_patch=40)
+    with pytest.raises(ValueError, match=r"rise_keep must be a probability in \(0, 1\), got 1.5"):
+        explainer.explain(clips, methods="rise", rise_keep=1.5, rise_masks=2)
+    with pytest.raises(ValueError, match="rise_masks must be an integer"):
+        explainer.explain(clips, methods="rise", rise_masks=0)
