@@ -11,6 +11,9 @@ maps (N, T, H, W) in [0, 1] as `Explainer.explain` returns them:
   layer by layer from the top or the backbone at once, and of a model trained on shuffled
   labels, compared with the original maps by rank correlation and SSIM. A method that
   explains the model must change when the model does.
+
+What needs no ground truth (complexity, robustness to noise, completeness and input
+invariance) is in `tdexplain.map_properties`, and exported here too.
 """
 
 from __future__ import annotations
@@ -24,10 +27,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import backend, models, unroll
-from .data import check_clips
 from .explain import Explainer, normalize_per_frame
 from .localization import (chance, energy_inside, evidence_response, grid_bound, iou,  # noqa: F401
                            localization, pointing_game, pointing_tolerance)
+from .map_properties import (NOISES, Completeness, InputInvariance, Robustness,  # noqa: F401
+                             _check_methods, _check_robustness, _clips_and_target, _method_maps,
+                             _invariance, _robustness, _twin_explainer, completeness, entropy,
+                             input_invariance, local_lipschitz, max_sensitivity, robustness,
+                             shifted_twin, sparseness)
 from .similarity import spearman, ssim  # noqa: F401 - part of this module's API
 
 FILLS = ("blur", "black", "mean")
@@ -36,7 +43,10 @@ __all__ = ["pointing_tolerance", "pointing_game", "energy_inside", "iou", "chanc
            "evidence_response", "grid_bound", "Curve",
            "deletion_curve", "frame_deletion_curve", "spearman", "ssim", "randomization_steps",
            "model_randomization", "reinitialization", "label_randomization", "SanityCheck", "edge_baseline",
-           "evaluate_methods"]
+           "evaluate_methods", "bootstrap_interval",
+           "sparseness", "entropy", "Robustness", "robustness", "max_sensitivity", "local_lipschitz",
+           "NOISES", "Completeness", "completeness", "shifted_twin", "InputInvariance",
+           "input_invariance"]
 
 
 # ---------------------------------------------------------------------------- faithfulness
@@ -110,18 +120,6 @@ def _curve(explainer: Explainer, clips, rank, target, steps: int, mode: str, fil
 def _softmax(logits: np.ndarray) -> np.ndarray:
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)
-
-
-def _clips_and_target(explainer: Explainer, clips, target) -> tuple[np.ndarray, np.ndarray]:
-    """The clips and the class explained in each (the curves follow a class probability)."""
-    batch = check_clips(clips, explainer.frames, explainer.size)
-    resolved = explainer.check_target(target, len(batch))
-    if resolved.score is not None:
-        raise ValueError("the metrics follow a class probability: pass a class index or name as "
-                         "target, not a callable score")
-    if (resolved.classes < 0).any():
-        resolved = resolved.with_predictions(explainer.logits(batch))
-    return batch, resolved.classes
 
 
 def deletion_curve(explainer: Explainer, clips, maps, target=None, mode: str = "deletion",
@@ -230,28 +228,6 @@ def _randomize(layers_, rng: np.random.Generator) -> None:
         for variable in layer.weights:
             values = variable.numpy()
             variable.assign(rng.normal(values.mean(), values.std(), values.shape).astype(values.dtype))
-
-
-def _method_maps(explainer: Explainer, clips, methods, target, layer, options) -> dict:
-    """{name: maps (N, T, H, W)} for method names and for callables
-    ``f(explainer, clips, target) -> maps`` (a baseline that ignores the model, say)."""
-    names = [m for m in methods if isinstance(m, str)]
-    maps = {}
-    if names:
-        maps.update(explainer.explain(clips, methods=names, layer=layer, target=target, **options).maps)
-    for method in methods:
-        if callable(method):
-            maps[method.__name__] = np.asarray(method(explainer, clips, target), np.float32)
-    return maps
-
-
-def _check_methods(methods) -> tuple:
-    """Method names (validated) and callables ``f(explainer, clips, target) -> maps``."""
-    methods = (methods,) if isinstance(methods, str) or callable(methods) else tuple(methods)
-    names = [m for m in methods if not callable(m)]
-    if names or not methods:
-        Explainer.check_methods(names)
-    return methods
 
 
 def _sanity_check(explainers, labels, clips, methods, target, layer, options, progress,
