@@ -303,3 +303,41 @@ def test_saliency_is_input_invariant_and_gradient_x_input_is_not(model, explaine
     expected = explain.normalize_per_frame(np.abs((gradients * (clips + SHIFT)).sum(axis=-1)))
     np.testing.assert_allclose(found.shifted_maps["gradient_x_input"], expected, atol=2e-3)
     np.testing.assert_allclose(found.maps["saliency"], found.shifted_maps["saliency"], atol=1e-3)
+
+
+# ---------------------------------------------------------------- in the table
+
+
+def test_evaluate_methods_adds_complexity_always_and_the_costly_columns_when_asked(explainer, dataset):
+    clips, masks = dataset
+    methods = ["saliency", "gradcam"]
+    plain = metrics.evaluate_methods(explainer, clips, masks, methods, layer=LAYER, steps=2, progress=False)
+    assert list(plain.columns) == ["pointing_game", "energy_inside", "iou", "deletion_auc", "insertion_auc",
+                                   "sparseness", "entropy", "seconds_per_clip"]
+    table = metrics.evaluate_methods(explainer, clips, masks, methods, layer=LAYER, steps=2, progress=False,
+                                     robustness_samples=2, invariance_shift=SHIFT)
+    assert list(table.columns) == list(plain.columns[:-1]) + ["max_sensitivity", "local_lipschitz",
+                                                              "input_invariance", "seconds_per_clip"]
+    np.testing.assert_allclose(table.drop(columns="seconds_per_clip").iloc[:, :7],
+                               plain.drop(columns="seconds_per_clip"))  # the same columns as without
+    assert ((table["sparseness"] > 0) & (table["sparseness"] < 1)).all()
+    assert ((table["entropy"] > 0) & (table["entropy"] < np.log(SIZE * SIZE))).all()
+    assert (table[["max_sensitivity", "local_lipschitz"]] > 0).all().all()
+    assert table.loc["saliency", "input_invariance"] > 0.999
+    moved = metrics.robustness(explainer, clips, methods, samples=2, layer=LAYER, progress=False)
+    for name in methods:
+        maps = table.attrs["maps"][name]
+        np.testing.assert_allclose(table.loc[name, "sparseness"], metrics.sparseness(maps).mean())
+        np.testing.assert_allclose(table.loc[name, "entropy"], metrics.entropy(maps).mean())
+        for metric in ("max_sensitivity", "local_lipschitz"):
+            np.testing.assert_allclose(table.attrs["per_clip"][name][metric], moved[metric].per_clip[name], rtol=1e-6)
+        for score, values in table.attrs["per_clip"][name].items():
+            assert len(values) == len(clips)
+            np.testing.assert_allclose(np.nanmean(values), table.loc[name, score], rtol=1e-6)
+        low, high = metrics.bootstrap_interval(table.attrs["per_clip"][name]["entropy"])
+        assert low <= table.loc[name, "entropy"] <= high
+    with pytest.raises(ValueError, match="robustness_samples must be an integer >= 0"):
+        metrics.evaluate_methods(explainer, clips, masks, methods, robustness_samples=-1, progress=False)
+    with pytest.raises(ValueError, match="robustness_radius must be a number > 0"):
+        metrics.evaluate_methods(explainer, clips, masks, methods, robustness_samples=1,
+                                 robustness_radius=0, progress=False)

@@ -324,8 +324,10 @@ def test_evaluate_methods_table(demo_model, demo_clips):
                                      progress=False)
     assert list(table.index) == ["gradcam", "edge_detector"]
     assert list(table.columns) == ["pointing_game", "energy_inside", "iou", "deletion_auc",
-                                   "insertion_auc", "seconds_per_clip"]
-    assert ((table.drop(columns="seconds_per_clip") >= 0) & (table.drop(columns="seconds_per_clip") <= 1)).all().all()
+                                   "insertion_auc", "sparseness", "entropy", "seconds_per_clip"]
+    shares = table.drop(columns=["seconds_per_clip", "entropy"])
+    assert ((shares >= 0) & (shares <= 1)).all().all()
+    assert ((table["entropy"] > 0) & (table["entropy"] <= np.log(64 * 64))).all()  # in nats
     maps = table.attrs["maps"]["gradcam"]
     np.testing.assert_allclose(table.loc["gradcam", "energy_inside"],
                                np.nanmean(metrics.energy_inside(maps, masks)), rtol=1e-6)

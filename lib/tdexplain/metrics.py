@@ -308,15 +308,27 @@ def edge_baseline(explainer, clips, target) -> np.ndarray:
 
 def evaluate_methods(explainer: Explainer, clips, masks, methods, layer: str | None = None,
                      target=None, steps: int = 16, fill: str = "blur", progress: bool = True,
-                     **options):
+                     robustness_samples: int = 0, robustness_radius: float = 0.02,
+                     invariance_shift=None, **options):
     """One row per method: localization (pointing game, energy inside, IoU, with chance),
-    deletion and insertion AUC (per-frame scope), and explanation time per clip. A pandas
-    DataFrame; the maps, the curves and the per-clip scores (for `bootstrap_interval`) are in
-    its ``attrs``."""
+    deletion and insertion AUC (per-frame scope), sparseness and entropy (means over the
+    frames), and explanation time per clip. A pandas DataFrame; the maps, the curves and the
+    per-clip scores (for `bootstrap_interval`) are in its ``attrs``.
+
+    Columns that cost more explanations are asked for: robustness_samples > 0 adds
+    max_sensitivity and local_lipschitz (per clip, `robustness` with that many uniform
+    perturbations of radius `robustness_radius`, seed 0; each sample is one more explain call
+    per method, so the default 0 leaves them out); invariance_shift, a number or array,
+    adds input_invariance (mean Spearman of the maps of the model on x and of its
+    `shifted_twin` on x + shift: one more explain call per method; default None, left out).
+    Columns that are not asked for are absent, not NaN.
+    """
     import pandas as pd
 
     methods = _check_methods(methods)
     batch, targets = _clips_and_target(explainer, clips, target)
+    _check_robustness(robustness_samples, robustness_radius, "uniform", "robustness_", least=0)
+    twin = None if invariance_shift is None else _twin_explainer(explainer, invariance_shift)
     rows, maps, curves, per_clip = {}, {}, {}, {}
     for method in methods:
         # One explain call per method (not one pass for all): each method's time is its own.
@@ -330,12 +342,25 @@ def evaluate_methods(explainer: Explainer, clips, masks, methods, layer: str | N
                         for mode in ("deletion", "insertion")}
         per_clip[name] = {"pointing_game": found["pointing_game"], "energy_inside": found["energy_inside"],
                           "deletion_auc": curves[name]["deletion"].auc,
-                          "insertion_auc": curves[name]["insertion"].auc}
+                          "insertion_auc": curves[name]["insertion"].auc,
+                          "sparseness": sparseness(maps[name]).mean(axis=1),
+                          "entropy": entropy(maps[name]).mean(axis=1)}
+        if robustness_samples:
+            moved = _robustness(explainer, batch, [method], targets, robustness_samples,
+                                robustness_radius, "uniform", 0, layer, options, progress,
+                                original={name: maps[name]})
+            per_clip[name].update({metric: result.per_clip[name] for metric, result in moved.items()})
+        if twin is not None:
+            invariance = _invariance(explainer, twin, batch, [method], targets, layer, options,
+                                     original={name: maps[name]})
+            per_clip[name]["input_invariance"] = invariance.spearman[name]
         rows[name] = {"pointing_game": np.nanmean(found["pointing_game"]),
                       "energy_inside": np.nanmean(found["energy_inside"]),
                       "iou": np.nanmean(found["iou"]),
                       "deletion_auc": curves[name]["deletion"].auc.mean(),
                       "insertion_auc": curves[name]["insertion"].auc.mean(),
+                      **{score: np.nanmean(values) for score, values in per_clip[name].items()
+                         if score not in ("pointing_game", "energy_inside", "deletion_auc", "insertion_auc")},
                       "seconds_per_clip": seconds}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.attrs.update(maps=maps, curves=curves, per_clip=per_clip, chance=float(np.nanmean(chance(masks))))
