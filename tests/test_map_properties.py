@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from tdexplain import data, explain, metrics, models, unroll
+from tdexplain import data, explain, metric_catalogue, metrics, models, unroll
 
 pytestmark = pytest.mark.both_backends
 
@@ -336,8 +336,20 @@ def test_evaluate_methods_adds_complexity_always_and_the_costly_columns_when_ask
             np.testing.assert_allclose(np.nanmean(values), table.loc[name, score], rtol=1e-6)
         low, high = metrics.bootstrap_interval(table.attrs["per_clip"][name]["entropy"])
         assert low <= table.loc[name, "entropy"] <= high
+    catalogued = {m.column for m in metrics.METRICS.values()}
+    assert set(table.columns) - {"seconds_per_clip"} <= catalogued
     with pytest.raises(ValueError, match="robustness_samples must be an integer >= 0"):
         metrics.evaluate_methods(explainer, clips, masks, methods, robustness_samples=-1, progress=False)
     with pytest.raises(ValueError, match="robustness_radius must be a number > 0"):
         metrics.evaluate_methods(explainer, clips, masks, methods, robustness_samples=1,
                                  robustness_radius=0, progress=False)
+
+
+def test_the_catalogue_names_functions_of_the_metrics_module():
+    for metric in metrics.METRICS.values():
+        assert callable(getattr(metrics, metric.function)), metric.function
+        assert metric.function in metrics.__all__ and metric.family in metric_catalogue.FAMILIES
+    table = metrics.markdown_table()
+    assert table.count("\n") == len(metrics.METRICS) + 1
+    families = {m.family for m in metrics.METRICS.values()}
+    assert families == set(metric_catalogue.FAMILIES)

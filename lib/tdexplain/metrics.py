@@ -13,7 +13,8 @@ maps (N, T, H, W) in [0, 1] as `Explainer.explain` returns them:
   explains the model must change when the model does.
 
 What needs no ground truth (complexity, robustness to noise, completeness and input
-invariance) is in `tdexplain.map_properties`, and exported here too.
+invariance) is in `tdexplain.map_properties`, and exported here too; `METRICS` lists every
+metric, its family and which way is better.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .map_properties import (NOISES, Completeness, InputInvariance, Robustness, 
                              _invariance, _robustness, _twin_explainer, completeness, entropy,
                              input_invariance, local_lipschitz, max_sensitivity, robustness,
                              shifted_twin, sparseness)
+from .metric_catalogue import METRICS, Metric, markdown_table  # noqa: F401
 from .similarity import spearman, ssim  # noqa: F401 - part of this module's API
 
 FILLS = ("blur", "black", "mean")
@@ -46,7 +48,7 @@ __all__ = ["pointing_tolerance", "pointing_game", "energy_inside", "iou", "chanc
            "evaluate_methods", "bootstrap_interval",
            "sparseness", "entropy", "Robustness", "robustness", "max_sensitivity", "local_lipschitz",
            "NOISES", "Completeness", "completeness", "shifted_twin", "InputInvariance",
-           "input_invariance"]
+           "input_invariance", "METRICS", "Metric", "markdown_table"]
 
 
 # ---------------------------------------------------------------------------- faithfulness
