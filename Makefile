@@ -17,10 +17,11 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 all: test
 
+# The library with the workbook's stack (the notebooks extra) and the test tools.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks]'
 	touch $(STAMP)
 
 report: $(STAMP)
