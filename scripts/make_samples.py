@@ -1,7 +1,8 @@
 """Regenerate data_samples/clips: two synthetic clips per class, as MP4, with their masks.
 
 Run with `make samples`. The clips are 24 frames of 128x128 at 8 fps (3 s), longer than
-a model window, so the command line has several windows to slide over.
+a model window, so the command line has several windows to slide over. They are written into
+the package (lib/tdexplain/data_samples/, where data_samples/ links), so an install ships them.
 """
 
 from pathlib import Path
@@ -12,7 +13,7 @@ from tdexplain import data
 
 FRAMES, SIZE, FPS = 24, 128, 8
 SEEDS = {"normal": (101, 102), "fight": (201, 202), "shooting": (301, 302)}
-OUT = Path(__file__).resolve().parents[1] / "data_samples" / "clips"
+OUT = Path(data.sample_path("clips"))
 
 
 def main():

@@ -1,5 +1,8 @@
 """Train the shipped demo model, data_samples/demo_model.keras, and its metrics JSON.
 
+Saved into the package (lib/tdexplain/data_samples/, where data_samples/ links: models.DEMO_MODEL),
+so an install ships it.
+
 The paper's head shape (GRU, 3 blocks of Dense + Dropout(0.5)) at course size: VGG19 of
 1/8 width at 64x64, 8 frames, GRU of 64 units. Trained from scratch on synthetic clips,
 a new training set of 900 clips for every epoch (dataset seeds 10000 + epoch), validated

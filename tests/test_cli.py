@@ -164,7 +164,7 @@ def test_help_lists_every_option_with_its_default():
 
 
 def test_demo_model_is_the_default():
-    assert models.DEMO_MODEL.endswith("data_samples/demo_model.keras")
+    assert models.DEMO_MODEL.endswith("tdexplain/data_samples/demo_model.keras")  # in the package
 
 
 def test_train_command_on_synthetic_clips_and_on_a_folder(tmp_path, capsys):

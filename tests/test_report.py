@@ -67,9 +67,7 @@ def test_papermill_injects_parameters_into_a_workbook_notebook(tmp_path):
     injected values (its tagged cell and its metadata), and its outputs follow them."""
     import papermill
 
-    from tdexplain.data import sample_path
-
-    notebook = Path(sample_path("")).parent / "notebooks" / "00_data_tour.ipynb"
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "00_data_tour.ipynb"
     injected = {"frames": 4, "size": 32, "n_clips": 6, "seed": 1}
     out = tmp_path / "00_data_tour.ipynb"
     papermill.execute_notebook(str(notebook), str(out), parameters=injected, cwd=str(notebook.parent),

@@ -98,7 +98,7 @@ def test_figures_go_to_the_repository_s_reports_wherever_the_code_runs(tmp_path,
     path = viz.save_figure(fig, "test_where_figures_go")
     plt.close(fig)
     try:
-        assert path.parent == Path(data.sample_path("")).parent / "reports" / "figures"
+        assert path.parent == Path(__file__).resolve().parents[1] / "reports" / "figures"
         assert path.is_file() and not (tmp_path / "reports").exists()
     finally:
         path.unlink()

@@ -5,6 +5,8 @@ method, a layer and a target, and press "Explain". The app runs `video.explain_v
 command line's `tdexplain explain`) and shows the verdict, the class probabilities of every
 window over time, the frames with their heat and contours, and links to download the overlay
 MP4 and the summary JSON. `make app` serves it with Voila (app/reviewer.ipynb, code hidden).
+Needs the `notebooks` extra (ipywidgets; `app` adds Voila): importing this module without it
+says so.
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ import numpy as np
 
 from . import methods, models, video
 from .explain import DEFAULT_METHOD, METHODS, Explainer
-from .widgets import sample_clips, video_path
+from .extras import require
+
+require("tdexplain.app", "ipywidgets", "IPython")  # the notebooks extra, before widgets says it
+
+from .widgets import sample_clips, video_path  # noqa: E402 - after the check
 
 __all__ = ["ReviewerApp"]
 

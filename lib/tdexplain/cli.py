@@ -13,6 +13,7 @@ import sys
 import numpy as np
 
 from . import backend, report
+from .extras import MissingExtra
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
@@ -150,7 +151,8 @@ def _add_explain(subparsers):
 
 
 def _add_report(subparsers):
-    p = subparsers.add_parser("report", help="render the notebooks into HTML reports",
+    p = subparsers.add_parser("report", help="render the notebooks into HTML reports (needs the "
+                                             "notebooks extra: pip install 'tdexplain[notebooks]')",
                               formatter_class=_Help)
     report.add_arguments(p)
     p.set_defaults(run=report.run)
@@ -178,7 +180,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("tdexplain: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, OSError) as error:
+    except (ValueError, TypeError, OSError, MissingExtra) as error:
         if args.debug:
             raise
         print(f"tdexplain {args.command}: error: {error}", file=sys.stderr)

@@ -10,6 +10,7 @@ import logging
 import os
 import dataclasses
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import cv2
@@ -433,5 +434,7 @@ def load_folder(root, frames: int = 8, size: int = 64, fit: str = "pad", short: 
 
 
 def sample_path(name: str) -> str:
-    """Path of a file shipped in ``data_samples/`` (the repository's, next to ``lib/``)."""
-    return os.fspath(Path(__file__).resolve().parents[2] / "data_samples" / name)
+    """Path of a file shipped with the package in ``tdexplain/data_samples/`` (in a checkout,
+    ``data_samples/`` links there), found through `importlib.resources`, so an installed
+    package finds its clips and demo model as a checkout does."""
+    return os.fspath(resources.files("tdexplain") / "data_samples" / name)

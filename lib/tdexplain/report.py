@@ -3,6 +3,10 @@
 A notebook that fails still gets its report (papermill keeps the cells run so far and the
 error), the others are still rendered, and the index and the exit code say which failed
 and why.
+
+Rendering needs the `notebooks` extra (papermill, nbconvert, pyyaml). This module imports
+without it, since the `tdexplain` command builds its `report` subcommand from
+`add_arguments`; each function that renders says which extra to install when it is missing.
 """
 
 from __future__ import annotations
@@ -17,9 +21,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from .extras import require
 
 log = logging.getLogger(__name__)
+
+
+def _require_notebooks_extra() -> None:
+    require("tdexplain.report (`tdexplain report`)",
+            "yaml", "papermill", "nbconvert", "nbformat", "jupyter_client", "ipykernel")
 
 
 @dataclass
@@ -94,6 +103,7 @@ def _ipc_kernel_manager():
 def render_notebook(notebook: Path, out_dir: Path, parameters: dict | None = None,
                     kernel: str = "python3") -> Rendered:
     """Execute one notebook with papermill (in its own folder) and convert it to HTML."""
+    _require_notebooks_extra()
     import papermill
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -159,6 +169,7 @@ def environment() -> dict:
 
 def write_index(results: list[Rendered], out_dir: Path, title: str = "tdexplain reports",
                 parameters: dict | None = None) -> Path:
+    _require_notebooks_extra()
     ran_on = environment()
     versions = ", ".join(f"{name} {version}" for name, version in ran_on["versions"].items())
     settings = (", ".join(f"{name} = {value!r}" for name, value in parameters.items()) if parameters
@@ -197,6 +208,7 @@ img{{max-width:22em;max-height:12em}}</style>
 
 
 def render_all(notebook_dir: Path, out_dir: Path, parameters: dict | None = None) -> list[Rendered]:
+    _require_notebooks_extra()
     notebooks = sorted(p for p in Path(notebook_dir).glob("*.ipynb"))
     if not notebooks:
         raise FileNotFoundError(f"no notebook (*.ipynb) in {notebook_dir}")
@@ -206,6 +218,9 @@ def render_all(notebook_dir: Path, out_dir: Path, parameters: dict | None = None
 
 
 def load_parameters(path) -> dict:
+    _require_notebooks_extra()
+    import yaml
+
     if path is None:
         return {}
     path = Path(path)

@@ -10,8 +10,11 @@ import numpy as np
 from .methods import REGISTRY
 
 # The repository's reports/figures/, wherever the notebook or script runs from (notebooks run
-# in notebooks/, and must not leave a notebooks/reports/ behind).
-FIGURES_DIR = Path(__file__).resolve().parents[2] / "reports" / "figures"
+# in notebooks/, and must not leave a notebooks/reports/ behind). An installed package has no
+# repository around it: reports/figures/ under the working directory.
+_CHECKOUT = Path(__file__).resolve().parents[2]
+FIGURES_DIR = (_CHECKOUT / "reports" / "figures" if (_CHECKOUT / "pyproject.toml").is_file()
+               else Path("reports") / "figures")
 EVIDENCE_COLOR = np.array([0.0, 0.9, 0.3])  # green, distinct from the heat colormap
 
 

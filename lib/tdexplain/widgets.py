@@ -6,7 +6,8 @@ them. A picture is a PNG of fixed size swapped into an `ipywidgets.Image` in one
 redraw never shows a blank or half-drawn picture, and redraws are serialized: a change that
 arrives while one is drawn is drawn next, and the picture always ends on the last change.
 `show()` displays the controls once, with their first picture as a static fallback that
-reports and HTML exports show where a live session shows the widget.
+reports and HTML exports show where a live session shows the widget. Needs the `notebooks`
+extra (ipywidgets): importing this module without it says so.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ import numpy as np
 
 from . import contours, data, methods, video, viz
 from .explain import DEFAULT_METHOD, METHODS, Explainer
+from .extras import require
 from .models import input_spec
+
+require("tdexplain.widgets", "ipywidgets", "IPython")  # the notebooks extra
 
 __all__ = ["Explorer", "ExplorerControls", "sample_clips", "video_path", "compare_view", "compare_models"]
 
