@@ -68,7 +68,8 @@ def _checkout_copy(target: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def lean(tmp_path_factory):
-    """A wheel of the checkout, and a fresh virtual environment with only it installed."""
+    """A wheel of the checkout, and a fresh virtual environment with only it installed (removed
+    after the tests)."""
     unreachable = _index_unreachable(sys.executable)
     if unreachable:
         reason = f"the package index cannot be reached ({unreachable})"
@@ -87,8 +88,9 @@ def lean(tmp_path_factory):
     installed = time.perf_counter() - start
     outside = root / "elsewhere"  # no checkout around it: only the installed package is found
     outside.mkdir()
-    return dict(root=root, wheel=wheel, venv=venv, python=python, tdexplain=venv / "bin" / "tdexplain",
-                outside=outside, install_seconds=installed)
+    yield dict(root=root, wheel=wheel, venv=venv, python=python, tdexplain=venv / "bin" / "tdexplain",
+               outside=outside, install_seconds=installed)
+    shutil.rmtree(root, ignore_errors=True)  # 2.6 GB, mostly TensorFlow
 
 
 def _python(lean, code: str, check=True) -> subprocess.CompletedProcess:
