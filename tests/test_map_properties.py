@@ -3,6 +3,7 @@ an independent computation: a loop over pixel pairs, a closed form, the same see
 replayed by hand, the model's own logits."""
 
 import math
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -353,3 +354,8 @@ def test_the_catalogue_names_functions_of_the_metrics_module():
     assert table.count("\n") == len(metrics.METRICS) + 1
     families = {m.family for m in metrics.METRICS.values()}
     assert families == set(metric_catalogue.FAMILIES)
+
+
+def test_the_readme_lists_every_metric():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert metric_catalogue.markdown_table() in readme, "run `python -m tdexplain.metric_catalogue` and paste its table"
