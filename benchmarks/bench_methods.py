@@ -43,7 +43,7 @@ def main():
     baseline = seconds(explainer, clips, "saliency", repeats=5)
     rows = []
     for name, method in methods.REGISTRY.items():
-        taken = baseline if name == "saliency" else seconds(explainer, clips, name, repeats=1)
+        taken = baseline if name == "saliency" else seconds(explainer, clips, name, repeats=2)
         rows.append(dict(method=name, reads="layer" if method.uses_layer else "pixels",
                          seconds_per_clip=taken / len(clips), ratio_to_saliency=taken / baseline))
     print(f"{len(clips)} clips of {frames} frames at {size} px, layer {explainer.default_layer}; "
