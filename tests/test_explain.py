@@ -338,7 +338,10 @@ def test_single_frame_clips(clips):
 def test_model_without_time_distributed_is_refused():
     frame = keras.Input((SIZE, SIZE, 3))
     plain = keras.Model(frame, keras.layers.Dense(3)(keras.layers.Flatten()(frame)), name="plain_cnn")
-    with pytest.raises(ValueError, match="plain_cnn.*no TimeDistributed layer.*its layers are"):
+    with pytest.raises(ValueError, match=r"plain_cnn' has no TimeDistributed CNN, Conv3D or ConvLSTM2D "
+                       r"layer; tdexplain explains: \(1\) TimeDistributed\(CNN model.*\(2\) consecutive "
+                       r"TimeDistributed single layers.*\(3\) Conv3D or ConvLSTM2D.*its layers are: "
+                       r"flatten\w* \(Flatten\), dense\w* \(Dense\)"):
         explain.Explainer(plain)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .registry import REGISTRY, Method, normalize_per_frame, register, upsample
+from .registry import REGISTRY, Method, normalize_per_frame, register, to_frames, upsample
 
 __all__ = ["CAM"]
 
@@ -120,6 +120,7 @@ def _channel_count(option, k: int) -> int:
 @register
 class ScoreCAM(CAM):
     name, title = "scorecam", "Score-CAM"
+    pairs_steps_with_frames = True
     options = {"scorecam_channels": None}
     reference = "Wang et al., 2020: weights = softmax of the scores of channel-masked frames"
 
@@ -189,4 +190,4 @@ class GuidedGradCAM(Method):
     def attribute(self, explainer, one, clips, options):
         cam, weights = REGISTRY["gradcam"].attribute(explainer, one, clips, options)
         guided = np.abs(explainer.guided_gradients(clips, one.targets(), one.layer)).max(axis=-1)
-        return guided * normalize_per_frame(upsample(cam, clips.shape[-2])), weights
+        return guided * normalize_per_frame(upsample(to_frames(cam, clips.shape[1]), clips.shape[-2])), weights

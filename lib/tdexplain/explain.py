@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from . import backend, methods as registry, targets, unroll
+from . import backend, methods as registry, shapes, targets, unroll
 from .data import check_clips
-from .methods import Pass, blurred, normalize_per_frame, upsample
-from .models import class_names, input_spec
+from .methods import Pass, blurred, normalize_per_frame, to_frames, upsample
+from .models import class_names
 from .temporal import occluded_clips
 
 METHODS = registry.names()
@@ -44,9 +44,11 @@ class Explanation:
     probabilities (N, C); target (N,) class indices (-1 for a callable score, named
     `target_label`); maps[method] (N, T, H, W) in [0, 1],
     normalized per frame, at the clip's resolution. For teaching, the raw material too:
-    raw[method] the maps before normalization (CAMs at the layer's resolution, (N, T, h, w)),
-    channel_weights[method] (N, T, K) for the CAM methods, activations and
-    activation_gradients (N, T, h, w, K) of `layer`, input_gradients (N, T, H, W, 3).
+    raw[method] the maps before normalization (CAMs at the layer's resolution, (N, S, h, w)),
+    channel_weights[method] (N, S, K) for the CAM methods, activations and
+    activation_gradients (N, S, h, w, K) of `layer`, input_gradients (N, T, H, W, 3). S, the
+    layer's time steps, is T except at a Conv3D/ConvLSTM2D layer that strides or pools in
+    time; its maps are brought to the T frames by linear interpolation in time (`to_frames`).
     """
 
     probabilities: np.ndarray
@@ -71,21 +73,28 @@ class Explanation:
 
 
 class Explainer:
-    """Explains a video model whose frames go through a TimeDistributed CNN.
+    """Explains a video model: a TimeDistributed CNN (nested models allowed), consecutive
+    TimeDistributed layers, or a Conv3D/ConvLSTM2D model (`shapes.SUPPORTED`).
 
-    Finds the TimeDistributed layer itself. `inner_layers` lists the CNN's layers with a
-    spatial output (any of them can be explained); the default is the deepest convolution
-    with at least 8x8 cells (`unroll.default_layer`: the paper's last convolution at 224 px).
+    Finds the shape itself (`shapes.inspect`). `inner_layers` lists the layers with a spatial
+    output (per frame) or a spatio-temporal one (N, T', h, w, K) (any of them can be explained);
+    the default is the deepest convolution with at least 8x8 cells (`unroll.default_layer`: the
+    paper's last convolution at 224 px). output: the explained output of a multi-output model
+    (a name or an index). clip_input: the input that takes the clips (default: the only 5-D
+    one). other_inputs: {input name: value for one sample} for the other inputs, held fixed
+    and broadcast to every clip this explainer sees (one explainer per set of values).
     """
 
-    def __init__(self, model: keras.Model, frames_per_pass: int = 64, jit_compile: bool = False):
+    def __init__(self, model: keras.Model, frames_per_pass: int = 64, jit_compile: bool = False,
+                 output=None, clip_input=None, other_inputs=None):
         self.model = model
-        self.wrapper = unroll.find_time_distributed(model)
-        self.backbone = self.wrapper.layer
-        self.frames, self.size = input_spec(model)
-        self.class_names = class_names(model)
-        self.inner_layers = unroll.spatial_layers(self.backbone)
-        self.default_layer = unroll.default_layer(self.backbone)
+        self.video = shapes.inspect(model, output, clip_input, other_inputs)
+        self.wrapper = self.video.wrappers[0] if self.video.wrappers else None
+        self.backbone = self.video.backbone
+        self.frames, self.size = self.video.frames, self.video.size
+        self.class_names = class_names(model, self.video.output)
+        self.inner_layers = self.video.inner_layers
+        self.default_layer = self.video.default_layer
         # Memory bound of the sampled methods: clips per chunk = frames_per_pass // T.
         self.frames_per_pass = frames_per_pass
         self.jit_compile = jit_compile  # TensorFlow's XLA (JAX always compiles)
@@ -95,7 +104,7 @@ class Explainer:
 
     def _unrolled_at(self, layer: str, guided: bool = False) -> keras.Model:
         if (layer, guided) not in self._unrolled:
-            self._unrolled[layer, guided] = unroll.unrolled_model(self.model, layer, input_gradients_only=True,
+            self._unrolled[layer, guided] = unroll.unrolled_model(self.video, layer, input_gradients_only=True,
                                                                   guided=guided)
         return self._unrolled[layer, guided]
 
@@ -112,25 +121,22 @@ class Explainer:
     def _probe(self, clips: int, layer: str) -> np.ndarray:
         """Zeros shaped like the layer's activations for that many clips (see `unroll`)."""
         probe = self._unrolled_at(layer).inputs[1]
-        return np.zeros((clips * self.frames,) + tuple(probe.shape[1:]), probe.dtype)
+        return np.zeros((clips,) + tuple(probe.shape[1:]), probe.dtype)
 
     def _run(self, clips: np.ndarray, target: targets.Target, layer: str, kind: str = "gradient") -> Pass:
-        clips = np.asarray(clips, self.model.inputs[0].dtype)
+        clips = np.asarray(clips, self.video.clip_tensor.dtype)
         run = self._pass(kind, layer, target.score)
         probabilities, classes, scores, activations, activation_gradients, input_gradients = run(
             clips, self._probe(len(clips), layer), target.classes.astype(np.int32))
-        n, t = clips.shape[:2]
-        return Pass(layer, probabilities, classes, scores,
-                    activations.reshape((n, t) + activations.shape[1:]),
-                    activation_gradients.reshape((n, t) + activation_gradients.shape[1:]),
+        return Pass(layer, probabilities, classes, scores, activations, activation_gradients,
                     input_gradients, target.score, target.label)
 
     def _forward(self, clips, layer: str | None, keep_activations: bool, probe=None):
         """Batched forward passes (no gradient): logits (N, C) and, if asked, the activations
-        (N, T, h, w, K) of `layer`. probe: None, or (N, T, h, w, K) added to the activations."""
+        (N, S, h, w, K) of `layer`. probe: None, or (N, S, h, w, K) added to the activations."""
         layer = layer or self.default_layer
         forward = self._pass("forward", layer)
-        clips = np.asarray(clips, self.model.inputs[0].dtype)
+        clips = np.asarray(clips, self.video.clip_tensor.dtype)
         chunk_size = self._chunk()
         zeros = self._probe(chunk_size, layer)  # every chunk is padded to chunk_size clips
         activations, logits = [], []
@@ -141,7 +147,7 @@ class Explainer:
             count = min(chunk_size, len(clips) - start)
             logits.append(scores[:count])
             if keep_activations:
-                activations.append(inner.reshape((-1, self.frames) + inner.shape[1:])[:count])
+                activations.append(inner[:count])
         return (np.concatenate(activations) if keep_activations else None), np.concatenate(logits)
 
     def logits(self, clips, layer: str | None = None, probe=None) -> np.ndarray:
@@ -151,8 +157,8 @@ class Explainer:
         return self._forward(clips, layer, keep_activations=False, probe=probe)[1]
 
     def activations(self, clips, layer: str | None = None) -> np.ndarray:
-        """Activations (N, T, h, w, K) of an inner layer for clips (N, T, H, W, 3), from
-        batched forward passes (no gradient)."""
+        """Activations (N, S, h, w, K) of an inner layer for clips (N, T, H, W, 3), from
+        batched forward passes (no gradient); S = T but at a Conv3D/ConvLSTM2D layer."""
         layer = self.check_layer(layer, ())
         batch = check_clips(clips, frames=self.frames, size=self.size)
         return self._forward(batch, layer, keep_activations=True)[0]
@@ -213,8 +219,9 @@ class Explainer:
             result.raw[name] = raw
             if weights is not None:
                 result.channel_weights[name] = weights
+            at_frames = to_frames(raw, self.frames)  # a layer's S time steps over the T frames
             at_pixels = raw.shape[-1] == self.size  # CAMs come at the layer's resolution
-            result.maps[name] = normalize_per_frame(raw if at_pixels else upsample(raw, self.size))
+            result.maps[name] = normalize_per_frame(at_frames if at_pixels else upsample(at_frames, self.size))
         return result
 
     # ------------------------------------------------------------------ sampled gradients
@@ -274,19 +281,26 @@ class Explainer:
         return methods
 
     def check_layer(self, layer, methods) -> str:
-        if layer is None:
-            return self.default_layer
-        all_names = [l.name for l in self.backbone.layers]
-        if layer not in all_names:
-            model_names = [l.name for l in self.model.layers]
+        layer = self.default_layer if layer is None else layer
+        if layer not in self.video.layer_names():
+            model_names = [l.name for l in shapes.leaf_layers(self.video.graph)]
             where = (f" ({layer!r} is a layer of the outer model, not of the wrapped backbone)"
                      if layer in model_names else "")
-            raise ValueError(f"unknown layer {layer!r}{where}; inner layers of "
-                             f"{self.backbone.name!r} with a spatial output: {', '.join(self.inner_layers)}")
+            raise ValueError(f"unknown layer {layer!r}{where}; {self.video.inner_phrase}: "
+                             f"{', '.join(self.inner_layers)}")
         if layer not in self.inner_layers and any(registry.get(m).uses_layer for m in methods):
-            raise ValueError(f"layer {layer!r} has no spatial output (shape "
-                             f"{self.backbone.get_layer(layer).output.shape}), so CAM methods cannot "
+            kind = "spatial" if self.video.wrappers else "spatio-temporal"
+            raise ValueError(f"layer {layer!r} has no {kind} output (shape "
+                             f"{self.video.get_layer(layer).output.shape}), so CAM methods cannot "
                              f"use it; choose one of {', '.join(self.inner_layers)}")
+        paired = [m for m in methods if registry.get(m).pairs_steps_with_frames]
+        steps = self.video.steps(layer) if paired else self.frames
+        if steps != self.frames:
+            keeping = [name for name in self.inner_layers if self.video.steps(name) == self.frames]
+            raise ValueError(f"{', '.join(paired)} masks frame t with step t of the layer's activations, "
+                             f"but {layer!r} has {steps} time steps for the clip's {self.frames} frames; "
+                             f"choose a layer that keeps every frame ({', '.join(keeping) or 'none'}) "
+                             f"or another method")
         return layer
 
     def check_target(self, target, n: int) -> targets.Target:

@@ -2,7 +2,7 @@
 
 Forward, a ReLU; backward, the gradient passes only where the ReLU's input was positive
 (as for a ReLU) and the gradient arriving from above is positive. `guided_layer` gives, for
-a backbone layer that ends in a ReLU (a Conv2D or Dense with activation="relu", a ReLU or
+a backbone layer that ends in a ReLU (a Conv2D, Conv3D or Dense with activation="relu", a ReLU or
 Activation("relu") layer), a layer computing the same with its own weights and the guided
 gradient; other layers are used as they are. `unroll` swaps them in for the guided pass.
 """
@@ -36,7 +36,7 @@ class _Guided(keras.layers.Layer):
 
     def call(self, x):
         layer = self.wrapped
-        if isinstance(layer, keras.layers.Conv2D):
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv3D)):
             x = layer.convolution_op(x, layer.kernel)
         elif isinstance(layer, keras.layers.Dense):
             x = ops.matmul(x, layer.kernel)
@@ -52,7 +52,8 @@ def guided_layer(layer, name: str):
     """The guided twin of a layer that ends in a plain ReLU, or None."""
     plain_relu = (isinstance(layer, keras.layers.ReLU) and layer.max_value is None
                   and not layer.negative_slope and not layer.threshold)
-    ends_in_relu = (type(layer) in (keras.layers.Conv2D, keras.layers.Dense, keras.layers.Activation)
+    ends_in_relu = (type(layer) in (keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Dense,
+                                    keras.layers.Activation)
                     and _is_relu(layer.activation)
                     and getattr(layer, "data_format", "channels_last") == "channels_last")
     return _Guided(layer, name=name) if plain_relu or ends_in_relu else None

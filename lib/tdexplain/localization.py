@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from .explain import Explainer, normalize_per_frame, upsample
+from .methods import to_frames
 
 __all__ = ["pointing_tolerance", "pointing_game", "energy_inside", "iou", "chance",
            "localization", "evidence_response", "grid_bound"]
@@ -112,7 +113,8 @@ def evidence_response(explainer: Explainer, clips, clips_without_evidence, masks
     """Where an inner layer responds to the evidence, scored like a map (`localization`).
 
     The response is |a(clip) - a(clip without its evidence)| summed over the layer's
-    channels, per frame, upsampled to the frame: the same scenes rendered with the evidence
+    channels, per frame (per time step of a Conv3D layer, brought to the frames), upsampled
+    to the frame: the same scenes rendered with the evidence
     hidden (``data.synthetic_clip(..., hidden=("evidence",))``). A layer whose response
     sits on the evidence can be weighted into a map that lands there; a layer whose cells
     all change carries the evidence everywhere, and no weighting of its channels can say
@@ -121,7 +123,7 @@ def evidence_response(explainer: Explainer, clips, clips_without_evidence, masks
     with_evidence = explainer.activations(clips, layer)
     without = explainer.activations(clips_without_evidence, layer)
     response = np.abs(with_evidence - without).sum(axis=-1)
-    maps = normalize_per_frame(upsample(response, explainer.size))
+    maps = normalize_per_frame(upsample(to_frames(response, explainer.frames), explainer.size))
     return localization(maps, masks) | {"maps": maps}
 
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 
 from .registry import (REGISTRY, Method, Pass, blurred, get, markdown_table, names,  # noqa: F401
-                       normalize_per_frame, option_defaults, register, upsample)
+                       normalize_per_frame, option_defaults, register, to_frames, upsample)
 
 __all__ = ["Method", "Pass", "REGISTRY", "register", "get", "names", "option_defaults",
-           "normalize_per_frame", "upsample", "blurred", "markdown_table"]
+           "normalize_per_frame", "upsample", "to_frames", "blurred", "markdown_table"]
 
 
 # ---------------------------------------------------------------------- pixel methods

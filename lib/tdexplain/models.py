@@ -14,7 +14,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from . import backend
+from . import backend, shapes
 from .data import CLASSES, check_clips, sample_path
 from .unroll import find_time_distributed
 
@@ -212,25 +212,34 @@ def _check_arguments(frames, size, classes, backbone, width, gru_units, dropout,
         raise ValueError(f"classes must be at least two distinct names, got {classes!r}")
 
 
-def class_names(model: keras.Model) -> tuple:
-    """The class names saved with the model (``class_0``, ... for a model built elsewhere)."""
-    for layer in reversed(model.layers):
-        if isinstance(layer, ClassProbabilities):
-            return layer.class_names
-    return tuple(f"class_{i}" for i in range(model.output_shape[-1]))
+def class_names(model: keras.Model, output=None) -> tuple:
+    """The class names saved with the model, in the layer that computes the explained output
+    (`output`: a name or an index, needed when the model has several); ``class_0``, ... for
+    an output that does not carry them."""
+    index = shapes.output_index(model, output)
+    producer = shapes.output_producer(model, index)
+    if isinstance(producer, ClassProbabilities):
+        return producer.class_names
+    if len(model.outputs) == 1:
+        for layer in reversed(model.layers):
+            if isinstance(layer, ClassProbabilities):
+                return layer.class_names
+    return tuple(f"class_{i}" for i in range(model.outputs[index].shape[-1]))
 
 
-def input_spec(model: keras.Model) -> tuple[int, int]:
-    """(frames, size) of the clips the model takes."""
-    shape = model.input_shape
-    if len(shape) != 5:
-        raise ValueError(f"expected a video model with input (N, T, H, W, 3), got input {shape}")
+def input_spec(model: keras.Model, clip_input=None) -> tuple[int, int]:
+    """(frames, size) of the clips the model takes (in its only 5-D input, or `clip_input`)."""
+    shape = model.inputs[shapes.clip_input_index(model, clip_input)].shape
     return shape[1], shape[2]
 
 
 def backbone_of(model: keras.Model) -> keras.Model:
-    """The per-frame CNN wrapped in the model's TimeDistributed layer."""
-    return find_time_distributed(model).layer
+    """The per-frame CNN: the model wrapped in the model's TimeDistributed layer (nested models
+    flattened), or the network of its consecutive TimeDistributed layers (`shapes`)."""
+    video = shapes.video_part(model)
+    if not video.wrappers:
+        raise ValueError(f"model {model.name!r} is a Conv3D/ConvLSTM2D model: it has no per-frame CNN")
+    return video.backbone
 
 
 def predict(model: keras.Model, clips, batch_size: int = 16) -> np.ndarray:

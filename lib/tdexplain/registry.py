@@ -16,14 +16,15 @@ import numpy as np
 from .targets import Target
 
 __all__ = ["Method", "Pass", "REGISTRY", "register", "get", "names", "option_defaults",
-           "normalize_per_frame", "upsample", "blurred", "markdown_table"]
+           "normalize_per_frame", "upsample", "to_frames", "blurred", "markdown_table"]
 
 
 @dataclass
 class Pass:
     """The tensors of one forward + backward pass at `layer`, as NumPy arrays: target (N,) is
     the explained class per clip (-1 with a callable score), activations and
-    activation_gradients (N, T, h, w, K), input_gradients (N, T, H, W, 3)."""
+    activation_gradients (N, S, h, w, K) (S = T, or a Conv3D/ConvLSTM2D layer's time steps),
+    input_gradients (N, T, H, W, 3)."""
 
     layer: str
     probabilities: np.ndarray
@@ -48,6 +49,7 @@ class Method:
     name = ""
     title = ""
     uses_layer = False  # the map is read at the chosen inner layer
+    pairs_steps_with_frames = False  # the rule uses the layer's step t on frame t (needs S == T)
     options: dict = {}  # option name -> default
     reference = ""
 
@@ -103,6 +105,20 @@ def upsample(maps: np.ndarray, size: int) -> np.ndarray:
     flat = np.asarray(maps, np.float32).reshape((-1, h, w))
     resized = [cv2.resize(m, (size, size), interpolation=cv2.INTER_LINEAR) for m in flat]
     return np.stack(resized).reshape(lead + (size, size)) if resized else np.zeros(lead + (size, size), np.float32)
+
+
+def to_frames(maps: np.ndarray, frames: int) -> np.ndarray:
+    """Maps (N, S, h, w) of a layer with S time steps at the clip's T frames (N, T, h, w), by
+    linear interpolation in time with step and frame centres aligned (`upsample`'s rule, as for
+    a Conv3D layer with temporal stride or pooling); the maps themselves when S == T."""
+    steps = maps.shape[1]
+    if steps == frames:
+        return maps
+    position = np.clip((np.arange(frames) + 0.5) * steps / frames - 0.5, 0, steps - 1)
+    low = np.floor(position).astype(int)
+    high = np.minimum(low + 1, steps - 1)
+    weight = (position - low).astype(np.float32)[:, None, None]
+    return (1 - weight) * maps[:, low] + weight * maps[:, high]
 
 
 def blurred(clips: np.ndarray) -> np.ndarray:

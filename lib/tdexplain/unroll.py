@@ -1,26 +1,35 @@
-"""Unrolling a TimeDistributed CNN, so any inner layer's activations are reachable per frame.
+"""Unrolling a video model, so any inner layer's activations are reachable per frame.
 
 ``model.get_layer("block5_conv4")`` fails on a video model: the inner layers of a wrapped
-backbone are not in the outer graph. Here the model's graph is rebuilt, reusing its own
-layer objects (the same weights, no copies), with the TimeDistributed layer replaced by:
-reshape the clips to one batch of frames (N*T, H, W, C), run the CNN split at the chosen
-layer, and reshape the features back to (N, T, F). The rebuilt model also returns the
-chosen layer's activations and the class logits, and takes a second input, a "probe" added
-to those activations (zeros: it changes nothing), whose gradient is the gradient with
-respect to the activations on any backend.
+backbone are not in the outer graph. Here the model's graph (flattened: nested models opened,
+see `tdexplain.shapes`) is rebuilt, reusing its own layer objects (the same weights, no
+copies), with the TimeDistributed layers on frames replaced by: reshape the clips to one batch
+of frames (N*T, H, W, C), run the frame network split at the chosen layer, and reshape the
+features back to (N, T, F). The rebuilt model also returns the chosen layer's activations and
+the class logits, and takes a second input, a "probe" added to those activations (zeros: it
+changes nothing), whose gradient is the gradient with respect to the activations on any
+backend. A Conv3D or ConvLSTM2D model has no frames to unroll: the probe is added to the
+chosen layer's output (N, T', h, w, K) where it is in the graph.
 """
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
-from . import backend
+from . import backend, graphs, shapes
 from .guided import guided_layer
+from .shapes import MIN_CAM_CELLS, default_layer, last_convolution, spatial_layers  # noqa: F401
+
+__all__ = ["find_time_distributed", "unrolled_model", "spatial_layers", "default_layer",
+           "last_convolution", "MIN_CAM_CELLS"]
 
 
 def find_time_distributed(model: keras.Model) -> keras.layers.TimeDistributed:
-    """The model's one TimeDistributed layer, whatever its name and place in the graph."""
+    """The model's one TimeDistributed layer wrapping a CNN model, whatever its name and place
+    in the graph (for the tools that need that exact shape: training, the paper's variant).
+    The explainer accepts more shapes (`tdexplain.shapes`)."""
     wrappers = [layer for layer in model.layers if isinstance(layer, keras.layers.TimeDistributed)]
     if not wrappers:
         names = ", ".join(f"{layer.name} ({type(layer).__name__})" for layer in model.layers)
@@ -35,44 +44,6 @@ def find_time_distributed(model: keras.Model) -> keras.layers.TimeDistributed:
     return wrappers[0]
 
 
-def spatial_layers(cnn: keras.Model) -> list[str]:
-    """Names of the CNN's layers whose output is a spatial map (H, W, channels), input excluded."""
-    return [layer.name for layer in cnn.layers
-            if not isinstance(layer, keras.layers.InputLayer) and len(layer.output.shape) == 4]
-
-
-# The default layer keeps at least this many cells per side (see `default_layer`).
-MIN_CAM_CELLS = 8
-
-
-def _convolutions(cnn: keras.Model) -> list:
-    convolutions = [layer for layer in cnn.layers if isinstance(layer, keras.layers.Conv2D)]
-    if not convolutions:
-        raise ValueError(f"the backbone {cnn.name!r} has no Conv2D layer; pass layer= explicitly "
-                         f"(one of {spatial_layers(cnn)})")
-    return convolutions
-
-
-def last_convolution(cnn: keras.Model) -> str:
-    """The paper's choice of layer for Grad-CAM: the backbone's last convolution."""
-    return _convolutions(cnn)[-1].name
-
-
-def default_layer(cnn: keras.Model) -> str:
-    """The layer explained by default: the deepest convolution whose output grid has at
-    least MIN_CAM_CELLS cells per side (the first convolution if none has).
-
-    At VGG19's own 224 px this is the paper's last convolution, block5_conv4 (14x14). On
-    small frames the last convolution is a grid that its block's own 3x3 convolutions mix
-    from edge to edge (4x4 at 64 px), where even an ideal map points at the evidence in only
-    half of the frames (`metrics.grid_bound`); at 8x8 an ideal map always can. Whether a
-    model's CAM does is measured in notebook 04 and benchmarks/RESULTS.md.
-    """
-    convolutions = _convolutions(cnn)
-    fine = [layer.name for layer in convolutions if min(layer.output.shape[1:3]) >= MIN_CAM_CELLS]
-    return fine[-1] if fine else convolutions[0].name
-
-
 class _Logits(keras.layers.Layer):
     """The pre-softmax scores of a softmax Dense layer, computed with that layer's own weights."""
 
@@ -83,6 +54,21 @@ class _Logits(keras.layers.Layer):
     def call(self, x):
         logits = ops.matmul(x, self.dense.kernel)
         return logits + self.dense.bias if self.dense.use_bias else logits
+
+
+class _Held(keras.layers.Layer):
+    """Another input of a multi-input model, held at one sample's value for every clip."""
+
+    def __init__(self, value: np.ndarray, **kwargs):
+        super().__init__(**kwargs)
+        self.value = value
+
+    def call(self, clips):
+        value = ops.convert_to_tensor(self.value)
+        return ops.broadcast_to(value[None], (ops.shape(clips)[0],) + self.value.shape)
+
+    def compute_output_spec(self, clips):
+        return keras.KerasTensor((clips.shape[0],) + self.value.shape, dtype=str(self.value.dtype))
 
 
 def _split(cnn: keras.Model, layer_name: str, input_gradients_only: bool, guided: bool = False) -> keras.Model:
@@ -105,14 +91,15 @@ def _split(cnn: keras.Model, layer_name: str, input_gradients_only: bool, guided
                        name=f"{cnn.name}_split_at_{layer_name}")
 
 
-def _replay(model: keras.Model, call):
-    """A new input like the model's, and the model's graph run on it with its own layers,
-    each node computed by `call(layer, *args, **kwargs)`. This is what
+def _replay(model: keras.Model, call, inputs=None):
+    """New inputs like the model's (or `inputs`), and the model's graph run on them with its own
+    layers, each node computed by `call(layer, *args, **kwargs)`. This is what
     keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=call)
     does, without building a model whose outputs may depend on an input it does not have
     (the probe)."""
-    inputs = keras.Input(batch_shape=model.inputs[0].shape, dtype=model.inputs[0].dtype,
-                         name=model.inputs[0].name)
+    if inputs is None:
+        inputs = keras.Input(batch_shape=model.inputs[0].shape, dtype=model.inputs[0].dtype,
+                             name=model.inputs[0].name)
     return inputs, model._run_through_graph(inputs, operation_fn=lambda layer: layer, call_fn=call)
 
 
@@ -121,37 +108,59 @@ def _is_softmax_dense(layer) -> bool:
             and getattr(layer.activation, "__name__", "") == "softmax")
 
 
-def unrolled_model(model: keras.Model, layer_name: str, input_gradients_only: bool = False,
+def unrolled_model(model, layer_name: str, input_gradients_only: bool = False,
                    guided: bool = False) -> keras.Model:
-    """[clips (N, T, H, W, 3), probe (N*T, h, w, k)] -> [activations of `layer_name`
-    (N*T, h, w, k), class logits (N, C), probabilities (N, C)].
+    """[clips (N, T, H, W, 3), probe (N, S, h, w, k)] -> [activations of `layer_name`
+    (N, S, h, w, k), class logits (N, C), probabilities (N, C)], where S is the layer's time
+    steps: T for a layer of the frame network, T' for a Conv3D/ConvLSTM2D model's layer.
 
+    `model`: a Keras model (its only output and clip input) or a `shapes.VideoModel` (from
+    `shapes.inspect`: the chosen output, the clip input, the other inputs' held values).
     Logits are the output layer's pre-softmax scores when it is a softmax Dense layer, and
-    the log-probabilities otherwise. input_gradients_only: the CNN's convolutions pass
-    gradients to their inputs by a faster route and give their weights none (for
-    explanations, never for training). guided: the backbone's ReLUs pass Guided Backprop's
-    gradient.
+    the log-probabilities otherwise. input_gradients_only: the frame network's convolutions
+    pass gradients to their inputs by a faster route and give their weights none (for
+    explanations, never for training). guided: the backbone's ReLUs (the frame network's, or
+    a Conv3D/ConvLSTM2D model's spatio-temporal layers') pass Guided Backprop's gradient.
     """
-    wrapper = find_time_distributed(model)
-    split = _split(wrapper.layer, layer_name, input_gradients_only, guided)
-    probe = keras.Input(shape=split.inputs[1].shape[1:], dtype=split.inputs[1].dtype, name="probe")
-    output_layer = model.layers[-1]
+    video = model if isinstance(model, shapes.VideoModel) else shapes.inspect(model)
+    first, chain = (video.wrappers[0], video.wrappers[1:]) if video.wrappers else (None, ())
+    if first is not None:
+        split = _split(video.backbone, layer_name, input_gradients_only, guided)
+        frame_probe = tuple(split.inputs[1].shape[1:])
+        probe = keras.Input(shape=(video.frames,) + frame_probe, dtype=split.inputs[1].dtype, name="probe")
+    else:
+        inner = video.get_layer(layer_name).output
+        probe = keras.Input(shape=inner.shape[1:], dtype=inner.dtype, name="probe")
+    output_layer = video.output_layer
+    to_guide = {id(layer) for layer in video.backbone_layers()} if guided and first is None else set()
     captured = {}
 
     def call(layer, *args, **kwargs):
-        if layer is wrapper:
+        if layer is first:
             clips = args[0]
             frames = ops.reshape(clips, (-1,) + tuple(clips.shape[2:]))
-            activations, features = split([frames, probe])
-            captured["activations"] = activations
+            activations, features = split([frames, ops.reshape(probe, (-1,) + frame_probe)])
+            captured["activations"] = ops.reshape(activations, (-1,) + tuple(probe.shape[1:]))
             return ops.reshape(features, (-1, clips.shape[1]) + tuple(features.shape[1:]))
+        if any(layer is wrapper for wrapper in chain):
+            return args[0]  # the frame network ran the whole chain at its first layer
         if layer is output_layer and _is_softmax_dense(layer):
             captured["logits"] = _Logits(layer, name="logits")(args[0])
-        return layer(*args, **kwargs)
+        swapped = id(layer) in to_guide and guided_layer(layer, f"{layer.name}_guided")
+        output = swapped(*args) if swapped else layer(*args, **kwargs)
+        if first is None and layer.name == layer_name:
+            output = captured["activations"] = ops.add(output, probe)
+        return output
 
-    clips, probabilities = _replay(model, call)
+    clip = video.clip_tensor
+    clips = keras.Input(batch_shape=clip.shape, dtype=clip.dtype, name=graphs.input_name(clip))
+    names = [graphs.input_name(t) for t in video.graph.inputs]
+    inputs = [clips if i == video.clip_input else _Held(video.held[name], name=f"held_{name}")(clips)
+              for i, name in enumerate(names)]
+    _, outputs = _replay(video.graph, call, inputs)
+    probabilities = keras.tree.flatten(outputs)[video.output or 0]
     logits = captured.get("logits")
     if logits is None:
         logits = ops.log(ops.maximum(probabilities, 1e-12))
     return keras.Model([clips, probe], [captured["activations"], logits, probabilities],
-                       name=f"{model.name}_unrolled_at_{layer_name}")
+                       name=f"{video.model.name}_unrolled_at_{layer_name}")
