@@ -10,14 +10,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
+from . import shapes
 from .models import class_names
-from .unroll import find_time_distributed
 
 
 @dataclass
 class ModelDescription:
     layers: pd.DataFrame     # the outer model, one row per layer
-    backbone: pd.DataFrame   # the CNN inside the TimeDistributed layer
+    backbone: pd.DataFrame   # the per-frame CNN (or a Conv3D/ConvLSTM2D model's spatio-temporal layers)
     stages: pd.DataFrame     # the shape of one clip at each stage
     parameters: dict         # total, trainable, backbone, head
 
@@ -42,35 +42,37 @@ def _shape(shape) -> str:
     return "(" + ", ".join("N" if d is None else str(d) for d in shape) + ")"
 
 
-def _layer_rows(model: keras.Model) -> pd.DataFrame:
+def _layer_rows(layers) -> pd.DataFrame:
     return pd.DataFrame([{
         "layer": layer.name, "type": type(layer).__name__,
         "output shape": _shape(layer.output.shape),
         "parameters": layer.count_params(),
         "trainable": layer.trainable,
-    } for layer in model.layers])
+    } for layer in layers])
 
 
 def describe(model: keras.Model) -> ModelDescription:
-    """Layer tables of the model and of its wrapped backbone, parameters, and a clip's shapes."""
-    wrapper = find_time_distributed(model)
-    cnn = wrapper.layer
-    frames = model.input_shape[1]
-    stages = [("input clip", _shape(model.input_shape), "raw RGB frames, 0..255")]
-    for layer in model.layers[1:]:
-        if layer is wrapper:
-            for inner in cnn.layers[1:]:
+    """Layer tables of the model and of its backbone (the per-frame CNN, nested models opened;
+    for a Conv3D/ConvLSTM2D model its spatio-temporal layers), parameters, and a clip's shapes."""
+    video = shapes.video_part(model)
+    backbone = video.backbone_layers()
+    first = video.wrappers[0] if video.wrappers else None
+    clip = video.clip_tensor
+    stages = [("input clip", _shape(clip.shape), "raw RGB frames, 0..255")]
+    for layer in shapes.leaf_layers(video.graph):
+        if layer is first:
+            for inner in backbone:
                 if isinstance(inner, (keras.layers.MaxPooling2D, keras.layers.GlobalAveragePooling2D)):
-                    shape = (None, frames) + tuple(inner.output.shape[1:])
-                    stages.append((f"{wrapper.name} / {inner.name}", _shape(shape),
+                    shape = (None, video.frames) + tuple(inner.output.shape[1:])
+                    stages.append((f"{layer.name} / {inner.name}", _shape(shape),
                                    "every frame through the CNN"))
-        else:
+        elif layer not in video.wrappers:
             stages.append((layer.name, _shape(layer.output.shape), type(layer).__name__))
-    backbone_parameters = cnn.count_params()
+    backbone_parameters = sum(layer.count_params() for layer in backbone)
     trainable = sum(int(v.numpy().size) for v in model.trainable_weights)
     return ModelDescription(
-        layers=_layer_rows(model),
-        backbone=_layer_rows(cnn),
+        layers=_layer_rows(model.layers),
+        backbone=_layer_rows(video.backbone.layers if video.wrappers else backbone),
         stages=pd.DataFrame(stages, columns=["stage", "shape", "what happens"]),
         parameters={"total": model.count_params(), "trainable": trainable,
                     "backbone": backbone_parameters, "head": model.count_params() - backbone_parameters},
@@ -78,12 +80,16 @@ def describe(model: keras.Model) -> ModelDescription:
 
 
 def plot_architecture(model: keras.Model, title: str | None = None):
-    """The paper's Figure 1 as boxes: frames -> CNN per frame -> GRU -> dense blocks -> classes."""
+    """The paper's Figure 1 as boxes: frames -> CNN per frame -> GRU -> dense blocks -> classes
+    (TimeDistributed models; `describe` also covers Conv3D/ConvLSTM2D models)."""
 
-    wrapper = find_time_distributed(model)
-    cnn = wrapper.layer
-    frames, size = model.input_shape[1], model.input_shape[2]
-    blocks = [layer for layer in cnn.layers if layer.name.endswith("_pool")]
+    video = shapes.video_part(model)
+    if not video.wrappers:
+        raise ValueError(f"plot_architecture draws TimeDistributed(CNN) models; {model.name!r} is a "
+                         f"Conv3D/ConvLSTM2D model: use describe(model)")
+    wrapper, cnn = video.wrappers[0], video.backbone
+    frames, size = video.frames, video.size
+    blocks = [layer for layer in shapes.leaf_layers(cnn) if layer.name.endswith("_pool")]
     filters = [layer.output.shape[-1] for layer in blocks]
     recurrent = [layer for layer in model.layers if isinstance(layer, keras.layers.RNN)]
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][:-1]

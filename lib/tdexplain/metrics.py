@@ -27,7 +27,7 @@ import keras
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import backend, models, unroll
+from . import backend, models, shapes
 from .explain import Explainer, normalize_per_frame
 from .localization import (chance, energy_inside, evidence_response, grid_bound, iou,  # noqa: F401
                            localization, pointing_game, pointing_tolerance)
@@ -197,17 +197,20 @@ def randomization_steps(model: keras.Model, mode: str = "cascading", by: str = "
     "cascading": from the output layer down through the head (dense blocks, GRU) and then
     the backbone from its last layer to its first, one more layer per step (``by="block"``:
     one more backbone block per step, ``block5_*`` then ``block4_*``...); "backbone": one
-    step, every layer of the wrapped CNN at once (the head kept).
+    step, every layer of the backbone at once (the head kept). The backbone is the per-frame
+    network (the wrapped CNN, nested models opened, or the consecutive TimeDistributed
+    layers); for a Conv3D/ConvLSTM2D model, its layers whose output keeps time and space
+    (N, T', h, w, K) (`shapes.VideoModel.backbone_layers`). Layers without weights are skipped.
     """
     if by not in ("layer", "block"):
         raise ValueError(f"by must be 'layer' or 'block', got {by!r}")
-    wrapper = unroll.find_time_distributed(model)
-    backbone = [layer for layer in wrapper.layer.layers if layer.weights]
+    video = shapes.video_part(model)
+    backbone = [layer for layer in video.backbone_layers() if layer.weights]
     if mode == "backbone":
         return [("backbone", backbone)]
     if mode != "cascading":
         raise ValueError(f"mode must be 'cascading' or 'backbone', got {mode!r}")
-    head = [layer for layer in model.layers if layer.weights and layer is not wrapper]
+    head = [layer for layer in video.head_layers() if layer.weights]
     groups = [(layer.name, [layer]) for layer in head[::-1]]
     for layer in backbone[::-1]:
         name = layer.name.split("_")[0] if by == "block" else layer.name
