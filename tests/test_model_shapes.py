@@ -336,6 +336,8 @@ def test_randomization_steps_and_description_follow_the_shape(case):
     description = architecture.describe(case.model)
     assert set(l.name for l in spatio) <= set(description.backbone["layer"])
     assert description.parameters["backbone"] == sum(l.count_params() for l in backbone)
+    if case.frame_layers is not None:  # the stages show the per-frame features
+        assert any(stage.endswith(" / " + chain[-1].name) for stage in description.stages["stage"])
 
 
 # ---------------------------------------------------------------------- errors that say why

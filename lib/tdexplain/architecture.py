@@ -61,8 +61,9 @@ def describe(model: keras.Model) -> ModelDescription:
     stages = [("input clip", _shape(clip.shape), "raw RGB frames, 0..255")]
     for layer in shapes.leaf_layers(video.graph):
         if layer is first:
-            for inner in backbone:
-                if isinstance(inner, (keras.layers.MaxPooling2D, keras.layers.GlobalAveragePooling2D)):
+            for inner in backbone:  # each block's pooling, and the per-frame features
+                if inner is backbone[-1] or isinstance(inner, (keras.layers.MaxPooling2D,
+                                                               keras.layers.GlobalAveragePooling2D)):
                     shape = (None, video.frames) + tuple(inner.output.shape[1:])
                     stages.append((f"{layer.name} / {inner.name}", _shape(shape),
                                    "every frame through the CNN"))
