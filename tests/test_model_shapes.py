@@ -23,7 +23,8 @@ from tdexplain.backend import gradient
 pytestmark = pytest.mark.both_backends
 
 FRAMES, SIZE = 4, 32
-OPTIONS = dict(smoothgrad_samples=2, ig_steps=2, scorecam_channels=2)
+OPTIONS = dict(smoothgrad_samples=2, ig_steps=2, scorecam_channels=2, ablation_channels=2, rise_masks=4,
+               occlusion_patch=16, occlusion_stride=16)
 META = np.linspace(-1, 1, 5).astype(np.float32)  # the multi-input model's other input
 
 
@@ -177,8 +178,9 @@ def _apply(layers_, x):
     return x
 
 
-def _twin_tensors(case: Case, clip, target):
-    """Activations and gradients (S, h, w, K) of the case's layer for one clip, on the twin."""
+def _twin(case: Case, clip, target):
+    """The twin cut at the case's layer for one clip: its activations (S, h, w, K) and the
+    target score as a function of them."""
     chain = case.frame_layers if case.frame_layers is not None else case.clip_layers
     cut = [layer.name for layer in chain].index(case.layer) + 1
     if case.frame_layers is not None:  # the T frames are the batch; features go back to (1, T, F)
@@ -186,14 +188,16 @@ def _twin_tensors(case: Case, clip, target):
         def score(a):
             return case.head(ops.expand_dims(_apply(chain[cut:], a), 0))[0, target]
     else:
-        activations = _apply(chain[:cut], ops.convert_to_tensor(clip[None]))
+        activations = _apply(chain[:cut], ops.convert_to_tensor(clip[None]))[0]
         def score(a):
-            return case.head(_apply(chain[cut:], a))[0, target]
-    activations = ops.convert_to_numpy(activations)
-    gradients = gradient(score, activations)
-    if case.frame_layers is None:
-        activations, gradients = activations[0], gradients[0]
-    return activations, gradients
+            return case.head(_apply(chain[cut:], ops.expand_dims(a, 0)))[0, target]
+    return ops.convert_to_numpy(activations), score
+
+
+def _twin_tensors(case: Case, clip, target):
+    """Activations and gradients (S, h, w, K) of the case's layer for one clip, on the twin."""
+    activations, score = _twin(case, clip, target)
+    return activations, gradient(score, activations)
 
 
 def _twin_input_gradient(case: Case, clip, target):
@@ -274,12 +278,55 @@ def test_every_registered_method_keeps_the_contract_or_refuses_clearly(case, cli
         assert np.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1, name
         peaks = maps.max(axis=(2, 3))
         assert np.all((peaks == 1) | (peaks == 0)), name
-        if methods.get(name).uses_layer:
-            assert result.raw[name].shape[:2] == (2, steps) and result.channel_weights[name].shape[1] == steps
+        if methods.get(name).uses_layer:  # at the layer's steps (Guided Grad-CAM: at the frames)
+            assert result.raw[name].shape[:2] in ((2, steps), (2, FRAMES)), name
+            assert name not in result.channel_weights or result.channel_weights[name].shape[1] == steps, name
     for name in set(methods.REGISTRY) - set(usable):
         with pytest.raises(ValueError, match=f"{name} masks frame t with step t.*'{case.layer}' has "
                                              f"{steps} time steps for the clip's {FRAMES} frames"):
             explainer.explain(clips, methods=name, layer=case.layer, **OPTIONS)
+
+
+def test_ablation_cam_zeroes_a_channel_of_one_time_step(clips):
+    """Ablation-CAM at a Conv3D layer with 2 steps for 4 frames: each weight is the score's
+    relative drop when channel k of step s is zeroed, on the twin."""
+    keras.utils.set_random_seed(4)
+    case = conv3d()
+    result = case.explainer().explain(clips[:1], methods="ablationcam", layer="conv_b", target=1)
+    activations, score = _twin(case, clips[0], 1)
+    y = float(ops.convert_to_numpy(score(activations)))
+    expected = np.zeros(activations.shape[::3], np.float32)  # (S, K)
+    for step in range(activations.shape[0]):
+        for channel in range(activations.shape[-1]):
+            ablated = activations.copy()
+            ablated[step, ..., channel] = 0
+            expected[step, channel] = (y - float(ops.convert_to_numpy(score(ablated)))) / abs(y)
+    np.testing.assert_allclose(result.channel_weights["ablationcam"][0], expected, rtol=1e-3,
+                               atol=1e-4 * np.abs(expected).max())
+
+
+def test_guided_backprop_guides_the_conv3d_relus(clips):
+    """Guided Backprop on a Conv3D model: the twin with each Conv3D's ReLU replaced by the
+    guided ReLU (`guided.guided_relu`), the head left as it is."""
+    from tdexplain.guided import guided_relu
+
+    keras.utils.set_random_seed(4)
+    case = conv3d()
+
+    def guided_score(v):
+        x = v[None]
+        for layer in case.clip_layers:
+            if isinstance(layer, layers.Conv3D):
+                x = guided_relu(layer.convolution_op(x, layer.kernel) + layer.bias)
+            else:
+                x = layer(x)
+        return case.head(x)[0, 0]
+
+    guided = case.explainer().guided_gradients(clips[:1], 0)
+    expected = gradient(guided_score, clips[0])
+    plain = gradient(lambda v: case.head(_apply(case.clip_layers, v[None]))[0, 0], clips[0])
+    assert not np.allclose(expected, plain)  # guiding changes the gradient
+    np.testing.assert_allclose(guided[0], expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
 
 
 def test_a_layer_with_fewer_time_steps_is_stretched_linearly_over_the_frames(clips):
