@@ -105,19 +105,23 @@ def layer_by_layer() -> Case:
     return Case(model, "conv_a", lambda f: _logits_of(dense)(lstm(f)), frame_layers=frame_layers)
 
 
+def _clip_layers_case(name: str, clip_layers: list, layer: str) -> Case:
+    """clip -> clip_layers in turn -> softmax Dense, explained at `layer`."""
+    dense = _softmax_dense()
+    clip = _clip_input()
+    x = clip
+    for each in clip_layers:
+        x = each(x)
+    return Case(keras.Model(clip, dense(x), name=name), layer, _logits_of(dense), clip_layers=clip_layers)
+
+
 def conv_lstm() -> Case:
     """Rescaling -> ConvLSTM2D(return_sequences=True) -> Conv3D -> global pooling -> softmax."""
     clip_layers = [layers.Rescaling(1 / 255, name="rescale"),
                    layers.ConvLSTM2D(4, 3, padding="same", return_sequences=True, name="convlstm"),
                    layers.Conv3D(5, 3, padding="same", activation="relu", name="conv3d"),
                    layers.GlobalAveragePooling3D(name="pool")]
-    dense = _softmax_dense()
-    clip = _clip_input()
-    x = clip
-    for layer in clip_layers:
-        x = layer(x)
-    return Case(keras.Model(clip, dense(x), name="conv_lstm"), "convlstm", _logits_of(dense),
-                clip_layers=clip_layers)
+    return _clip_layers_case("conv_lstm", clip_layers, "convlstm")
 
 
 def conv3d() -> Case:
@@ -129,13 +133,7 @@ def conv3d() -> Case:
                    layers.AveragePooling3D(2, name="pool_a"),
                    layers.Conv3D(6, 3, padding="same", activation="relu", name="conv_b"),
                    layers.GlobalAveragePooling3D(name="pool")]
-    dense = _softmax_dense()
-    clip = _clip_input()
-    x = clip
-    for layer in clip_layers:
-        x = layer(x)
-    return Case(keras.Model(clip, dense(x), name="conv3d"), "conv_b", _logits_of(dense),
-                clip_layers=clip_layers)
+    return _clip_layers_case("conv3d", clip_layers, "conv_b")
 
 
 def multi_input_output() -> Case:
