@@ -88,9 +88,11 @@ def check_clips(clips, frames: int | None = None, size: int | None = None,
 class SyntheticClip:
     """One rendered clip with its ground truth.
 
-    frames: (T, H, W, 3) uint8 RGB. mask: (T, H, W) bool, the pixels carrying the class
-    evidence. boxes: per frame, a list of (object name, x0, y0, x1, y1), inclusive.
-    objects: the names and kinds of the drawn objects, indexed by the ids in `id_maps`.
+    frames: (T, H, W, 3) uint8 RGB. events: (T,) bool, the frames that show the event
+    (when; none in a normal clip). mask: (T, H, W) bool, the pixels carrying the class
+    evidence (where; empty outside the event frames). boxes: per frame, a list of (object
+    name, x0, y0, x1, y1), inclusive. objects: the names and kinds of the drawn objects,
+    indexed by the ids in `id_maps`. event: (start, end) in clip time [0, 1], or None.
     """
 
     label: str
@@ -99,6 +101,8 @@ class SyntheticClip:
     boxes: list
     id_maps: np.ndarray
     objects: list
+    events: np.ndarray
+    event: tuple | None
 
     @property
     def label_index(self) -> int:
@@ -111,9 +115,13 @@ def synthetic_clip(label: str | int, frames: int = 8, size: int = 64, seed: int 
 
     Deterministic for a seed. `hidden` leaves out kinds of objects ("evidence",
     "distractor", "scenery") while keeping every random choice, for checking the masks.
-    `pace` scales how fast the people move (their limbs' rhythm and their walking speed):
-    0.25 plays the same scene four times slower, 0 freezes each person in one pose. Events
-    (a gun raised, a shot, a bystander's reaction) keep their times.
+    `pace` scales how fast the people move (their limbs' rhythm, fighting included, and
+    their walking speed): 0.25 plays the same scene four times slower, 0 freezes each person
+    in one pose. Moments (a gun raised, a shot, a bystander's reaction) keep their times.
+
+    The class lives in time (see `tdexplain.synthetic.plan_scene`): a fight is two people
+    whose slow sparring turns fast for a part of the clip, a shooting is muzzle flashes in a
+    part of the clip followed by a bystander ducking; normal clips hold the same poses.
     """
     if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
         if not 0 <= label < len(CLASSES):
@@ -125,20 +133,25 @@ def synthetic_clip(label: str | int, frames: int = 8, size: int = 64, seed: int 
     if not (isinstance(pace, (int, float)) and 0 <= pace <= 10):
         raise ValueError(f"pace must be a number from 0 (frozen) to 10, got {pace!r}")
     scene = synthetic.plan_scene(label, size, np.random.default_rng(seed))
-    scene.people = [dataclasses.replace(person, tempo=person.tempo * pace, speed=person.speed * pace)
+    scene.people = [dataclasses.replace(person, tempo=person.tempo * pace, speed=person.speed * pace,
+                                        fast_tempo=person.fast_tempo * pace)
                     for person in scene.people]
     pixels, id_maps, objects = synthetic.render(scene, frames, hidden=hidden)
     return SyntheticClip(label=label, frames=pixels,
                          mask=synthetic.evidence_mask(id_maps, objects),
                          boxes=synthetic.evidence_boxes(id_maps, objects),
-                         id_maps=id_maps, objects=objects)
+                         id_maps=id_maps, objects=objects,
+                         events=synthetic.event_frames(scene.event, frames), event=scene.event)
 
 
-def synthetic_dataset(n: int = 96, frames: int = 8, size: int = 64, seed: int = 0):
-    """A balanced, shuffled dataset: clips (N, T, H, W, 3) uint8, labels (N,) int, masks (N, T, H, W) bool.
+def synthetic_dataset(n: int = 96, frames: int = 8, size: int = 64, seed: int = 0,
+                      with_events: bool = False):
+    """A balanced, shuffled dataset: clips (N, T, H, W, 3) uint8, labels (N,) int, masks (N, T, H, W) bool,
+    and with `with_events`, events (N, T) bool: the frames that hold each clip's event.
 
     Class i of ``CLASSES`` has ``n // 3`` or ``n // 3 + 1`` clips. Deterministic for a seed;
     each clip has its own seed drawn from it, so datasets of different seeds share no clip.
+    The masks are the ground truth for where, the events for when; a normal clip has neither.
     """
     n = _positive_int("n", n)
     frames = _positive_int("frames", frames, 1, MAX_FRAMES)
@@ -148,9 +161,12 @@ def synthetic_dataset(n: int = 96, frames: int = 8, size: int = 64, seed: int = 
     clip_seeds = np.random.SeedSequence(seed).generate_state(n)
     clips = np.empty((n, frames, size, size, 3), np.uint8)
     masks = np.empty((n, frames, size, size), bool)
+    events = np.empty((n, frames), bool)
     for i, (label, clip_seed) in enumerate(zip(labels, clip_seeds)):
         clip = synthetic_clip(int(label), frames, size, int(clip_seed))
-        clips[i], masks[i] = clip.frames, clip.mask
+        clips[i], masks[i], events[i] = clip.frames, clip.mask, clip.events
+    if with_events:
+        return clips, labels.astype(np.int64), masks, events
     return clips, labels.astype(np.int64), masks
 
 
