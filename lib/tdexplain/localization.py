@@ -4,6 +4,10 @@ Our synthetic clips know, pixel by pixel, where the class evidence is. Maps (N, 
 [0, 1], as `Explainer.explain` returns them, are scored per frame against those masks:
 the pointing game (is the peak on the evidence, within a tolerance?), the share of the
 map's energy inside it, and the IoU of the thresholded map; each with its chance level.
+They also know when: which frames hold the event. Frame importances (N, T), as
+`explain.frame_importance` returns them, are scored against those frames the same way
+(`temporal_localization`: the temporal pointing game and the event's share of the
+importance, with the event's share of the frames as their chance level).
 
 Two measures explain a CAM that misses, without guessing: `evidence_response` (does the
 layer's activation change where the evidence is, when the evidence is removed, or all over
@@ -19,7 +23,8 @@ from .explain import Explainer, normalize_per_frame, upsample
 from .methods import to_frames
 
 __all__ = ["pointing_tolerance", "pointing_game", "energy_inside", "iou", "chance",
-           "localization", "evidence_response", "grid_bound"]
+           "localization", "evidence_response", "grid_bound", "temporal_pointing_game",
+           "temporal_energy_share", "temporal_chance", "temporal_localization"]
 
 
 def _maps_and_masks(maps, masks) -> tuple[np.ndarray, np.ndarray]:
@@ -136,3 +141,59 @@ def grid_bound(masks, cells: int) -> dict:
         raise ValueError(f"a grid of {cells} cells must divide the frames ({height}x{width})")
     coarse = masks.reshape(n, t, cells, height // cells, cells, width // cells).mean(axis=(3, 5))
     return localization(normalize_per_frame(np.maximum(upsample(coarse, height), 0)), masks)
+
+
+# ---------------------------------------------------------------------------- when
+
+def _importance_and_events(importance, events) -> tuple[np.ndarray, np.ndarray]:
+    importance = np.asarray(importance, np.float64)
+    events = np.asarray(events)
+    if importance.ndim != 2 or importance.shape != events.shape:
+        raise ValueError(f"importance and events must both be (N, T) of the same shape, got "
+                         f"importance {importance.shape} and events {events.shape}")
+    if not np.isfinite(importance).all():
+        raise ValueError("importance must be finite (frame importances, as "
+                         "explain.frame_importance returns them)")
+    return importance, events.astype(bool)
+
+
+def _where_event(values: np.ndarray, events: np.ndarray) -> np.ndarray:
+    """NaN for clips without an event (normal clips): there is no moment to find."""
+    return np.where(events.any(axis=1), values, np.nan)
+
+
+def temporal_pointing_game(importance, events) -> np.ndarray:
+    """(N,): does the frame ranked first hold the event? With tied first frames, the share
+    of them that do (so a constant importance scores chance). NaN for a clip without event."""
+    importance, events = _importance_and_events(importance, events)
+    first = importance == importance.max(axis=1, keepdims=True)
+    return _where_event((first & events).sum(axis=1) / first.sum(axis=1), events)
+
+
+def temporal_energy_share(importance, events) -> np.ndarray:
+    """(N,): the share of the positive importance on the event's frames. A frame whose
+    removal raises the class score (negative importance) counts as none; a clip with no
+    positive importance scores 0. NaN for a clip without event."""
+    importance, events = _importance_and_events(importance, events)
+    positive = np.maximum(importance, 0)
+    total = positive.sum(axis=1)
+    share = np.divide((positive * events).sum(axis=1), total, out=np.zeros_like(total),
+                      where=total > 0)
+    return _where_event(share, events)
+
+
+def temporal_chance(events) -> np.ndarray:
+    """(N,): the event's share of the clip's frames: what a random frame order scores on the
+    temporal pointing game, and a constant importance on the energy share."""
+    events = np.asarray(events, bool)
+    if events.ndim != 2:
+        raise ValueError(f"events must be (N, T), got {events.shape}")
+    return _where_event(events.mean(axis=1), events)
+
+
+def temporal_localization(importance, events) -> dict:
+    """Per clip (N,): "temporal_pointing_game", "temporal_energy_share" and their chance
+    level "temporal_chance"; NaN for clips without event (average with np.nanmean)."""
+    return {"temporal_pointing_game": temporal_pointing_game(importance, events),
+            "temporal_energy_share": temporal_energy_share(importance, events),
+            "temporal_chance": temporal_chance(events)}

@@ -30,7 +30,8 @@ from tqdm.auto import tqdm
 from . import backend, models, shapes
 from .explain import Explainer, normalize_per_frame
 from .localization import (chance, energy_inside, evidence_response, grid_bound, iou,  # noqa: F401
-                           localization, pointing_game, pointing_tolerance)
+                           localization, pointing_game, pointing_tolerance, temporal_chance,
+                           temporal_energy_share, temporal_localization, temporal_pointing_game)
 from .map_properties import (NOISES, Completeness, InputInvariance, Robustness,  # noqa: F401
                              _check_methods, _check_robustness, _clips_and_target, _method_maps,
                              _invariance, _robustness, _twin_explainer, completeness, entropy,
@@ -42,7 +43,8 @@ from .similarity import spearman, ssim  # noqa: F401 - part of this module's API
 FILLS = ("blur", "black", "mean")
 
 __all__ = ["pointing_tolerance", "pointing_game", "energy_inside", "iou", "chance", "localization",
-           "evidence_response", "grid_bound", "Curve",
+           "evidence_response", "grid_bound", "temporal_pointing_game", "temporal_energy_share",
+           "temporal_chance", "temporal_localization", "Curve",
            "deletion_curve", "frame_deletion_curve", "spearman", "ssim", "randomization_steps",
            "model_randomization", "reinitialization", "label_randomization", "SanityCheck", "edge_baseline",
            "evaluate_methods", "bootstrap_interval",
