@@ -17,6 +17,10 @@ labels shuffled (one fixed set, no validation: early stopping watches the traini
 a model can only memorize labels it sees again), the model of the label-randomization sanity
 check (Adebayo et al., 2018). Saved as random_labels_model.keras.
 
+With --frame-average: the per-frame baseline, the same frame network and recipe with the
+GRU replaced by an average of the frame features over time (`build_model(temporal="average")`):
+what the model can do without order or memory. Saved as frame_average_model.keras.
+
 With --paper: the same recipe at the paper's size (224x224, the whole VGG19 with ImageNet
 weights from the Keras cache when present, a GRU of 1024 units), saved under models/ (not
 shipped: about 90 MB). `make paper-model` trains it and its shuffled-label twin on a GPU;
@@ -34,10 +38,12 @@ from tdexplain import data, models, training
 
 BUILD = dict(frames=8, size=64, width=0.125, gru_units=64, dropout=0.5, dense_blocks=3,
              dense_units=128)
-TRAIN = dict(frame_epochs=40, head_epochs=80, epochs=12, batch_size=16, learning_rate=1e-4,
+TRAIN = dict(frame_epochs=8, head_epochs=80, epochs=16, batch_size=16, learning_rate=1e-4,
              patience=6, seed=0)
 PAPER = dict(size=224, width=1.0, gru_units=1024)
-PAPER_MODELS = {False: "models/paper_model.keras", True: "models/paper_random_labels_model.keras"}
+DEFAULT_OUT = {"demo": (models.DEMO_MODEL, "models/paper_model.keras"),
+               "random_labels": (models.RANDOM_LABELS_MODEL, "models/paper_random_labels_model.keras"),
+               "frame_average": (models.FRAME_AVERAGE_MODEL, "models/paper_frame_average_model.keras")}
 TRAIN_CLIPS, TRAIN_SEED = 900, 10_000  # epoch e draws synthetic_dataset(900, seed=10000 + e)
 SPLITS = {"validation": (150, 2), "test": (300, 3)}  # clips, seed
 
@@ -46,7 +52,7 @@ def training_set(epoch: int):
     return data.synthetic_dataset(TRAIN_CLIPS, BUILD["frames"], BUILD["size"], TRAIN_SEED + epoch)[:2]
 
 
-def main(out=models.DEMO_MODEL, random_labels=False):
+def main(out=models.DEMO_MODEL, random_labels=False, frame_average=False):
     logging.basicConfig(level=logging.INFO)
     splits = {name: data.synthetic_dataset(n, BUILD["frames"], BUILD["size"], seed)[:2]
               for name, (n, seed) in SPLITS.items()}
@@ -60,7 +66,8 @@ def main(out=models.DEMO_MODEL, random_labels=False):
         info["data"]["train"] = {"clips": TRAIN_CLIPS, "seed": TRAIN_SEED}
         info["random_labels"] = {"permutation_seed": 0,
                                  "agreement_with_true_labels": float((shuffled == labels).mean())}
-    result = training.train(BUILD, train_data, validation, out=out, extra_info=info, **TRAIN)
+    build = BUILD | ({"temporal": "average"} if frame_average else {})
+    result = training.train(build, train_data, validation, out=out, extra_info=info, **TRAIN)
     more = {"test": training.evaluate(result.model, *splits["test"])}
     if random_labels:
         more["training_set_random_labels"] = training.evaluate(result.model, *train_data)
@@ -78,16 +85,21 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=None)
     parser.add_argument("--random-labels", action="store_true")
+    parser.add_argument("--frame-average", action="store_true",
+                        help="the per-frame baseline: an average over time instead of the GRU")
     parser.add_argument("--paper", action="store_true", help="the paper's sizes, saved under models/")
     arguments = parser.parse_args()
-    default = models.RANDOM_LABELS_MODEL if arguments.random_labels else models.DEMO_MODEL
+    if arguments.random_labels and arguments.frame_average:
+        parser.error("--random-labels and --frame-average train different models: choose one")
+    variant = ("random_labels" if arguments.random_labels else
+               "frame_average" if arguments.frame_average else "demo")
+    default = DEFAULT_OUT[variant][arguments.paper]
     if arguments.paper:
         imagenet = models.imagenet_weights_path()
         BUILD.update(PAPER, weights="imagenet" if imagenet.is_file() else None)
         if not imagenet.is_file():
             print(f"warning: no ImageNet weights at {imagenet}: the VGG19 trains from scratch, unlike "
                   f"the paper's (put the file there for the paper's backbone)", file=sys.stderr)
-        default = PAPER_MODELS[arguments.random_labels]
     out = Path(arguments.out or default)
     out.parent.mkdir(parents=True, exist_ok=True)
-    main(str(out), arguments.random_labels)
+    main(str(out), arguments.random_labels, arguments.frame_average)

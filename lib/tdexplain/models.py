@@ -20,15 +20,17 @@ from .unroll import find_time_distributed
 
 DEMO_MODEL = sample_path("demo_model.keras")
 RANDOM_LABELS_MODEL = sample_path("random_labels_model.keras")  # the demo recipe on shuffled labels
+FRAME_AVERAGE_MODEL = sample_path("frame_average_model.keras")  # the demo recipe, no GRU: a mean over time
 BACKBONES = ("vgg19",)
 POOLINGS = ("inside", "after")  # where each frame's feature map is averaged
+TEMPORALS = ("gru", "average")  # what reads the sequence of frame features
 # VGG19's convolution blocks: (block, convolutions, filters at width 1).
 VGG19_BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
 IMAGENET_NOTOP = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
 
 __all__ = [
-    "DEMO_MODEL", "build_model", "load_model", "save_model", "class_names", "input_spec",
+    "DEMO_MODEL", "RANDOM_LABELS_MODEL", "FRAME_AVERAGE_MODEL", "build_model", "load_model", "save_model", "class_names", "input_spec",
     "predict", "backbone_of", "imagenet_weights_path",
     "pool_after_wrapper",
 ]
@@ -133,7 +135,8 @@ def _vgg19(size: int, width: float, pool: bool = True) -> keras.Model:
 def build_model(frames: int = 8, size: int = 224, classes=CLASSES, backbone: str = "vgg19",
                 width: float = 1.0, weights=None, gru_units: int = 1024, dropout: float = 0.5,
                 dense_blocks: int = 3, dense_units=None, trainable_backbone: bool | None = None,
-                pooling: str = "inside", name: str = "tdexplain_video_classifier") -> keras.Model:
+                pooling: str = "inside", temporal: str = "gru",
+                name: str = "tdexplain_video_classifier") -> keras.Model:
     """The paper's model: raw RGB clips -> TimeDistributed(VGG19) -> GRU -> dense blocks -> softmax.
 
     width: 1.0 is exactly ``keras.applications.VGG19`` (ImageNet weights load into it);
@@ -143,11 +146,15 @@ def build_model(frames: int = 8, size: int = 224, classes=CLASSES, backbone: str
     least 16). trainable_backbone: default False with pretrained weights, True otherwise.
     pooling: "inside" the wrapped CNN (its output is one vector per frame), or "after" the
     TimeDistributed layer (the paper's variant: its output keeps block5_pool's grid). The
-    two compute the same function; see also `pool_after_wrapper`.
+    two compute the same function; see also `pool_after_wrapper`. temporal: "gru" (the
+    paper's) or "average", the per-frame baseline: the frame features averaged over time
+    (no order, no memory; gru_units then only sets the default dense_units).
     """
     _check_arguments(frames, size, classes, backbone, width, gru_units, dropout, dense_blocks)
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    if temporal not in TEMPORALS:
+        raise ValueError(f"temporal must be one of {TEMPORALS}, got {temporal!r}")
     weights_file = _resolve_weights(weights, width)
     if dense_units is None:
         dense_units = max(16, gru_units // 2)
@@ -166,7 +173,10 @@ def build_model(frames: int = 8, size: int = 224, classes=CLASSES, backbone: str
     x = layers.TimeDistributed(cnn, name="time_distributed_vgg19")(x)
     if pooling == "after":
         x = FramePooling(name="frame_pooling")(x)
-    x = layers.GRU(gru_units, dropout=dropout, name="gru")(x)
+    if temporal == "gru":
+        x = layers.GRU(gru_units, dropout=dropout, name="gru")(x)
+    else:
+        x = layers.GlobalAveragePooling1D(name="frame_average")(x)
     for block, block_units in enumerate(units, start=1):
         x = layers.Dense(block_units, activation="relu", name=f"dense_{block}")(x)
         x = layers.Dropout(dropout, name=f"dropout_{block}")(x)
