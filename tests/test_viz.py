@@ -102,3 +102,17 @@ def test_figures_go_to_the_repository_s_reports_wherever_the_code_runs(tmp_path,
         assert path.is_file() and not (tmp_path / "reports").exists()
     finally:
         path.unlink()
+
+
+def test_clip_timeline_outlines_the_event_and_plots_the_evidence_share():
+    clip = data.synthetic_clip("fight", frames=6, size=32, seed=2)
+    fig = viz.clip_timeline(clip.frames, clip.events, clip.mask, title="fight")
+    frame_axes, timeline = fig.axes[:6], fig.axes[6]
+    outlined = [ax.spines["top"].get_visible() for ax in frame_axes]
+    assert outlined == clip.events.tolist()
+    heights = [bar.get_height() for bar in timeline.patches if bar.get_width() == 0.6]
+    np.testing.assert_allclose(heights, 100 * clip.mask.reshape(6, -1).mean(axis=1))
+    first, last = np.flatnonzero(clip.events)[[0, -1]]
+    assert any(text.get_text() == f"event: frames {first}-{last}" for text in timeline.texts)
+    with pytest.raises(ValueError, match=r"events must be one bool per frame, \(6,\)"):
+        viz.clip_timeline(clip.frames, clip.events[:3])

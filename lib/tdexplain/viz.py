@@ -16,6 +16,7 @@ _CHECKOUT = Path(__file__).resolve().parents[2]
 FIGURES_DIR = (_CHECKOUT / "reports" / "figures" if (_CHECKOUT / "pyproject.toml").is_file()
                else Path("reports") / "figures")
 EVIDENCE_COLOR = np.array([0.0, 0.9, 0.3])  # green, distinct from the heat colormap
+EVENT_COLOR = "#d62728"  # the frames that hold the event: outlined, and shaded in timelines
 
 
 def setup_style() -> None:
@@ -67,6 +68,46 @@ def clip_grid(rows, row_titles=None, frame_titles=None, title=None, scale: float
                 ax.set_title(frame_titles[t])
         if row_titles is not None:
             axes[i, 0].set_ylabel(row_titles[i])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def clip_timeline(frames, events, mask=None, title=None, scale: float = 1.3):
+    """A clip's frames (T, H, W, 3) in a row, the event's frames outlined, over its timeline:
+    the event's span shaded and, with a mask (T, H, W), the evidence's share of each frame as
+    bars. The ground truth for when beside the ground truth for where; returns the figure."""
+    frames, events = np.asarray(frames), np.asarray(events, bool)
+    count = len(frames)
+    if events.shape != (count,):
+        raise ValueError(f"events must be one bool per frame, ({count},), got {events.shape}")
+    fig, axes = plt.subplots(2, count, figsize=(scale * count, scale * 1.9), squeeze=False,
+                             gridspec_kw={"height_ratios": [1, 0.9]})
+    for t, ax in enumerate(axes[0]):
+        ax.imshow(as_image(frames[t]))
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_title(f"t={t}", color=EVENT_COLOR if events[t] else "black")
+        for spine in ax.spines.values():
+            spine.set_visible(bool(events[t]))
+            spine.set_color(EVENT_COLOR)
+            spine.set_linewidth(3)
+    grid = axes[1, 0].get_gridspec()
+    for ax in axes[1]:
+        ax.remove()
+    timeline = fig.add_subplot(grid[1, :])
+    for t in np.flatnonzero(events):
+        timeline.axvspan(t - 0.5, t + 0.5, color=EVENT_COLOR, alpha=0.15, lw=0)
+    if mask is not None:
+        share = np.asarray(mask, bool).reshape(count, -1).mean(axis=1)
+        timeline.bar(np.arange(count), 100 * share, color=EVIDENCE_COLOR, width=0.6)
+        timeline.set_ylabel("evidence\n% of frame")
+    onset = np.flatnonzero(events)
+    label = f"event: frames {onset[0]}-{onset[-1]}" if onset.size else "no event"
+    timeline.text(0.01, 0.92, label, transform=timeline.transAxes, va="top", color=EVENT_COLOR)
+    timeline.set_xlim(-0.5, count - 0.5)
+    timeline.set_xticks(np.arange(count))
+    timeline.set_xlabel("frame")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
