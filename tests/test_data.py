@@ -22,44 +22,21 @@ def test_clip_is_deterministic_for_a_seed(label):
 
 
 @pytest.mark.parametrize("frames,size", [(1, 32), (8, 64), (3, 224), (64, 32)])
-@pytest.mark.parametrize("label", ["fight", "shooting"])
-def test_clip_shapes_at_any_size_and_length(label, frames, size):
-    clip = data.synthetic_clip(label, frames=frames, size=size, seed=1)
+def test_clip_shapes_at_any_size_and_length(frames, size):
+    clip = data.synthetic_clip("shooting", frames=frames, size=size, seed=1)
     assert clip.frames.shape == (frames, size, size, 3) and clip.frames.dtype == np.uint8
     assert clip.mask.shape == (frames, size, size) and clip.mask.dtype == bool
-    assert clip.events.shape == (frames,) and clip.events.dtype == bool
     assert len(clip.boxes) == frames
-    # The event holds at least one frame and at most half of them, at any frame count, and
-    # the evidence is visible exactly in its frames.
-    assert 1 <= clip.events.sum() <= max(1, frames // 2)
-    np.testing.assert_array_equal(clip.mask.reshape(frames, -1).any(axis=1), clip.events)
+    # The evidence is visible in every frame, at any frame count.
+    assert clip.mask.reshape(frames, -1).any(axis=1).all()
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_events_are_one_stretch_of_at_most_half_the_clip(seed):
-    for label in data.CLASSES:
-        clip = data.synthetic_clip(label, frames=8, size=32, seed=seed)
-        frames = np.flatnonzero(clip.events)
-        if label == "normal":
-            assert clip.event is None and not clip.events.any() and not clip.mask.any()
-            continue
-        assert 1 <= len(frames) <= 4 and np.all(np.diff(frames) == 1), (label, frames)
-        start, end = clip.event
-        times = (frames + 0.5) / 8
-        assert 0 < start < end <= 1 and end - start <= 0.5
-        assert np.all((times >= start) & (times < end)), (clip.event, frames)
-
-
-def test_every_shooting_event_frame_shows_a_flash():
+def test_every_shooting_clip_shows_a_flash_even_with_one_frame():
     for seed in range(10):
         for frames in (1, 2, 8):
             clip = data.synthetic_clip("shooting", frames=frames, size=64, seed=seed)
-            for t in np.flatnonzero(clip.events):
-                # The flash's core is (255, 255, 230), a colour no skin, shirt or gun has
-                # (their channels stay at or below 235, 235 and 25); noise (sd <= 3) moves it.
-                evidence = clip.frames[t][clip.mask[t]].astype(int)
-                assert (np.abs(evidence - (255, 255, 230)).max(axis=-1) <= 12).any(), (seed, frames, t)
-                assert {box[0] for box in clip.boxes[t]} == {"shooter_arm"}, (seed, frames, t)
+            names = {box[0] for frame_boxes in clip.boxes for box in frame_boxes}
+            assert {"gun", "flash", "shooter_arm"} <= names, (seed, frames, names)
 
 
 def test_dataset_is_balanced_deterministic_and_seeds_differ():
@@ -89,7 +66,7 @@ def test_dataset_is_fast():
     assert time.perf_counter() - start < 5.0
 
 
-@pytest.mark.parametrize("label", ["fight", "shooting"])
+@pytest.mark.parametrize("label", data.CLASSES)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_mask_is_exactly_the_evidence_and_never_a_distractor(label, seed):
     """Checked against independent renders: without the evidence, and without the distractors."""
@@ -98,13 +75,166 @@ def test_mask_is_exactly_the_evidence_and_never_a_distractor(label, seed):
     no_distractor = data.synthetic_clip(label, frames=8, size=64, seed=seed, hidden=("distractor",))
     changed_by_evidence = (clip.frames != no_evidence.frames).any(axis=-1)
     changed_by_distractor = (clip.frames != no_distractor.frames).any(axis=-1)
+    # Every pixel the evidence changes is in the mask ...
+    assert not (changed_by_evidence & ~clip.mask).any()
+    # ... and drawn alone on the empty room, the evidence covers the mask (colours may match
+    # the background by chance on a few pixels) ...
+    empty_room = data.synthetic_clip(label, 8, 64, seed, hidden=("evidence", "scenery", "distractor"))
+    evidence_alone = data.synthetic_clip(label, 8, 64, seed, hidden=("scenery", "distractor"))
+    drawn = (evidence_alone.frames != empty_room.frames).any(axis=-1)
+    assert not (drawn & ~clip.mask).any()
+    assert drawn[clip.mask].mean() > 0.97
+    # ... and no visible distractor pixel is in the mask.
+    assert not (changed_by_distractor & clip.mask).any()
+    assert changed_by_distractor.any(), "every class has a distractor"
+
+
+@pytest.mark.parametrize("label", data.CLASSES)
+def test_boxes_enclose_the_mask(label):
+    clip = data.synthetic_clip(label, frames=5, size=64, seed=7)
+    for mask, boxes in zip(clip.mask, clip.boxes):
+        inside = np.zeros_like(mask)
+        for _, x0, y0, x1, y1 in boxes:
+            inside[y0:y1 + 1, x0:x1 + 1] = True
+            assert mask[y0:y1 + 1, x0:x1 + 1].any()
+        assert not (mask & ~inside).any()
+
+
+def test_evidence_objects_per_class():
+    names = {label: {b[0] for fb in data.synthetic_clip(label, 8, 64, seed=0).boxes for b in fb}
+             for label in data.CLASSES}
+    assert names["fight"] == {"fighter0", "fighter1", "fighter0_arm", "fighter1_arm"}
+    assert {"gun", "shooter_arm", "flash"} <= names["shooting"]
+    assert names["normal"] and all(n.startswith("walker") for n in names["normal"])
+
+
+def test_fighters_move_faster_than_walkers():
+    def limb_motion(label):
+        """Share of each evidence object's pixels that change from one frame to the next."""
+        changes = []
+        for seed in range(6):
+            clip = data.synthetic_clip(label, frames=8, size=64, seed=seed)
+            for oid, (_, kind) in enumerate(clip.objects):
+                if kind == "evidence":
+                    region = clip.id_maps == oid
+                    changes.append((region[1:] ^ region[:-1]).sum() / (2 * region[1:].sum()))
+        return np.mean(changes)
+    assert limb_motion("fight") > 1.5 * limb_motion("normal")
+
+
+@pytest.mark.parametrize("label", ["normal", "fight"])
+def test_pace_scales_the_movements_and_nothing_else(label):
+    """pace 1 is the default render; pace 0 freezes the people (their evidence pixels are the
+    same in every frame while light and noise still change); faster paces move them more."""
+    np.testing.assert_array_equal(data.synthetic_clip(label, 8, 64, seed=3, pace=1.0).frames,
+                                  data.synthetic_clip(label, 8, 64, seed=3).frames)
+
+    def alone(pace):  # the evidence alone in the room: no bystander, no cart in front
+        return data.synthetic_clip(label, 8, 64, seed=3, hidden=("scenery", "distractor"), pace=pace)
+
+    travel = [(clip.mask[1:] != clip.mask[:-1]).sum() for clip in map(alone, (0, 0.25, 1, 2))]
+    assert travel[0] == 0 < travel[1] < travel[2] < travel[3]
+    assert not np.array_equal(alone(0).frames[0], alone(0).frames[1])
+    for bad in (-1, 11, "fast"):
+        with pytest.raises(ValueError, match="pace must be a number from 0"):
+            data.synthetic_clip(label, 8, 64, seed=3, pace=bad)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(label="riot"), "label must be one of"),
+    (dict(label=5), "label index must be in"),
+    (dict(frames=0), "frames must be between 1 and 64"),
+    (dict(frames=65), "frames must be between 1 and 64"),
+    (dict(size=-1), "size must be between 32 and 224"),
+    (dict(size=16), "size must be between 32 and 224"),
+    (dict(size=64.0), "size must be an integer"),
+    (dict(task="riot"), r"task must be one of \('posture', 'temporal'\)"),
+])
+def test_synthetic_clip_rejects_bad_arguments(kwargs, message):
+    args = dict(label="fight", frames=4, size=32, seed=0) | kwargs
+    with pytest.raises((ValueError, TypeError), match=message):
+        data.synthetic_clip(**args)
+
+
+def test_dataset_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="n must be at least 1"):
+        data.synthetic_dataset(n=0)
+    with pytest.raises(ValueError, match="frames must be between 1 and 64"):
+        data.synthetic_dataset(n=3, frames=0)
+
+
+# --------------------------------------------------------------------------- the temporal task
+
+def test_the_posture_task_has_its_evidence_in_every_frame_and_the_temporal_task_in_half():
+    """events (N, T): every frame in the posture task, the shipped default; in the temporal
+    task none for normal clips and at most half of the frames for the others."""
+    _, labels, masks, events = data.synthetic_dataset(n=12, frames=8, size=32, seed=2, with_events=True)
+    assert events.all() and masks.any(axis=(2, 3)).all()
+    _, labels, masks, events = data.synthetic_dataset(n=12, frames=8, size=32, seed=2, with_events=True,
+                                                      task="temporal")
+    np.testing.assert_array_equal(events, masks.any(axis=(2, 3)))
+    assert not events[labels == 0].any() and (events[labels > 0].sum(axis=1) <= 4).all()
+    assert events[labels > 0].any(axis=1).all()
+
+
+
+@pytest.mark.parametrize("frames,size", [(1, 32), (8, 64), (3, 224), (64, 32)])
+@pytest.mark.parametrize("label", ["fight", "shooting"])
+def test_temporal_clip_shapes_and_events_at_any_size_and_length(label, frames, size):
+    clip = data.synthetic_clip(label, frames=frames, size=size, seed=1, task="temporal")
+    assert clip.frames.shape == (frames, size, size, 3) and clip.frames.dtype == np.uint8
+    assert clip.mask.shape == (frames, size, size) and clip.mask.dtype == bool
+    assert clip.events.shape == (frames,) and clip.events.dtype == bool
+    assert len(clip.boxes) == frames
+    # The event holds at least one frame and at most half of them, at any frame count, and
+    # the evidence is visible exactly in its frames.
+    assert 1 <= clip.events.sum() <= max(1, frames // 2)
+    np.testing.assert_array_equal(clip.mask.reshape(frames, -1).any(axis=1), clip.events)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_events_are_one_stretch_of_at_most_half_the_clip(seed):
+    for label in data.CLASSES:
+        clip = data.synthetic_clip(label, frames=8, size=32, seed=seed, task="temporal")
+        frames = np.flatnonzero(clip.events)
+        if label == "normal":
+            assert clip.event is None and not clip.events.any() and not clip.mask.any()
+            continue
+        assert 1 <= len(frames) <= 4 and np.all(np.diff(frames) == 1), (label, frames)
+        start, end = clip.event
+        times = (frames + 0.5) / 8
+        assert 0 < start < end <= 1 and end - start <= 0.5
+        assert np.all((times >= start) & (times < end)), (clip.event, frames)
+
+
+def test_every_temporal_shooting_event_frame_shows_a_flash():
+    for seed in range(10):
+        for frames in (1, 2, 8):
+            clip = data.synthetic_clip("shooting", frames=frames, size=64, seed=seed, task="temporal")
+            for t in np.flatnonzero(clip.events):
+                # The flash's core is (255, 255, 230), a colour no skin, shirt or gun has
+                # (their channels stay at or below 235, 235 and 25); noise (sd <= 3) moves it.
+                evidence = clip.frames[t][clip.mask[t]].astype(int)
+                assert (np.abs(evidence - (255, 255, 230)).max(axis=-1) <= 12).any(), (seed, frames, t)
+                assert {box[0] for box in clip.boxes[t]} == {"shooter_arm"}, (seed, frames, t)
+
+
+@pytest.mark.parametrize("label", ["fight", "shooting"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_temporal_mask_is_exactly_the_evidence_in_the_event_frames(label, seed):
+    """Checked against independent renders: without the evidence, and without the distractors."""
+    clip = data.synthetic_clip(label, frames=8, size=64, seed=seed, task="temporal")
+    no_evidence = data.synthetic_clip(label, frames=8, size=64, seed=seed, hidden=("evidence",), task="temporal")
+    no_distractor = data.synthetic_clip(label, frames=8, size=64, seed=seed, hidden=("distractor",), task="temporal")
+    changed_by_evidence = (clip.frames != no_evidence.frames).any(axis=-1)
+    changed_by_distractor = (clip.frames != no_distractor.frames).any(axis=-1)
     # Every pixel the evidence changes is in the mask, and only the event's frames change ...
     assert not (changed_by_evidence & ~clip.mask).any()
     np.testing.assert_array_equal(changed_by_evidence.any(axis=(1, 2)), clip.events)
     # ... and drawn alone on the empty room, the evidence covers the mask (colours may match
     # the background by chance on a few pixels) ...
-    empty_room = data.synthetic_clip(label, 8, 64, seed, hidden=("evidence", "scenery", "distractor"))
-    evidence_alone = data.synthetic_clip(label, 8, 64, seed, hidden=("scenery", "distractor"))
+    empty_room = data.synthetic_clip(label, 8, 64, seed, hidden=("evidence", "scenery", "distractor"), task="temporal")
+    evidence_alone = data.synthetic_clip(label, 8, 64, seed, hidden=("scenery", "distractor"), task="temporal")
     drawn = (evidence_alone.frames != empty_room.frames).any(axis=-1)
     assert not (drawn & ~clip.mask).any()
     assert drawn[clip.mask].mean() > 0.97
@@ -125,33 +255,22 @@ def _without_event(scene):
 def test_event_frames_are_where_the_event_changes_the_clip(label, seed):
     """An independent render of the same scene with the event taken out is identical up to
     the event's first frame and differs in every one of its frames."""
-    scene = synthetic.plan_scene(label, 64, np.random.default_rng(seed))
+    scene = synthetic.plan_scene(label, 64, np.random.default_rng(seed), "temporal")
     frames, _, _ = synthetic.render(scene, 8)
     calm, _, _ = synthetic.render(_without_event(scene), 8)
-    events = data.synthetic_clip(label, 8, 64, seed).events
+    events = data.synthetic_clip(label, 8, 64, seed, task="temporal").events
     differs = (frames != calm).any(axis=(1, 2, 3))
     first = np.flatnonzero(events)[0]
     assert not differs[:first].any() and differs[events].all(), (differs, events)
     if label == "shooting":  # the shots are the only change
         np.testing.assert_array_equal(differs, events)
-    normal = data.synthetic_clip("normal", 8, 64, seed)
+    normal = data.synthetic_clip("normal", 8, 64, seed, task="temporal")
     assert normal.event is None and not normal.events.any()
 
 
-@pytest.mark.parametrize("label", data.CLASSES)
-def test_boxes_enclose_the_mask(label):
-    clip = data.synthetic_clip(label, frames=5, size=64, seed=7)
-    for mask, boxes in zip(clip.mask, clip.boxes):
-        inside = np.zeros_like(mask)
-        for _, x0, y0, x1, y1 in boxes:
-            inside[y0:y1 + 1, x0:x1 + 1] = True
-            assert mask[y0:y1 + 1, x0:x1 + 1].any()
-        assert not (mask & ~inside).any()
-
-
-def test_evidence_objects_per_class():
+def test_temporal_evidence_objects_per_class():
     def names(label, seed):
-        return {b[0] for fb in data.synthetic_clip(label, 8, 64, seed=seed).boxes for b in fb}
+        return {b[0] for fb in data.synthetic_clip(label, 8, 64, seed=seed, task="temporal").boxes for b in fb}
     for seed in range(4):
         assert names("fight", seed) == {"pair0", "pair1", "pair0_arm", "pair1_arm"}
         assert names("shooting", seed) == {"shooter_arm"}
@@ -170,28 +289,28 @@ def test_a_fight_is_the_pairs_slow_poses_played_fast():
     frames outside it, and than pairs in normal clips, which show the same poses."""
     during, outside, normal = [], [], []
     for seed in range(16):
-        fight = data.synthetic_clip("fight", 8, 64, seed)
+        fight = data.synthetic_clip("fight", 8, 64, seed, task="temporal")
         motion = _pair_motion(fight)
         both = fight.events[1:] & fight.events[:-1]
         neither = ~fight.events[1:] & ~fight.events[:-1]
         during += list(motion[both])
         outside += list(motion[neither])
-        calm = data.synthetic_clip("normal", 8, 64, seed)
+        calm = data.synthetic_clip("normal", 8, 64, seed, task="temporal")
         if any(name.startswith("pair") for name, _ in calm.objects):
             normal += list(_pair_motion(calm))
     assert np.mean(during) > 2 * np.mean(outside) and np.mean(during) > 2 * np.mean(normal)
 
 
 @pytest.mark.parametrize("label", ["normal", "fight"])
-def test_pace_scales_the_movements_and_nothing_else(label):
+def test_temporal_pace_scales_the_movements_and_nothing_else(label):
     """pace 1 is the default render; pace 0 freezes the moving people, sparring pairs and
     walkers (the same pixels in every frame while light and noise still change); faster
     paces move them more. Moments (an arm raised, a reaction) keep their times."""
-    np.testing.assert_array_equal(data.synthetic_clip(label, 8, 64, seed=3, pace=1.0).frames,
-                                  data.synthetic_clip(label, 8, 64, seed=3).frames)
+    np.testing.assert_array_equal(data.synthetic_clip(label, 8, 64, seed=3, pace=1.0, task="temporal").frames,
+                                  data.synthetic_clip(label, 8, 64, seed=3, task="temporal").frames)
 
     def movers(pace):  # the pair and the walkers alone: no cart in front, no lamp
-        clip = data.synthetic_clip(label, 8, 64, seed=3, hidden=("distractor",), pace=pace)
+        clip = data.synthetic_clip(label, 8, 64, seed=3, hidden=("distractor",), pace=pace, task="temporal")
         ids = [oid for oid, (name, _) in enumerate(clip.objects) if name.startswith(("pair", "walker"))]
         return clip, np.isin(clip.id_maps, ids)
 
@@ -201,29 +320,7 @@ def test_pace_scales_the_movements_and_nothing_else(label):
     assert region.any() and not np.array_equal(frozen.frames[0], frozen.frames[1])
     for bad in (-1, 11, "fast"):
         with pytest.raises(ValueError, match="pace must be a number from 0"):
-            data.synthetic_clip(label, 8, 64, seed=3, pace=bad)
-
-
-@pytest.mark.parametrize("kwargs,message", [
-    (dict(label="riot"), "label must be one of"),
-    (dict(label=5), "label index must be in"),
-    (dict(frames=0), "frames must be between 1 and 64"),
-    (dict(frames=65), "frames must be between 1 and 64"),
-    (dict(size=-1), "size must be between 32 and 224"),
-    (dict(size=16), "size must be between 32 and 224"),
-    (dict(size=64.0), "size must be an integer"),
-])
-def test_synthetic_clip_rejects_bad_arguments(kwargs, message):
-    args = dict(label="fight", frames=4, size=32, seed=0) | kwargs
-    with pytest.raises((ValueError, TypeError), match=message):
-        data.synthetic_clip(**args)
-
-
-def test_dataset_rejects_bad_arguments():
-    with pytest.raises(ValueError, match="n must be at least 1"):
-        data.synthetic_dataset(n=0)
-    with pytest.raises(ValueError, match="frames must be between 1 and 64"):
-        data.synthetic_dataset(n=3, frames=0)
+            data.synthetic_clip(label, 8, 64, seed=3, pace=bad, task="temporal")
 
 
 # --------------------------------------------------------------------------- video files

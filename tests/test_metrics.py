@@ -16,7 +16,8 @@ GAIN = 0.005  # its logit gap per gray level: probabilities stay away from 0 and
 
 @pytest.fixture(scope="module")
 def masks():
-    return data.synthetic_dataset(n=6, frames=FRAMES, size=SIZE, seed=3)[2]
+    """Masks of the temporal task: frames without evidence too (outside the events)."""
+    return data.synthetic_dataset(n=6, frames=FRAMES, size=SIZE, seed=3, task="temporal")[2]
 
 
 def test_a_map_equal_to_the_mask_scores_the_maximum(masks):

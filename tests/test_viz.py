@@ -105,7 +105,7 @@ def test_figures_go_to_the_repository_s_reports_wherever_the_code_runs(tmp_path,
 
 
 def test_clip_timeline_outlines_the_event_and_plots_the_evidence_share():
-    clip = data.synthetic_clip("fight", frames=6, size=32, seed=2)
+    clip = data.synthetic_clip("fight", frames=6, size=32, seed=2, task="temporal")
     fig = viz.clip_timeline(clip.frames, clip.events, clip.mask, title="fight")
     frame_axes, timeline = fig.axes[:6], fig.axes[6]
     outlined = [ax.spines["top"].get_visible() for ax in frame_axes]

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import synthetic
-from .synthetic import CLASSES
+from .synthetic import CLASSES, TASKS
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ FIT_POLICIES = ("pad", "crop", "stretch")
 SHORT_POLICIES = ("error", "loop", "pad")
 
 __all__ = [
-    "CLASSES", "SyntheticClip", "VideoInfo", "synthetic_clip", "synthetic_dataset",
+    "CLASSES", "TASKS", "SyntheticClip", "VideoInfo", "synthetic_clip", "synthetic_dataset",
     "read_video", "read_mask", "video_info", "write_video", "VideoWriter", "iter_frames", "load_folder", "check_clips",
 ]
 
@@ -88,9 +88,10 @@ def check_clips(clips, frames: int | None = None, size: int | None = None,
 class SyntheticClip:
     """One rendered clip with its ground truth.
 
-    frames: (T, H, W, 3) uint8 RGB. events: (T,) bool, the frames that show the event
-    (when; none in a normal clip). mask: (T, H, W) bool, the pixels carrying the class
-    evidence (where; empty outside the event frames). boxes: per frame, a list of (object
+    frames: (T, H, W, 3) uint8 RGB. events: (T,) bool, the frames that hold the event (when:
+    every frame in the posture task; in the temporal task none in a normal clip). mask:
+    (T, H, W) bool, the pixels carrying the class evidence (where; empty outside the event
+    frames). boxes: per frame, a list of (object
     name, x0, y0, x1, y1), inclusive. objects: the names and kinds of the drawn objects,
     indexed by the ids in `id_maps`. event: (start, end) in clip time [0, 1], or None.
     """
@@ -110,7 +111,7 @@ class SyntheticClip:
 
 
 def synthetic_clip(label: str | int, frames: int = 8, size: int = 64, seed: int = 0,
-                   hidden: tuple = (), pace: float = 1.0) -> SyntheticClip:
+                   hidden: tuple = (), pace: float = 1.0, task: str = "posture") -> SyntheticClip:
     """Render one synthetic surveillance clip of class `label` ("normal", "fight", "shooting").
 
     Deterministic for a seed. `hidden` leaves out kinds of objects ("evidence",
@@ -119,9 +120,11 @@ def synthetic_clip(label: str | int, frames: int = 8, size: int = 64, seed: int 
     their walking speed): 0.25 plays the same scene four times slower, 0 freezes each person
     in one pose. Moments (a gun raised, a shot, a bystander's reaction) keep their times.
 
-    The class lives in time (see `tdexplain.synthetic.plan_scene`): a fight is two people
-    whose slow sparring turns fast for a part of the clip, a shooting is muzzle flashes in a
-    part of the clip followed by a bystander ducking; normal clips hold the same poses.
+    `task` (see `tdexplain.synthetic`): "posture", where the evidence is in every frame and
+    any frame tells the class (the shipped demo model's task), or "temporal", where the class
+    lives in time: a fight is two people whose slow sparring turns fast for a part of the
+    clip, a shooting a burst of muzzle flashes in a part of the clip followed by a bystander
+    ducking, and normal clips hold the same poses.
     """
     if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
         if not 0 <= label < len(CLASSES):
@@ -132,7 +135,8 @@ def synthetic_clip(label: str | int, frames: int = 8, size: int = 64, seed: int 
     size = _positive_int("size", size, MIN_SIZE, MAX_SIZE)
     if not (isinstance(pace, (int, float)) and 0 <= pace <= 10):
         raise ValueError(f"pace must be a number from 0 (frozen) to 10, got {pace!r}")
-    scene = synthetic.plan_scene(label, size, np.random.default_rng(seed))
+    _choice("task", task, TASKS)
+    scene = synthetic.plan_scene(label, size, np.random.default_rng(seed), task)
     scene.people = [dataclasses.replace(person, tempo=person.tempo * pace, speed=person.speed * pace,
                                         fast_tempo=person.fast_tempo * pace)
                     for person in scene.people]
@@ -141,17 +145,19 @@ def synthetic_clip(label: str | int, frames: int = 8, size: int = 64, seed: int 
                          mask=synthetic.evidence_mask(id_maps, objects),
                          boxes=synthetic.evidence_boxes(id_maps, objects),
                          id_maps=id_maps, objects=objects,
-                         events=synthetic.event_frames(scene.event, frames), event=scene.event)
+                         events=synthetic.event_frames(scene, frames), event=scene.event)
 
 
 def synthetic_dataset(n: int = 96, frames: int = 8, size: int = 64, seed: int = 0,
-                      with_events: bool = False):
+                      with_events: bool = False, task: str = "posture"):
     """A balanced, shuffled dataset: clips (N, T, H, W, 3) uint8, labels (N,) int, masks (N, T, H, W) bool,
     and with `with_events`, events (N, T) bool: the frames that hold each clip's event.
 
     Class i of ``CLASSES`` has ``n // 3`` or ``n // 3 + 1`` clips. Deterministic for a seed;
     each clip has its own seed drawn from it, so datasets of different seeds share no clip.
-    The masks are the ground truth for where, the events for when; a normal clip has neither.
+    The masks are the ground truth for where, the events for when (every frame in the
+    posture task; in the temporal task at most half of them, none in a normal clip, whose
+    mask is empty too). `task`: as in `synthetic_clip`.
     """
     n = _positive_int("n", n)
     frames = _positive_int("frames", frames, 1, MAX_FRAMES)
@@ -163,7 +169,7 @@ def synthetic_dataset(n: int = 96, frames: int = 8, size: int = 64, seed: int = 
     masks = np.empty((n, frames, size, size), bool)
     events = np.empty((n, frames), bool)
     for i, (label, clip_seed) in enumerate(zip(labels, clip_seeds)):
-        clip = synthetic_clip(int(label), frames, size, int(clip_seed))
+        clip = synthetic_clip(int(label), frames, size, int(clip_seed), task=task)
         clips[i], masks[i], events[i] = clip.frames, clip.mask, clip.events
     if with_events:
         return clips, labels.astype(np.int64), masks, events

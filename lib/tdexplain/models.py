@@ -20,7 +20,6 @@ from .unroll import find_time_distributed
 
 DEMO_MODEL = sample_path("demo_model.keras")
 RANDOM_LABELS_MODEL = sample_path("random_labels_model.keras")  # the demo recipe on shuffled labels
-FRAME_AVERAGE_MODEL = sample_path("frame_average_model.keras")  # the demo recipe, no GRU: a mean over time
 BACKBONES = ("vgg19",)
 POOLINGS = ("inside", "after")  # where each frame's feature map is averaged
 TEMPORALS = ("gru", "average")  # what reads the sequence of frame features
@@ -30,7 +29,7 @@ IMAGENET_NOTOP = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
 
 __all__ = [
-    "DEMO_MODEL", "RANDOM_LABELS_MODEL", "FRAME_AVERAGE_MODEL", "build_model", "load_model", "save_model", "class_names", "input_spec",
+    "DEMO_MODEL", "RANDOM_LABELS_MODEL", "build_model", "load_model", "save_model", "class_names", "input_spec",
     "predict", "backbone_of", "imagenet_weights_path",
     "pool_after_wrapper",
 ]

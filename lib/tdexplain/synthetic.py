@@ -1,4 +1,14 @@
-"""Synthetic surveillance scenes whose class evidence is known pixel by pixel.
+"""Synthetic surveillance scenes whose class evidence is known pixel by pixel, and frame by frame.
+
+Two tasks share the room, the people and the renderer:
+- "posture" (the shipped demo model's): a fight is two people with fast limbs, a shooting a
+  raised gun that flashes, normal clips show walkers; the evidence is in every frame, so any
+  single frame tells the class.
+- "temporal": the class lives in the motion and the moment. Normal clips hold look-alikes of
+  every event pose (a pair sparring slowly, a person raising a phone); a fight is the pair's
+  rhythm turning several times faster for part of the clip, a shooting a burst of muzzle
+  flashes in part of the clip followed by a bystander ducking. Each clip knows which frames
+  hold its event (at most half of them) as well as which pixels.
 
 A scene is planned once from a random generator (every random draw happens in
 ``plan_scene``), then rendered frame by frame. Each drawn object writes its colour
@@ -15,11 +25,13 @@ import cv2
 import numpy as np
 
 CLASSES = ("normal", "fight", "shooting")
+TASKS = ("posture", "temporal")
 
 # Kinds of drawn objects. Evidence kinds make up the mask; the rest is scenery.
 EVIDENCE = "evidence"
 DISTRACTOR = "distractor"
 SCENERY = "scenery"
+BYSTANDER_SHARE = 0.6  # posture task: of the clips of every class show a bystander (scenery)
 
 
 @dataclass
@@ -29,7 +41,8 @@ class Person:
     `tempo` is the rhythm of the limbs in cycles per clip; between `fast_start` and
     `fast_end` (times in [0, 1]) it is `fast_tempo` instead, and the phase runs on without a
     jump. `actor` people are the evidence during the scene's event and scenery otherwise; an
-    actor who carries a gun fires it in every frame of the event.
+    actor who carries a gun fires it in every frame of the event. `limb`: the limbs' width
+    as a share of the height.
     """
 
     x: float
@@ -41,7 +54,7 @@ class Person:
     skin: tuple
     kind: str
     name: str
-    motion: str  # walk, spar, point, react
+    motion: str  # walk, fight, shoot, react (posture task); walk, spar, point, duck (temporal)
     speed: float = 0.0
     phase: float = 0.0
     tempo: float = 1.0
@@ -50,12 +63,15 @@ class Person:
     fast_end: float = 1.0
     carries: str | None = None  # None, "box", "bag" or "gun" (a phone looks the same)
     raise_time: float = 0.3
+    flash_times: tuple = ()
     actor: bool = False
+    limb: float = 0.07
 
-    def cycles(self, t: float) -> float:
-        """Limb cycles done by time t: `tempo` per clip, `fast_tempo` during the fast part."""
+    def speedup(self, t: float) -> float:
+        """The phase (radians) the limbs have gained by time t by moving at `fast_tempo`
+        instead of `tempo` during the fast part; 0 before it."""
         fast = np.clip(t, self.fast_start, self.fast_end) - self.fast_start
-        return self.tempo * (t - fast) + self.fast_tempo * fast
+        return 2 * np.pi * (self.fast_tempo - self.tempo) * fast
 
 
 @dataclass
@@ -70,7 +86,8 @@ class Scene:
     light_amplitude: float
     noise: float
     seed_for_noise: int
-    event: tuple | None = None  # (start, end) in clip time [0, 1]; None in a normal clip
+    task: str = "posture"
+    event: tuple | None = None  # temporal task: (start, end) in clip time [0, 1]; None if normal
 
 
 def _scale(size: int, value: float) -> int:
@@ -79,6 +96,7 @@ def _scale(size: int, value: float) -> int:
 
 def _color(rng, low, high):
     return tuple(float(c) for c in rng.uniform(low, high, 3))
+
 
 def _background(rng, size: int) -> np.ndarray:
     """A textured room: wall, tiled floor, a window, a door and a table."""
@@ -132,20 +150,82 @@ def _person(rng, size, name, motion, kind, x, y=None, facing=None, **extra) -> P
     )
 
 
+def _posture_scene(label: str, size: int, rng: np.random.Generator) -> Scene:
+    """The posture task: the evidence (fighters, a shooter's arm, gun and flash, walkers) is
+    visible in every frame."""
+    background = _background(rng, size)
+    people = []
+    if label == "normal":
+        for i in range(int(rng.integers(1, 3))):
+            people.append(_person(
+                rng, size, f"walker{i}", "walk", EVIDENCE, x=rng.uniform(0.15, 0.85),
+                speed=rng.uniform(0.04, 0.1), tempo=rng.uniform(0.5, 0.9),
+                carries=rng.choice([None, "box", "bag"])))
+    elif label == "fight":
+        center = rng.uniform(0.35, 0.65)
+        gap = rng.uniform(0.1, 0.14)
+        y = rng.uniform(0.82, 0.92)
+        for i, side in enumerate((-1, 1)):
+            people.append(_person(
+                rng, size, f"fighter{i}", "fight", EVIDENCE, x=center + side * gap / 2,
+                y=y + rng.uniform(-0.02, 0.02), facing=-side, tempo=rng.uniform(2.5, 3.5)))
+    elif label == "shooting":
+        facing = int(rng.choice([-1, 1]))
+        x = rng.uniform(0.2, 0.4) if facing == 1 else rng.uniform(0.6, 0.8)
+        raise_time = rng.uniform(0.15, 0.45)
+        flashes = tuple(sorted(rng.uniform(raise_time + 0.05, 1.0, int(rng.integers(1, 4)))))
+        if rng.random() < BYSTANDER_SHARE:  # a second person who reacts (not evidence: drawn behind)
+            people.append(_person(
+                rng, size, "bystander", "react", SCENERY, x=x + facing * rng.uniform(0.3, 0.45),
+                y=rng.uniform(0.75, 0.85), facing=-facing, raise_time=flashes[0]))
+        people.append(_person(
+            rng, size, "shooter", "shoot", SCENERY, x=x, facing=facing,
+            raise_time=raise_time, flash_times=flashes))
+    else:
+        raise ValueError(f"label must be one of {CLASSES}, got {label!r}")
+
+    use_cart = rng.random() < 0.75
+    use_lamp = (not use_cart) or rng.random() < 0.6
+    cart = None
+    if use_cart:
+        direction = int(rng.choice([-1, 1]))
+        cart = dict(y=rng.uniform(0.55, 0.68), start=rng.uniform(-0.2, 0.4) if direction == 1
+                    else rng.uniform(0.6, 1.2), speed=direction * rng.uniform(0.5, 1.0),
+                    width=rng.uniform(0.16, 0.26), color=_color(rng, 30, 230))
+    lamp = None
+    if use_lamp:
+        lamp = dict(x=rng.uniform(0.1, 0.9), y=rng.uniform(0.05, 0.2),
+                    states=rng.random(64) < 0.5, color=_color(rng, 200, 255))
+    scene = Scene(label=label, size=size, background=background, people=people, cart=cart,
+                  lamp=lamp, light_phase=rng.uniform(0, 2 * np.pi),
+                  light_amplitude=rng.uniform(0.03, 0.1), noise=rng.uniform(1.0, 3.0),
+                  seed_for_noise=int(rng.integers(2**31)))
+    # A standing bystander who raises both arms at some moment, as the shooting's bystander
+    # does, in the other classes too: a still person with raised arms is then no cue of a
+    # shooting, and the only way to the class is through the evidence. Drawn last from the
+    # generator, so every earlier choice of a seed's scene is unchanged.
+    if label != "shooting" and rng.random() < BYSTANDER_SHARE:
+        scene.people.insert(0, _person(rng, size, "bystander", "react", SCENERY,
+                                       x=rng.uniform(0.1, 0.9), y=rng.uniform(0.75, 0.85),
+                                       raise_time=rng.uniform(0.2, 1.0)))
+    return scene
+
+
 # Rhythms in limb cycles per clip. People who stand close and talk, greet or dance move
 # their arms slowly through every pose of a fight; a fight is the same poses at several
-# times the rhythm. At 8 frames a slow arm turns by about a quarter of a cycle between
-# frames, a fighting arm by about half.
+# times the rhythm. At 8 frames a slow arm turns by an eighth of a cycle or less between
+# frames, a fighting arm by about half a cycle: from one pose to its opposite.
 SLOW_TEMPO = (0.4, 1.0)
 FIGHT_TEMPO = (3.5, 4.5)
 EVENT_LENGTH = (0.25, 0.5)  # share of the clip; an event covers at most half of it
+TEMPORAL_LIMB = 0.09  # limbs a little thicker than the posture task's, so poses read at 64 px
 
 
 def _pair(rng, size, center=None, fight=None) -> list:
     """Two people face to face, sparring slowly (talk, greet, dance); with `fight` =
     (start, end), they fight at several times the rhythm in that part of the clip."""
     center = rng.uniform(0.35, 0.65) if center is None else center
-    gap = rng.uniform(0.1, 0.14)
+    gap = rng.uniform(0.16, 0.22)
     y = rng.uniform(0.82, 0.92)
     pair = []
     for i, side in enumerate((-1, 1)):
@@ -153,7 +233,7 @@ def _pair(rng, size, center=None, fight=None) -> list:
                     actor=True) if fight else {}
         pair.append(_person(rng, size, f"pair{i}", "spar", SCENERY, x=center + side * gap / 2,
                             y=y + rng.uniform(-0.02, 0.02), facing=-side,
-                            tempo=rng.uniform(*SLOW_TEMPO), **fast))
+                            tempo=rng.uniform(*SLOW_TEMPO), limb=TEMPORAL_LIMB, **fast))
     return pair
 
 
@@ -164,13 +244,13 @@ def _pointer(rng, size, name="pointer", fires=False, raise_time=None):
     x = rng.uniform(0.2, 0.4) if facing == 1 else rng.uniform(0.6, 0.8)
     raise_time = rng.uniform(0.05, 0.45) if raise_time is None else raise_time
     return _person(rng, size, name, "point", SCENERY, x=x, facing=facing, carries="gun",
-                   raise_time=raise_time, actor=fires)
+                   raise_time=raise_time, actor=fires, limb=TEMPORAL_LIMB)
 
 
 def _walker(rng, size, i):
     return _person(rng, size, f"walker{i}", "walk", SCENERY, x=rng.uniform(0.15, 0.85),
                    speed=rng.uniform(0.04, 0.1), tempo=rng.uniform(0.5, 0.9),
-                   carries=rng.choice([None, "box", "bag"]))
+                   carries=rng.choice([None, "box", "bag"]), limb=TEMPORAL_LIMB)
 
 
 def _event(rng) -> tuple:
@@ -179,10 +259,8 @@ def _event(rng) -> tuple:
     return float(start), float(start + length)
 
 
-def plan_scene(label: str, size: int, rng: np.random.Generator) -> Scene:
-    """Draw every random choice of one clip: the room, the people, the event, the distractors.
-
-    No single frame tells the class. Normal clips hold look-alikes of every event pose:
+def _temporal_scene(label: str, size: int, rng: np.random.Generator) -> Scene:
+    """The temporal task: no single frame tells the class. Normal clips hold look-alikes of every event pose:
     people who spar slowly (the fight's poses at a talking pace) and a person who raises a
     phone as the shooter raises a gun. A fight is the pair's rhythm turning several times
     faster for a part of the clip; a shooting is a burst of muzzle flashes in a part of the
@@ -228,13 +306,21 @@ def plan_scene(label: str, size: int, rng: np.random.Generator) -> Scene:
     # any moment in the other classes (so a frightened person alone is no sign of a shot).
     if label == "shooting" or rng.random() < 0.6:
         react = event[0] + rng.uniform(0.08, 0.15) if label == "shooting" else rng.uniform(0.1, 1.0)
-        people.insert(0, _person(rng, size, "bystander", "react", SCENERY,
+        people.insert(0, _person(rng, size, "bystander", "duck", SCENERY,
                                  x=rng.uniform(0.1, 0.9), y=rng.uniform(0.75, 0.85),
-                                 raise_time=react))
+                                 raise_time=react, limb=TEMPORAL_LIMB))
     return Scene(label=label, size=size, background=background, people=people, cart=cart,
                  lamp=lamp, light_phase=rng.uniform(0, 2 * np.pi),
                  light_amplitude=rng.uniform(0.03, 0.1), noise=rng.uniform(1.0, 3.0),
-                 seed_for_noise=int(rng.integers(2**31)), event=event)
+                 seed_for_noise=int(rng.integers(2**31)), task="temporal", event=event)
+
+
+def plan_scene(label: str, size: int, rng: np.random.Generator, task: str = "posture") -> Scene:
+    """Draw every random choice of one clip of `task` (see TASKS): the room, the people,
+    the event, the distractors."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    return (_posture_scene if task == "posture" else _temporal_scene)(label, size, rng)
 
 
 class _Canvas:
@@ -280,48 +366,61 @@ def _end(p, length, angle):
     return p[0] + length * np.sin(angle), p[1] + length * np.cos(angle)
 
 
+def _sparring(person: Person, t: float, lean: float, lean_gain: float, shift_gain: float) -> dict:
+    """Jab, cross and kick at time t; the body leans by `lean` and follows the jab by
+    `lean_gain` (radians) and `shift_gain` (share of the frame)."""
+    speedup = person.speedup(t)
+    jab = np.sin(2 * np.pi * person.tempo * t + person.phase + speedup)
+    cross = np.sin(2 * np.pi * person.tempo * t + person.phase + 2.2 + speedup)
+    kick = np.sin(2 * np.pi * person.tempo * 0.7 * t + person.phase + 1.0 + 0.7 * speedup)
+    return dict(hip_front=0.3 + 0.45 * max(kick, 0), hip_back=-0.3, knee=0.3 - 0.2 * kick,
+                arm_front=1.1 + 0.8 * jab, elbow_front=1.2 * (1 - jab) / 2 + 0.1,
+                arm_back=1.0 + 0.8 * cross, elbow_back=1.3 * (1 - cross) / 2 + 0.1,
+                lean=lean + lean_gain * jab, shift=shift_gain * jab)
+
+
 def _pose(person: Person, t: float) -> dict:
     """Joint angles (radians from straight down, positive towards `facing`) at time t in [0, 1]."""
-    cycle = 2 * np.pi * person.cycles(t) + person.phase
     if person.motion == "walk":
-        swing = np.sin(cycle)
+        swing = np.sin(2 * np.pi * person.tempo * t + person.phase)
         return dict(hip_front=0.3 * swing, hip_back=-0.3 * swing, knee=0.15,
                     arm_front=-0.25 * swing, arm_back=0.25 * swing, elbow_front=0.3,
                     elbow_back=0.3, lean=0.0, shift=0.0)
-    if person.motion == "spar":  # jab, cross and kick: slow when talking, fast when fighting
-        jab, cross = np.sin(cycle), np.sin(cycle + 2.2)
-        kick = np.sin(0.7 * cycle + 1.0)
-        return dict(hip_front=0.3 + 0.45 * max(kick, 0), hip_back=-0.3, knee=0.3 - 0.2 * kick,
-                    arm_front=1.1 + 0.8 * jab, elbow_front=1.2 * (1 - jab) / 2 + 0.1,
-                    arm_back=1.0 + 0.8 * cross, elbow_back=1.3 * (1 - cross) / 2 + 0.1,
-                    lean=0.15 + 0.12 * jab, shift=0.025 * jab)
-    if person.motion == "point":
+    if person.motion == "fight":  # posture task
+        return _sparring(person, t, 0.15, 0.12, 0.025)
+    if person.motion == "spar":  # temporal task: the body follows the jab further
+        return _sparring(person, t, 0.1, 0.35, 0.045)
+    if person.motion in ("shoot", "point"):
         raised = np.clip(t / person.raise_time, 0.0, 1.0)
         return dict(hip_front=0.15, hip_back=-0.15, knee=0.05, arm_front=0.1 + 1.47 * raised,
                     elbow_front=0.4 * (1 - raised), arm_back=0.15, elbow_back=0.3, lean=0.0,
                     shift=0.0)
-    if person.motion == "react":
+    if person.motion in ("react", "duck"):  # arms thrown up; a ducking person bends the knees
         scared = float(t >= person.raise_time)
-        return dict(hip_front=0.1, hip_back=-0.1, knee=0.05 + 0.6 * scared,
+        bend = 0.6 if person.motion == "duck" else 0.0
+        return dict(hip_front=0.1, hip_back=-0.1, knee=0.05 + bend * scared,
                     arm_front=0.2 + 2.6 * scared, elbow_front=0.3 + 0.3 * scared,
                     arm_back=0.15 + 2.5 * scared, elbow_back=0.3, lean=-0.15 * scared,
                     shift=-0.04 * scared)
     raise ValueError(f"unknown motion {person.motion!r}")
 
 
-def _draw_person(canvas: _Canvas, person: Person, t: float, size: int, in_event: bool):
+def _draw_person(canvas: _Canvas, person: Person, t: float, size: int, in_event: bool,
+                 flash: bool):
     pose = _pose(person, t)
     f = person.facing
     h = person.height * size
     x = (person.x + person.speed * f * (t - 0.5) + pose["shift"] * f) * size
     feet_y = person.y * size
-    # During the event, a fighter's whole body is the evidence; a shooter's arm, gun and
-    # flash are. The same person is scenery before and after.
+    # Posture task: the shooter's arm, gun and flash are always the evidence, not the whole
+    # body. Temporal task: during the event a fighter's whole body is the evidence, a
+    # shooter's arm, gun and flash are; the same person is scenery before and after.
     evident = person.actor and in_event
     body = canvas.object_id(person.name, EVIDENCE if evident and person.motion == "spar"
                             else person.kind)
-    arm = canvas.object_id(person.name + "_arm", EVIDENCE if evident else person.kind)
-    limb, torso_width = max(1, round(0.07 * h)), max(2, round(0.13 * h))
+    arm_kind = EVIDENCE if person.motion == "shoot" or evident else person.kind
+    arm = canvas.object_id(person.name + "_arm", arm_kind)
+    limb, torso_width = max(1, round(person.limb * h)), max(2, round(0.13 * h))
     hip = (x, feet_y - 0.47 * h)
     shoulder = _end(hip, 0.32 * h, np.pi + pose["lean"] * f)
     head = _end(shoulder, 0.11 * h, np.pi + pose["lean"] * f)
@@ -353,16 +452,18 @@ def _draw_person(canvas: _Canvas, person: Person, t: float, size: int, in_event:
                        (150, 110, 60))
     elif person.carries == "bag":
         canvas.line(body, hand, (hand[0], hand[1] + 0.12 * h), (40, 40, 160), max(2, round(0.09 * h)))
-    elif person.carries == "gun":  # a gun or a phone: the same small dark object
-        gun = arm if evident else body
+    if person.motion == "shoot" or person.carries == "gun":  # a gun, or a phone: the same small dark object
+        posture = person.motion == "shoot"  # its gun and flash are objects of their own
+        gun = canvas.object_id("gun", EVIDENCE) if posture else arm if evident else body
         muzzle = _end(hand, 0.09 * h, angle * f)
         canvas.line(gun, hand, muzzle, (25, 25, 25), max(1, round(0.05 * h)))
         grip = _end(hand, 0.05 * h, (angle - 1.4) * f)
         canvas.line(gun, hand, grip, (25, 25, 25), max(1, round(0.04 * h)))
-        if evident:  # the muzzle flash of each shot
+        if flash:
+            flash_id = canvas.object_id("flash", EVIDENCE) if posture else arm
             tip = _end(muzzle, 0.05 * h, angle * f)
-            canvas.disc(arm, tip, max(1, round(0.06 * h)), (255, 235, 120))
-            canvas.disc(arm, tip, max(1, round(0.03 * h)), (255, 255, 230))
+            canvas.disc(flash_id, tip, max(1, round(0.06 * h)), (255, 235, 120))
+            canvas.disc(flash_id, tip, max(1, round(0.03 * h)), (255, 255, 230))
 
 
 def frame_times(frames: int) -> np.ndarray:
@@ -370,17 +471,21 @@ def frame_times(frames: int) -> np.ndarray:
     return (np.arange(frames) + 0.5) / frames
 
 
-def event_frames(event: tuple | None, frames: int) -> np.ndarray:
-    """(T,) bool: the frames that show the event (start, end), at most half of them (at least
-    one). Frame i belongs to it when its time lies in [start, end); an event shorter than a
-    frame gets the frame nearest its middle. A normal clip (event None) has none."""
+def event_frames(scene: Scene, frames: int) -> np.ndarray:
+    """(T,) bool: the frames that hold the class's event. Posture task: every frame (the
+    evidence never leaves). Temporal task: the frames whose time lies in the event's
+    [start, end), at most half of them and at least one (an event shorter than a frame gets
+    the frame nearest its middle); none in a normal clip."""
+    if scene.task == "posture":
+        return np.ones(frames, bool)
     inside = np.zeros(frames, bool)
-    if event is None:
+    if scene.event is None:
         return inside
+    start, end = scene.event
     times = frame_times(frames)
-    inside[(times >= event[0]) & (times < event[1])] = True
+    inside[(times >= start) & (times < end)] = True
     if not inside.any():
-        inside[np.abs(times - (event[0] + event[1]) / 2).argmin()] = True
+        inside[np.abs(times - (start + end) / 2).argmin()] = True
     inside[np.flatnonzero(inside)[max(1, frames // 2):]] = False
     return inside
 
@@ -392,7 +497,7 @@ def render(scene: Scene, frames: int, hidden=()):
     """
     size = scene.size
     times = frame_times(frames)
-    in_event = event_frames(scene.event, frames)
+    in_event = event_frames(scene, frames)
     noise_rng = np.random.default_rng(scene.seed_for_noise)
     out = np.empty((frames, size, size, 3), np.uint8)
     id_maps = np.zeros((frames, size, size), np.uint8)
@@ -404,10 +509,18 @@ def render(scene: Scene, frames: int, hidden=()):
         _draw_lamp(canvas, scene, i, size)
         _draw_cart(canvas, scene, t, size)
         for person in scene.people:
-            _draw_person(canvas, person, t, size, in_event[i])
+            fires = person.actor and person.carries == "gun" and in_event[i]
+            _draw_person(canvas, person, t, size, in_event[i],
+                         flash=fires or i in _flash_frames(person, times))
         frame += noise_rng.normal(0, scene.noise, frame.shape).astype(np.float32)
         out[i] = np.clip(frame, 0, 255)
     return out, id_maps, names
+
+
+def _flash_frames(person: Person, times: np.ndarray) -> set:
+    """Posture task: the frames nearest to each planned muzzle flash, so every frame count
+    shows one."""
+    return {int(np.abs(times - flash).argmin()) for flash in person.flash_times}
 
 
 def _draw_lamp(canvas, scene, index, size):
