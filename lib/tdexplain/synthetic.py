@@ -150,6 +150,23 @@ def _person(rng, size, name, motion, kind, x, y=None, facing=None, **extra) -> P
     )
 
 
+def _distractors(rng) -> tuple:
+    """A cart crossing the room and a flickering lamp (at least one of the two)."""
+    use_cart = rng.random() < 0.75
+    use_lamp = (not use_cart) or rng.random() < 0.6
+    cart = None
+    if use_cart:
+        direction = int(rng.choice([-1, 1]))
+        cart = dict(y=rng.uniform(0.55, 0.68), start=rng.uniform(-0.2, 0.4) if direction == 1
+                    else rng.uniform(0.6, 1.2), speed=direction * rng.uniform(0.5, 1.0),
+                    width=rng.uniform(0.16, 0.26), color=_color(rng, 30, 230))
+    lamp = None
+    if use_lamp:
+        lamp = dict(x=rng.uniform(0.1, 0.9), y=rng.uniform(0.05, 0.2),
+                    states=rng.random(64) < 0.5, color=_color(rng, 200, 255))
+    return cart, lamp
+
+
 def _posture_scene(label: str, size: int, rng: np.random.Generator) -> Scene:
     """The posture task: the evidence (fighters, a shooter's arm, gun and flash, walkers) is
     visible in every frame."""
@@ -184,18 +201,7 @@ def _posture_scene(label: str, size: int, rng: np.random.Generator) -> Scene:
     else:
         raise ValueError(f"label must be one of {CLASSES}, got {label!r}")
 
-    use_cart = rng.random() < 0.75
-    use_lamp = (not use_cart) or rng.random() < 0.6
-    cart = None
-    if use_cart:
-        direction = int(rng.choice([-1, 1]))
-        cart = dict(y=rng.uniform(0.55, 0.68), start=rng.uniform(-0.2, 0.4) if direction == 1
-                    else rng.uniform(0.6, 1.2), speed=direction * rng.uniform(0.5, 1.0),
-                    width=rng.uniform(0.16, 0.26), color=_color(rng, 30, 230))
-    lamp = None
-    if use_lamp:
-        lamp = dict(x=rng.uniform(0.1, 0.9), y=rng.uniform(0.05, 0.2),
-                    states=rng.random(64) < 0.5, color=_color(rng, 200, 255))
+    cart, lamp = _distractors(rng)
     scene = Scene(label=label, size=size, background=background, people=people, cart=cart,
                   lamp=lamp, light_phase=rng.uniform(0, 2 * np.pi),
                   light_amplitude=rng.uniform(0.03, 0.1), noise=rng.uniform(1.0, 3.0),
@@ -290,18 +296,7 @@ def _temporal_scene(label: str, size: int, rng: np.random.Generator) -> Scene:
     else:
         raise ValueError(f"label must be one of {CLASSES}, got {label!r}")
 
-    use_cart = rng.random() < 0.75
-    use_lamp = (not use_cart) or rng.random() < 0.6
-    cart = None
-    if use_cart:
-        direction = int(rng.choice([-1, 1]))
-        cart = dict(y=rng.uniform(0.55, 0.68), start=rng.uniform(-0.2, 0.4) if direction == 1
-                    else rng.uniform(0.6, 1.2), speed=direction * rng.uniform(0.5, 1.0),
-                    width=rng.uniform(0.16, 0.26), color=_color(rng, 30, 230))
-    lamp = None
-    if use_lamp:
-        lamp = dict(x=rng.uniform(0.1, 0.9), y=rng.uniform(0.05, 0.2),
-                    states=rng.random(64) < 0.5, color=_color(rng, 200, 255))
+    cart, lamp = _distractors(rng)
     # A bystander who throws up the arms and ducks: after the first shot in a shooting, at
     # any moment in the other classes (so a frightened person alone is no sign of a shot).
     if label == "shooting" or rng.random() < 0.6:
