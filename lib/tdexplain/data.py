@@ -88,12 +88,12 @@ def check_clips(clips, frames: int | None = None, size: int | None = None,
 class SyntheticClip:
     """One rendered clip with its ground truth.
 
-    frames: (T, H, W, 3) uint8 RGB. events: (T,) bool, the frames that hold the event (when:
-    every frame in the posture task; in the temporal task none in a normal clip). mask:
-    (T, H, W) bool, the pixels carrying the class evidence (where; empty outside the event
-    frames). boxes: per frame, a list of (object
-    name, x0, y0, x1, y1), inclusive. objects: the names and kinds of the drawn objects,
-    indexed by the ids in `id_maps`. event: (start, end) in clip time [0, 1], or None.
+    frames: (T, H, W, 3) uint8 RGB. mask: (T, H, W) bool, the pixels carrying the class
+    evidence (where). events: (T,) bool, the frames that hold the event (when): every frame
+    in the posture task; in the temporal task at most half of them, none in a normal clip,
+    and the mask is empty outside them. event: the temporal task's (start, end) in clip time
+    [0, 1], or None. boxes: per frame, a list of (object name, x0, y0, x1, y1), inclusive.
+    objects: the names and kinds of the drawn objects, indexed by the ids in `id_maps`.
     """
 
     label: str
