@@ -54,7 +54,10 @@ def test_every_registered_method_keeps_the_contract(model, clips, together, name
         assert together.channel_weights[name].shape == (3, FRAMES, together.activations.shape[-1])
     alone = explain.Explainer(model, frames_per_pass=FRAMES).explain(
         clips[1:2], methods=name, layer="block3_conv2", target=int(together.target[1]), **OPTIONS)
-    np.testing.assert_allclose(alone.maps[name][0], maps[1], rtol=1e-4, atol=1e-5)
+    # Ablation-CAM's weights are drops between nearly equal scores: a rounding that depends on
+    # the batch's size (~1e-7 of a score, seen on JAX) is ~1e-3 of a drop.
+    np.testing.assert_allclose(alone.maps[name][0], maps[1], rtol=1e-4,
+                               atol=1e-4 if name == "ablationcam" else 1e-5)
 
 
 # Score-CAM weighs channels by the softmax of masked scores, uniform when masking a frame

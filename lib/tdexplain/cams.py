@@ -163,19 +163,22 @@ class AblationCAM(CAM):
         the map). Channels left out by `ablation_channels` get weight 0."""
         n, t, h, w, k = one.activations.shape
         channels = _channel_count(options["ablation_channels"], k)
-        per_call = explainer.clips_per_call()
+        per_call = max(2, explainer.clips_per_call())
         weights = np.zeros((n, t, k), np.float32)
         for i in range(n):
             strongest = _strongest(one.activations[i], channels)
             jobs = [(frame, channel) for frame in range(t) for channel in strongest[frame]]
-            for start in range(0, len(jobs), per_call):
-                chunk = jobs[start:start + per_call]
-                probe = np.zeros((len(chunk), t, h, w, k), np.float32)
-                for j, (frame, channel) in enumerate(chunk):
+            for start in range(0, len(jobs), per_call - 1):
+                chunk = jobs[start:start + per_call - 1]
+                # Row 0 is the clip unablated: each drop compares two scores of one forward
+                # call, so a channel the score ignores drops by exactly 0 (not by the rounding
+                # difference between the gradient pass and another batch's forward pass).
+                probe = np.zeros((len(chunk) + 1, t, h, w, k), np.float32)
+                for j, (frame, channel) in enumerate(chunk, start=1):
                     probe[j, frame, :, :, channel] = -one.activations[i, frame, :, :, channel]
-                scores = explainer.scores(np.repeat(clips[i][None], len(chunk), axis=0),
-                                          one.targets()[i:i + 1].repeat(len(chunk)), one.layer, probe=probe)
-                drop = one.scores[i] - scores
+                scores = explainer.scores(np.repeat(clips[i][None], len(chunk) + 1, axis=0),
+                                          one.targets()[i:i + 1].repeat(len(chunk) + 1), one.layer, probe=probe)
+                drop = scores[0] - scores[1:]
                 frames, picked = np.array(chunk).T
                 weights[i, frames, picked] = drop / max(abs(float(one.scores[i])), 1e-12)
         return weights
