@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .registry import REGISTRY, Method, normalize_per_frame, register, to_frames, upsample
+from .registry import REGISTRY, Method, normalize_per_frame, register, score_drops, to_frames, upsample
 
 __all__ = ["CAM"]
 
@@ -163,22 +163,18 @@ class AblationCAM(CAM):
         the map). Channels left out by `ablation_channels` get weight 0."""
         n, t, h, w, k = one.activations.shape
         channels = _channel_count(options["ablation_channels"], k)
-        per_call = max(2, explainer.clips_per_call())
         weights = np.zeros((n, t, k), np.float32)
         for i in range(n):
             strongest = _strongest(one.activations[i], channels)
             jobs = [(frame, channel) for frame in range(t) for channel in strongest[frame]]
-            for start in range(0, len(jobs), per_call - 1):
-                chunk = jobs[start:start + per_call - 1]
-                # Row 0 is the clip unablated: each drop compares two scores of one forward
-                # call, so a channel the score ignores drops by exactly 0 (not by the rounding
-                # difference between the gradient pass and another batch's forward pass).
+
+            def ablate(chunk):  # row 0 keeps every channel
                 probe = np.zeros((len(chunk) + 1, t, h, w, k), np.float32)
                 for j, (frame, channel) in enumerate(chunk, start=1):
                     probe[j, frame, :, :, channel] = -one.activations[i, frame, :, :, channel]
-                scores = explainer.scores(np.repeat(clips[i][None], len(chunk) + 1, axis=0),
-                                          one.targets()[i:i + 1].repeat(len(chunk) + 1), one.layer, probe=probe)
-                drop = scores[0] - scores[1:]
+                return np.repeat(clips[i][None], len(chunk) + 1, axis=0), probe
+
+            for chunk, drop in score_drops(explainer, one, i, jobs, ablate):
                 frames, picked = np.array(chunk).T
                 weights[i, frames, picked] = drop / max(abs(float(one.scores[i])), 1e-12)
         return weights

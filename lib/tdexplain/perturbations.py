@@ -15,7 +15,7 @@ import math
 import cv2
 import numpy as np
 
-from .registry import Method, blurred, register
+from .registry import Method, blurred, register, score_drops
 
 __all__ = ["patch_starts", "rise_masks"]
 
@@ -54,20 +54,17 @@ class Occlusion(Method):
             coverage[y:y + patch, x:x + patch] += 1
         filled = blurred(clips)
         drops = np.zeros(clips.shape[:4], np.float32)
-        per_call = max(2, explainer.clips_per_call())
         jobs = [(frame, y, x) for frame in range(t) for y, x in corners]
         for i in range(n):
-            for start in range(0, len(jobs), per_call - 1):
-                chunk = jobs[start:start + per_call - 1]
-                # Row 0 is the clip itself: each drop compares two scores of one forward call,
-                # so a patch the model ignores drops by exactly 0, not by the rounding
-                # difference between the gradient pass and a forward pass of another batch size.
+            def occlude(chunk):
                 occluded = np.repeat(clips[i][None], len(chunk) + 1, axis=0)
                 for j, (frame, y, x) in enumerate(chunk, start=1):
                     occluded[j, frame, y:y + patch, x:x + patch] = filled[i, frame, y:y + patch, x:x + patch]
-                scores = explainer.scores(occluded, one.targets()[i:i + 1].repeat(len(chunk) + 1), one.layer)
-                for (frame, y, x), score in zip(chunk, scores[1:]):
-                    drops[i, frame, y:y + patch, x:x + patch] += scores[0] - score
+                return occluded, None
+
+            for chunk, chunk_drops in score_drops(explainer, one, i, jobs, occlude):
+                for (frame, y, x), drop in zip(chunk, chunk_drops):
+                    drops[i, frame, y:y + patch, x:x + patch] += drop
         return np.maximum(drops / coverage, 0), None
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from .targets import Target
 
 __all__ = ["Method", "Pass", "REGISTRY", "register", "get", "names", "option_defaults",
-           "normalize_per_frame", "upsample", "to_frames", "blurred", "markdown_table"]
+           "normalize_per_frame", "upsample", "to_frames", "blurred", "score_drops", "markdown_table"]
 
 
 @dataclass
@@ -129,6 +129,20 @@ def blurred(clips: np.ndarray) -> np.ndarray:
     sigma = clips.shape[-3] / 12
     frames = clips.reshape((-1,) + clips.shape[-3:])
     return np.stack([cv2.GaussianBlur(frame, (0, 0), sigma) for frame in frames]).reshape(clips.shape)
+
+
+def score_drops(explainer, one: Pass, i: int, jobs: list, perturb):
+    """The drop of clip i's score under each perturbation in `jobs`, in chunks of one
+    forward call: yields (chunk, drops). `perturb(chunk)` returns the clips (and probe, or
+    None) of len(chunk) + 1 copies whose row 0 is left unperturbed: each drop compares two
+    scores of one call, so a perturbation the score ignores drops by exactly 0, not by the
+    rounding difference between the gradient pass and a forward pass of another batch size."""
+    per_call = max(2, explainer.clips_per_call())
+    for start in range(0, len(jobs), per_call - 1):
+        chunk = jobs[start:start + per_call - 1]
+        copies, probe = perturb(chunk)
+        scores = explainer.scores(copies, one.targets()[i:i + 1].repeat(len(chunk) + 1), one.layer, probe)
+        yield chunk, scores[0] - scores[1:]
 
 
 def markdown_table() -> str:

@@ -227,10 +227,10 @@ EVENT_LENGTH = (0.25, 0.5)  # share of the clip; an event covers at most half of
 TEMPORAL_LIMB = 0.09  # limbs a little thicker than the posture task's, so poses read at 64 px
 
 
-def _pair(rng, size, center=None, fight=None) -> list:
+def _pair(rng, size, fight=None) -> list:
     """Two people face to face, sparring slowly (talk, greet, dance); with `fight` =
     (start, end), they fight at several times the rhythm in that part of the clip."""
-    center = rng.uniform(0.35, 0.65) if center is None else center
+    center = rng.uniform(0.35, 0.65)
     gap = rng.uniform(0.16, 0.22)
     y = rng.uniform(0.82, 0.92)
     pair = []
