@@ -301,6 +301,38 @@ def test_a_fight_is_the_pairs_slow_poses_played_fast():
     assert np.mean(during) > 2 * np.mean(outside) and np.mean(during) > 2 * np.mean(normal)
 
 
+def _shows_flash(frames):
+    """(T,) whether a frame holds the flash's core colour (255, 255, 230), which no skin,
+    shirt or gun has (see test_every_temporal_shooting_event_frame_shows_a_flash)."""
+    return (np.abs(frames.astype(int) - (255, 255, 230)).max(axis=-1) <= 12).any(axis=(1, 2))
+
+
+@pytest.mark.parametrize("label", ["normal", "fight", "shooting"])
+@pytest.mark.parametrize("seed", range(4))
+def test_poses_are_what_the_render_shows(label, seed):
+    """Each frame's pose targets against the rendered pixels: a flash where the flash's
+    colour is, the sparring columns set exactly when a pair is drawn, a ducked bystander
+    whose arms are up, strikes that hold still when the people are frozen."""
+    clip = data.synthetic_clip(label, 8, 64, seed, task="temporal")
+    poses = dict(zip(synthetic.POSES, clip.poses.T))
+    assert clip.poses.shape == (8, len(synthetic.POSES)) and clip.poses.dtype == np.float32
+    np.testing.assert_array_equal(poses["flash"] == 1, _shows_flash(clip.frames))
+    names = {name for name, _ in clip.objects}
+    for side, person in (("left", "pair0"), ("right", "pair1")):
+        assert (poses[f"{side}_sparring"] == 1).all() == (person in names)
+        assert ((poses[f"{side}_jab"] == 0).all() and (poses[f"{side}_kick"] == 0).all()) == (person not in names)
+    ducked = poses["ducked"] == 1
+    if ducked.any() and not ducked.all():  # the arms thrown up: the top of the bystander rises
+        alone = data.synthetic_clip(label, 8, 64, seed, hidden=("distractor",), task="temporal")
+        bystander = [oid for oid, (name, _) in enumerate(alone.objects) if name == "bystander"]
+        top = np.array([np.flatnonzero(np.isin(ids, bystander).any(axis=1)).min() for ids in alone.id_maps])
+        assert top[ducked].max() < top[~ducked].min(), (top, ducked)
+    frozen = data.synthetic_clip(label, 8, 64, seed, pace=0, task="temporal").poses
+    np.testing.assert_array_equal(frozen[:, :8], np.broadcast_to(frozen[0, :8], (8, 8)))
+    assert ((poses["arm_raised"] >= 0) & (poses["arm_raised"] <= 1)).all()
+    assert (np.diff(poses["arm_raised"]) >= 0).all()
+
+
 @pytest.mark.parametrize("label", ["normal", "fight"])
 def test_temporal_pace_scales_the_movements_and_nothing_else(label):
     """pace 1 is the default render; pace 0 freezes the moving people, sparring pairs and

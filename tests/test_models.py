@@ -230,6 +230,32 @@ def test_training_on_a_fresh_set_each_epoch_draws_one_per_epoch(tmp_path):
                        progress=False)
 
 
+@pytest.mark.both_backends
+def test_frame_pretraining_regresses_each_frames_own_targets(monkeypatch):
+    """With frame targets, stage 1 fits the frame network to each frame's own row: its validation
+    loss is the mean squared error of the network's predictions against the frames' targets."""
+    clips, labels, _, poses = data.synthetic_dataset(6, 2, 32, seed=0, task="temporal", with_poses=True)
+    val_clips, val_labels, _, val_poses = data.synthetic_dataset(3, 2, 32, seed=1, task="temporal",
+                                                                 with_poses=True)
+    built, frame_classifier = [], training.frame_classifier
+    monkeypatch.setattr(training, "frame_classifier",
+                        lambda model, targets=None: built.append(frame_classifier(model, targets)) or built[-1])
+    config = dict(frames=2, size=32, width=0.0625, gru_units=4, dense_blocks=1)
+    result = training.train(config, (clips, labels, poses), (val_clips, val_labels, val_poses),
+                            epochs=0, frame_epochs=2, batch_size=2, progress=False)
+    (network,) = built
+    predicted = network.predict(val_clips.reshape(-1, 32, 32, 3).astype(np.float32), verbose=0)
+    squared_error = np.mean((predicted - val_poses.reshape(6, -1)) ** 2)
+    assert squared_error == pytest.approx(min(result.history["frames"]["val_loss"]), rel=1e-4)
+    assert "accuracy" not in result.history["frames"]
+    assert result.config["train"]["frame_targets"] == poses.shape[-1]
+    with pytest.raises(ValueError, match="frame targets with both the training and the validation"):
+        training.train(config, (clips, labels, poses), (val_clips, val_labels), frame_epochs=1,
+                       epochs=0, progress=False)
+    with pytest.raises(ValueError, match=r"training frame targets must be .* \(6, 2\) \+ \(P,\), got \(6, 11\)"):
+        training.train(config, (clips, labels, poses[:, 0]), frame_epochs=1, epochs=0, progress=False)
+
+
 def test_training_rejects_bad_labels():
     clips = data.synthetic_dataset(3, 2, 32, seed=0)[0]
     config = dict(frames=2, size=32, width=0.0625, gru_units=4, dense_blocks=1)

@@ -94,6 +94,8 @@ class SyntheticClip:
     and the mask is empty outside them. event: the temporal task's (start, end) in clip time
     [0, 1], or None. boxes: per frame, a list of (object name, x0, y0, x1, y1), inclusive.
     objects: the names and kinds of the drawn objects, indexed by the ids in `id_maps`.
+    poses: (T, len(synthetic.POSES)) float32, what each frame shows of the people
+    (`synthetic.pose_targets`): per-frame targets to pretrain a frame network on.
     """
 
     label: str
@@ -104,6 +106,7 @@ class SyntheticClip:
     objects: list
     events: np.ndarray
     event: tuple | None
+    poses: np.ndarray
 
     @property
     def label_index(self) -> int:
@@ -145,13 +148,15 @@ def synthetic_clip(label: str | int, frames: int = 8, size: int = 64, seed: int 
                          mask=synthetic.evidence_mask(id_maps, objects),
                          boxes=synthetic.evidence_boxes(id_maps, objects),
                          id_maps=id_maps, objects=objects,
-                         events=synthetic.event_frames(scene, frames), event=scene.event)
+                         events=synthetic.event_frames(scene, frames), event=scene.event,
+                         poses=synthetic.pose_targets(scene, frames))
 
 
 def synthetic_dataset(n: int = 96, frames: int = 8, size: int = 64, seed: int = 0,
-                      with_events: bool = False, task: str = "posture"):
+                      with_events: bool = False, task: str = "posture", with_poses: bool = False):
     """A balanced, shuffled dataset: clips (N, T, H, W, 3) uint8, labels (N,) int, masks (N, T, H, W) bool,
-    and with `with_events`, events (N, T) bool: the frames that hold each clip's event.
+    with `with_events`, events (N, T) bool: the frames that hold each clip's event, and with
+    `with_poses`, poses (N, T, P) float32: what each frame shows of the people (`SyntheticClip.poses`).
 
     Class i of ``CLASSES`` has ``n // 3`` or ``n // 3 + 1`` clips. Deterministic for a seed;
     each clip has its own seed drawn from it, so datasets of different seeds share no clip.
@@ -168,12 +173,12 @@ def synthetic_dataset(n: int = 96, frames: int = 8, size: int = 64, seed: int = 
     clips = np.empty((n, frames, size, size, 3), np.uint8)
     masks = np.empty((n, frames, size, size), bool)
     events = np.empty((n, frames), bool)
+    poses = np.empty((n, frames, len(synthetic.POSES)), np.float32)
     for i, (label, clip_seed) in enumerate(zip(labels, clip_seeds)):
         clip = synthetic_clip(int(label), frames, size, int(clip_seed), task=task)
-        clips[i], masks[i], events[i] = clip.frames, clip.mask, clip.events
-    if with_events:
-        return clips, labels.astype(np.int64), masks, events
-    return clips, labels.astype(np.int64), masks
+        clips[i], masks[i], events[i], poses[i] = clip.frames, clip.mask, clip.events, clip.poses
+    return ((clips, labels.astype(np.int64), masks) + ((events,) if with_events else ())
+            + ((poses,) if with_poses else ()))
 
 
 # --------------------------------------------------------------------------- video files

@@ -361,13 +361,19 @@ def _end(p, length, angle):
     return p[0] + length * np.sin(angle), p[1] + length * np.cos(angle)
 
 
-def _sparring(person: Person, t: float, lean: float, lean_gain: float, shift_gain: float) -> dict:
-    """Jab, cross and kick at time t; the body leans by `lean` and follows the jab by
-    `lean_gain` (radians) and `shift_gain` (share of the frame)."""
+def _strikes(person: Person, t: float) -> tuple:
+    """A sparring person's jab, cross and kick at time t, each in [-1, 1] (1: fully out)."""
     speedup = person.speedup(t)
     jab = np.sin(2 * np.pi * person.tempo * t + person.phase + speedup)
     cross = np.sin(2 * np.pi * person.tempo * t + person.phase + 2.2 + speedup)
     kick = np.sin(2 * np.pi * person.tempo * 0.7 * t + person.phase + 1.0 + 0.7 * speedup)
+    return jab, cross, kick
+
+
+def _sparring(person: Person, t: float, lean: float, lean_gain: float, shift_gain: float) -> dict:
+    """Jab, cross and kick at time t; the body leans by `lean` and follows the jab by
+    `lean_gain` (radians) and `shift_gain` (share of the frame)."""
+    jab, cross, kick = _strikes(person, t)
     return dict(hip_front=0.3 + 0.45 * max(kick, 0), hip_back=-0.3, knee=0.3 - 0.2 * kick,
                 arm_front=1.1 + 0.8 * jab, elbow_front=1.2 * (1 - jab) / 2 + 0.1,
                 arm_back=1.0 + 0.8 * cross, elbow_back=1.3 * (1 - cross) / 2 + 0.1,
@@ -504,12 +510,47 @@ def render(scene: Scene, frames: int, hidden=()):
         _draw_lamp(canvas, scene, i, size)
         _draw_cart(canvas, scene, t, size)
         for person in scene.people:
-            fires = person.actor and person.carries == "gun" and in_event[i]
             _draw_person(canvas, person, t, size, in_event[i],
-                         flash=fires or i in _flash_frames(person, times))
+                         flash=_fires(person, i, times, in_event[i]))
         frame += noise_rng.normal(0, scene.noise, frame.shape).astype(np.float32)
         out[i] = np.clip(frame, 0, 255)
     return out, id_maps, names
+
+
+def _fires(person: Person, index: int, times: np.ndarray, in_event: bool) -> bool:
+    """Whether the person's gun flashes in frame `index`: in every event frame for an actor
+    who carries a gun (temporal task), at the planned flash times (posture task)."""
+    return (person.actor and person.carries == "gun" and in_event) or index in _flash_frames(person, times)
+
+
+POSES = ("left_sparring", "left_jab", "left_cross", "left_kick",
+         "right_sparring", "right_jab", "right_cross", "right_kick",
+         "arm_raised", "flash", "ducked")
+
+
+def pose_targets(scene: Scene, frames: int) -> np.ndarray:
+    """(T, len(POSES)) float32: what each frame shows of the people, named by ``POSES``.
+
+    The first two sparring (or fighting) people, left and right: whether they are there and
+    their jab, cross and kick in [-1, 1]; how far the pointer's or shooter's arm is raised
+    (0 to 1), whether a gun flashes, whether a bystander has ducked. Frame-level targets to
+    pretrain a frame network on, a stand-in for the ImageNet features that let the paper's
+    VGG19 see limbs: no single frame of the temporal task tells its class, so frames labelled
+    with their clip's class teach a frame network nothing about poses."""
+    times, in_event = frame_times(frames), event_frames(scene, frames)
+    targets = np.zeros((frames, len(POSES)), np.float32)
+    sparring = [p for p in scene.people if p.motion in ("spar", "fight")][:2]
+    for column, person in zip((0, 4), sparring):
+        targets[:, column] = 1.0
+        targets[:, column + 1:column + 4] = [_strikes(person, t) for t in times]
+    for person in scene.people:
+        if person.motion in ("point", "shoot"):
+            targets[:, 8] = np.maximum(targets[:, 8], np.clip(times / person.raise_time, 0, 1))
+            targets[:, 9] = np.maximum(targets[:, 9], [_fires(person, i, times, in_event[i])
+                                                       for i in range(frames)])
+        elif person.motion in ("duck", "react"):
+            targets[:, 10] = np.maximum(targets[:, 10], times >= person.raise_time)
+    return targets
 
 
 def _flash_frames(person: Person, times: np.ndarray) -> set:

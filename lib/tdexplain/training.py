@@ -90,10 +90,11 @@ def metrics_path(model_path) -> Path:
     return Path(model_path).with_suffix(".metrics.json")
 
 
-def frame_classifier(model: keras.Model) -> keras.Model:
+def frame_classifier(model: keras.Model, targets: int | None = None) -> keras.Model:
     """The model's own CNN (shared weights) with the preprocessing and a new softmax on single
     frames: pretraining it on frames labelled with their clip's class gives the backbone the
-    head start that ImageNet weights give the paper's model."""
+    head start that ImageNet weights give the paper's model. With `targets`, a linear layer
+    of that many outputs instead, to regress per-frame targets (a frame's poses)."""
     wrapper = find_time_distributed(model)
     frames_in = keras.Input(model.input_shape[2:], name="frame")
     x = frames_in
@@ -102,8 +103,9 @@ def frame_classifier(model: keras.Model) -> keras.Model:
     x = wrapper.layer(x)
     if len(x.shape) == 4:  # the paper's variant: the CNN ends at a grid, pooled after the wrapper
         x = keras.layers.GlobalAveragePooling2D(name="frame_pooling")(x)
-    outputs = keras.layers.Dense(len(models.class_names(model)), activation="softmax",
-                                 name="frame_probabilities")(x)
+    outputs = (keras.layers.Dense(len(models.class_names(model)), activation="softmax",
+                                  name="frame_probabilities")(x) if targets is None else
+               keras.layers.Dense(targets, name="frame_targets")(x))
     return keras.Model(frames_in, outputs, name="frame_classifier")
 
 
@@ -162,10 +164,13 @@ class _DrawnEachEpoch(keras.utils.PyDataset):
         return Loader()
 
 
-def _fit(model, draw, validation, epochs, batch_size, learning_rate, patience, progress, desc, seed):
-    """Fit on `draw(epoch) -> (x, y)`: the same arrays every epoch, or a new set each time."""
+def _fit(model, draw, validation, epochs, batch_size, learning_rate, patience, progress, desc, seed,
+         regression=False):
+    """Fit on `draw(epoch) -> (x, y)`: the same arrays every epoch, or a new set each time;
+    y are class indices, or with `regression` real targets (mean squared error)."""
     model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                  loss="mse" if regression else "sparse_categorical_crossentropy",
+                  metrics=[] if regression else ["accuracy"])
     monitor = "val_loss" if validation is not None else "loss"
     training_set = _DrawnEachEpoch(draw, batch_size, seed)
     callbacks = [training_set.loader(),
@@ -194,11 +199,15 @@ def train(model, train_data, validation_data=None, *, epochs: int = 30, batch_si
     model: a built Keras model, or a dict of ``models.build_model`` arguments (required
     with a ``tf.distribute`` strategy: the model is then built inside its scope).
     train_data: (clips, labels), or a function ``epoch -> (clips, labels)`` that draws a new
-    training set for every epoch of stages 1 and 3 (stage 2 uses the first set). Synthetic
+    training set for every epoch of stages 1 and 3 (stage 2 uses the first set). A third
+    element, frame targets (N, T, P) floats, makes stage 1 regress them (mean squared error)
+    instead of classifying each frame as its clip: the synthetic temporal task's poses
+    (``synthetic_dataset(with_poses=True)``), as no single frame of it tells the class. Synthetic
     clips cost milliseconds, and a CNN that never sees a scene twice cannot memorize scenes:
     trained so as a frame classifier, its Grad-CAM finds the evidence about twice as often
     (benchmarks/RESULTS.md).
-    validation_data: (clips, labels). Each stage stops early on the
+    validation_data: (clips, labels), with frame targets as a third element if the training
+    data has them. Each stage stops early on the
     validation loss (training loss without validation data) and keeps its best weights.
     With `out` (a ``.keras`` path) the model is saved there and its configuration, seed,
     history and validation scores go to ``metrics_path(out)``.
@@ -215,28 +224,35 @@ def train(model, train_data, validation_data=None, *, epochs: int = 30, batch_si
         frames, size = models.input_spec(model)
         n_classes = len(models.class_names(model))
 
-        def checked(pair):
-            clips_ = check_clips(pair[0], frames, size, name="training clips")
-            return clips_, _labels(pair[1], len(clips_), n_classes, "training labels")
+        def checked(data_, name):
+            clips_ = check_clips(data_[0], frames, size, name=f"{name} clips")
+            labels_ = _labels(data_[1], len(clips_), n_classes, f"{name} labels")
+            targets_ = _frame_targets(data_[2], clips_.shape[:2], name) if len(data_) > 2 else None
+            return clips_, labels_, targets_
 
-        clips, labels = checked(train_data(0) if callable(train_data) else train_data)
+        clips, labels, targets = checked(train_data(0) if callable(train_data) else train_data,
+                                         "training")
 
         def draw(epoch):  # the training set of an epoch
             fresh = callable(train_data) and epoch > 0
-            return checked(train_data(epoch)) if fresh else (clips, labels)
+            return checked(train_data(epoch), "training") if fresh else (clips, labels, targets)
 
-        validation = None
+        validation = frame_validation = None
         if validation_data is not None:
-            validation = (check_clips(validation_data[0], frames, size, name="validation clips"),
-                          _labels(validation_data[1], len(validation_data[0]), n_classes,
-                                  "validation labels"))
+            validation_clips, validation_labels, validation_targets = checked(validation_data,
+                                                                              "validation")
+            validation = (validation_clips, validation_labels)
+            if (targets is None) != (validation_targets is None):
+                raise ValueError("give frame targets with both the training and the validation "
+                                 "data, or with neither")
+            frame_validation = _as_frame_set(*validation, validation_targets)
         history = {}
         if frame_epochs:
-            frame_validation = None if validation is None else _as_frame_set(*validation)
-            history["frames"] = _fit(frame_classifier(model),
+            history["frames"] = _fit(frame_classifier(model, None if targets is None else targets.shape[-1]),
                                      lambda epoch: _as_frame_set(*draw(epoch)), frame_validation,
                                      frame_epochs, batch_size * frames, frame_learning_rate,
-                                     patience, progress, "frame pretraining", seed)
+                                     patience, progress, "frame pretraining", seed,
+                                     regression=targets is not None)
         if head_epochs:
             features = frame_features(model, clips)
             feature_validation = (None if validation is None else
@@ -245,7 +261,8 @@ def train(model, train_data, validation_data=None, *, epochs: int = 30, batch_si
                                    feature_validation, head_epochs, batch_size, head_learning_rate,
                                    patience * 2, progress, "head on cached features", seed)
         if epochs:
-            history["end_to_end"] = _fit(model, draw, validation, epochs, batch_size, learning_rate,
+            history["end_to_end"] = _fit(model, lambda epoch: draw(epoch)[:2], validation, epochs,
+                                         batch_size, learning_rate,
                                          patience, progress, "end to end", seed)
     seconds = time.perf_counter() - start
     scores_ = evaluate(model, *validation, batch_size=batch_size) if validation else None
@@ -256,6 +273,7 @@ def train(model, train_data, validation_data=None, *, epochs: int = 30, batch_si
                       batch_size=batch_size, learning_rate=learning_rate,
                       frame_learning_rate=frame_learning_rate, head_learning_rate=head_learning_rate, patience=patience, seed=seed,
                       train_clips=len(clips), fresh_data_each_epoch=callable(train_data),
+                      frame_targets=None if targets is None else int(targets.shape[-1]),
                       validation_clips=len(validation[0]) if validation else 0,
                       strategy=type(strategy).__name__ if strategy is not None else None),
         "classes": list(models.class_names(model)),
@@ -276,9 +294,21 @@ def write_metrics(result: TrainingResult, path, **more) -> Path:
     return path
 
 
-def _as_frame_set(clips, labels):
-    """Clips (N, T, ...) and labels (N,) as frames (N*T, ...), each labelled with its clip's class."""
-    return clips.reshape((-1,) + clips.shape[2:]), np.repeat(labels, clips.shape[1])
+def _as_frame_set(clips, labels, targets=None):
+    """Clips (N, T, ...) as frames (N*T, ...), each labelled with its clip's class, or with its
+    own row of the frame targets (N, T, P) when given."""
+    frames = clips.reshape((-1,) + clips.shape[2:])
+    if targets is None:
+        return frames, np.repeat(labels, clips.shape[1])
+    return frames, targets.reshape(len(frames), -1)
+
+
+def _frame_targets(targets, clips_and_frames: tuple, name: str) -> np.ndarray:
+    targets = np.asarray(targets, np.float32)
+    if targets.ndim != 3 or targets.shape[:2] != tuple(clips_and_frames) or not np.isfinite(targets).all():
+        raise ValueError(f"{name} frame targets must be finite numbers of shape (clips, frames, "
+                         f"targets) = {tuple(clips_and_frames)} + (P,), got {targets.shape}")
+    return targets
 
 
 def _labels(labels, count: int, n_classes: int, name: str) -> np.ndarray:
