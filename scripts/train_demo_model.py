@@ -17,9 +17,20 @@ labels shuffled (one fixed set, no validation: early stopping watches the traini
 a model can only memorize labels it sees again), the model of the label-randomization sanity
 check (Adebayo et al., 2018). Saved as random_labels_model.keras.
 
+With --task temporal: the temporal task's models (`tdexplain.synthetic`: no single frame
+tells a fight from a normal clip): models.TEMPORAL_MODEL and, with --frame-average,
+models.TEMPORAL_FRAME_AVERAGE_MODEL (shipped); the shuffled-label twin goes under models/ until
+it replaces the posture task's with the notebooks' move to the task. Its frames cannot be
+labelled with their clip's class, so stage 1 regresses each frame's poses instead
+(`synthetic.POSES`: what ImageNet features give the paper's VGG19, limbs that can be told
+apart), 12 epochs, then the head and 6 epochs end to end (TEMPORAL_TRAIN). The shuffled-label
+twin keeps the clip-label pretraining (with the task's recipe otherwise): poses are not
+labels, but a twin whose CNN learnt them would not be a model that learnt nothing.
+
 With --frame-average: the per-frame baseline, the same frame network and recipe with the
 GRU replaced by an average of the frame features over time (`build_model(temporal="average")`):
-what the model can do without order or memory. Saved under models/ (not shipped).
+what the model can do without order or memory. Shipped for the temporal task
+(models.TEMPORAL_FRAME_AVERAGE_MODEL); the posture task's goes under models/.
 
 With --paper: the same recipe at the paper's size (224x224, the whole VGG19 with ImageNet
 weights from the Keras cache when present, a GRU of 1024 units), saved under models/ (not
@@ -40,10 +51,23 @@ BUILD = dict(frames=8, size=64, width=0.125, gru_units=64, dropout=0.5, dense_bl
              dense_units=128)
 TRAIN = dict(frame_epochs=40, head_epochs=80, epochs=12, batch_size=16, learning_rate=1e-4,
              patience=6, seed=0)
+# The temporal task's frames do not tell their clip's class, so its CNN is pretrained to
+# regress each frame's poses instead (synthetic.POSES), the stand-in for ImageNet features.
+TEMPORAL_TRAIN = TRAIN | dict(frame_epochs=12, frame_learning_rate=1e-3, epochs=6)
 PAPER = dict(size=224, width=1.0, gru_units=1024)
-DEFAULT_OUT = {"demo": (models.DEMO_MODEL, "models/paper_model.keras"),
-               "random_labels": (models.RANDOM_LABELS_MODEL, "models/paper_random_labels_model.keras"),
-               "frame_average": ("models/frame_average_model.keras", "models/paper_frame_average_model.keras")}
+# Where each variant is saved by default, per task: (course size, shipped unless under models/;
+# paper size, in models/).
+DEFAULT_OUT = {
+    "posture": {"demo": (models.DEMO_MODEL, "models/paper_model.keras"),
+                "random_labels": (models.RANDOM_LABELS_MODEL, "models/paper_random_labels_model.keras"),
+                "frame_average": ("models/frame_average_model.keras",
+                                  "models/paper_frame_average_model.keras")},
+    "temporal": {"demo": (models.TEMPORAL_MODEL, "models/paper_temporal_model.keras"),
+                 "random_labels": ("models/temporal_random_labels_model.keras",
+                                   "models/paper_temporal_random_labels_model.keras"),
+                 "frame_average": (models.TEMPORAL_FRAME_AVERAGE_MODEL,
+                                   "models/paper_temporal_frame_average_model.keras")},
+}
 TRAIN_CLIPS, TRAIN_SEED = 900, 10_000  # epoch e draws synthetic_dataset(900, seed=10000 + e)
 SPLITS = {"validation": (150, 2), "test": (300, 3)}  # clips, seed
 
@@ -51,25 +75,31 @@ SPLITS = {"validation": (150, 2), "test": (300, 3)}  # clips, seed
 def main(out=models.DEMO_MODEL, random_labels=False, frame_average=False, task="posture"):
     logging.basicConfig(level=logging.INFO)
 
-    def dataset(clips, seed):
-        return data.synthetic_dataset(clips, BUILD["frames"], BUILD["size"], seed, task=task)[:2]
+    poses = task == "temporal" and not random_labels
+
+    def dataset(clips, seed, with_poses=poses):  # (clips, labels) and the frames' poses
+        clips_, labels, _, *more = data.synthetic_dataset(clips, BUILD["frames"], BUILD["size"], seed,
+                                                           task=task, with_poses=with_poses)
+        return (clips_, labels, *more)
 
     def training_set(epoch: int):
         return dataset(TRAIN_CLIPS, TRAIN_SEED + epoch)
 
-    splits = {name: dataset(n, seed) for name, (n, seed) in SPLITS.items()}
+    splits = {name: dataset(n, seed, with_poses=poses and name == "validation")
+              for name, (n, seed) in SPLITS.items()}
     info = {"data": {"task": task, "train": {"clips_per_epoch": TRAIN_CLIPS, "seed": f"{TRAIN_SEED} + epoch"}}
             | {k: {"clips": n, "seed": s} for k, (n, s) in SPLITS.items()}}
     train_data, validation = training_set, splits["validation"]
     if random_labels:
-        clips, labels = training_set(0)
+        clips, labels = training_set(0)[:2]
         shuffled = np.random.default_rng(0).permutation(labels)
         train_data, validation = (clips, shuffled), None
         info["data"]["train"] = {"clips": TRAIN_CLIPS, "seed": TRAIN_SEED}
         info["random_labels"] = {"permutation_seed": 0,
                                  "agreement_with_true_labels": float((shuffled == labels).mean())}
     build = BUILD | ({"temporal": "average"} if frame_average else {})
-    result = training.train(build, train_data, validation, out=out, extra_info=info, **TRAIN)
+    recipe = TEMPORAL_TRAIN if task == "temporal" else TRAIN
+    result = training.train(build, train_data, validation, out=out, extra_info=info, **recipe)
     more = {"test": training.evaluate(result.model, *splits["test"])}
     if random_labels:
         more["training_set_random_labels"] = training.evaluate(result.model, *train_data)
@@ -97,7 +127,7 @@ if __name__ == "__main__":
         parser.error("--random-labels and --frame-average train different models: choose one")
     variant = ("random_labels" if arguments.random_labels else
                "frame_average" if arguments.frame_average else "demo")
-    default = DEFAULT_OUT[variant][arguments.paper]
+    default = DEFAULT_OUT[arguments.task][variant][arguments.paper]
     if arguments.paper:
         imagenet = models.imagenet_weights_path()
         BUILD.update(PAPER, weights="imagenet" if imagenet.is_file() else None)

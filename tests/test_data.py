@@ -211,11 +211,8 @@ def test_every_temporal_shooting_event_frame_shows_a_flash():
     for seed in range(10):
         for frames in (1, 2, 8):
             clip = data.synthetic_clip("shooting", frames=frames, size=64, seed=seed, task="temporal")
+            assert _shows_flash(clip)[clip.events].all(), (seed, frames)
             for t in np.flatnonzero(clip.events):
-                # The flash's core is (255, 255, 230), a colour no skin, shirt or gun has
-                # (their channels stay at or below 235, 235 and 25); noise (sd <= 3) moves it.
-                evidence = clip.frames[t][clip.mask[t]].astype(int)
-                assert (np.abs(evidence - (255, 255, 230)).max(axis=-1) <= 12).any(), (seed, frames, t)
                 assert {box[0] for box in clip.boxes[t]} == {"shooter_arm"}, (seed, frames, t)
 
 
@@ -301,10 +298,13 @@ def test_a_fight_is_the_pairs_slow_poses_played_fast():
     assert np.mean(during) > 2 * np.mean(outside) and np.mean(during) > 2 * np.mean(normal)
 
 
-def _shows_flash(frames):
-    """(T,) whether a frame holds the flash's core colour (255, 255, 230), which no skin,
-    shirt or gun has (see test_every_temporal_shooting_event_frame_shows_a_flash)."""
-    return (np.abs(frames.astype(int) - (255, 255, 230)).max(axis=-1) <= 12).any(axis=(1, 2))
+def _shows_flash(clip):
+    """(T,) whether a person's arm shows the flash's core colour (255, 255, 230) in the frame:
+    no skin, shirt or gun has it (their channels stay at or below 235, 235 and 25; noise of sd
+    <= 3 moves it); arms only, as a lamp or a lit window may come near it."""
+    arms = [oid for oid, (name, _) in enumerate(clip.objects) if name.endswith("_arm")]
+    core = np.abs(clip.frames.astype(int) - (255, 255, 230)).max(axis=-1) <= 12
+    return (core & np.isin(clip.id_maps, arms)).any(axis=(1, 2))
 
 
 @pytest.mark.parametrize("label", ["normal", "fight", "shooting"])
@@ -316,7 +316,7 @@ def test_poses_are_what_the_render_shows(label, seed):
     clip = data.synthetic_clip(label, 8, 64, seed, task="temporal")
     poses = dict(zip(synthetic.POSES, clip.poses.T))
     assert clip.poses.shape == (8, len(synthetic.POSES)) and clip.poses.dtype == np.float32
-    np.testing.assert_array_equal(poses["flash"] == 1, _shows_flash(clip.frames))
+    np.testing.assert_array_equal(poses["flash"] == 1, _shows_flash(clip))
     names = {name for name, _ in clip.objects}
     for side, person in (("left", "pair0"), ("right", "pair1")):
         assert (poses[f"{side}_sparring"] == 1).all() == (person in names)
@@ -327,10 +327,10 @@ def test_poses_are_what_the_render_shows(label, seed):
         bystander = [oid for oid, (name, _) in enumerate(alone.objects) if name == "bystander"]
         top = np.array([np.flatnonzero(np.isin(ids, bystander).any(axis=1)).min() for ids in alone.id_maps])
         assert top[ducked].max() < top[~ducked].min(), (top, ducked)
+    # Frozen people strike no more; moments (an arm raised, a shot, a reaction) keep their times.
     frozen = data.synthetic_clip(label, 8, 64, seed, pace=0, task="temporal").poses
     np.testing.assert_array_equal(frozen[:, :8], np.broadcast_to(frozen[0, :8], (8, 8)))
-    assert ((poses["arm_raised"] >= 0) & (poses["arm_raised"] <= 1)).all()
-    assert (np.diff(poses["arm_raised"]) >= 0).all()
+    np.testing.assert_array_equal(frozen[:, 8:], clip.poses[:, 8:])
 
 
 @pytest.mark.parametrize("label", ["normal", "fight"])

@@ -249,11 +249,32 @@ def test_frame_pretraining_regresses_each_frames_own_targets(monkeypatch):
     assert squared_error == pytest.approx(min(result.history["frames"]["val_loss"]), rel=1e-4)
     assert "accuracy" not in result.history["frames"]
     assert result.config["train"]["frame_targets"] == poses.shape[-1]
-    with pytest.raises(ValueError, match="frame targets with both the training and the validation"):
+    with pytest.raises(ValueError, match="validation data has no frame targets, the first training set 11"):
         training.train(config, (clips, labels, poses), (val_clips, val_labels), frame_epochs=1,
                        epochs=0, progress=False)
+    with pytest.raises(ValueError, match=r"training \(epoch 1\) data has no frame targets, the first .* 11"):
+        training.train(config, lambda epoch: (clips, labels, poses)[:3 - epoch], frame_epochs=2,
+                       epochs=0, progress=False, patience=5)
     with pytest.raises(ValueError, match=r"training frame targets must be .* \(6, 2\) \+ \(P,\), got \(6, 11\)"):
         training.train(config, (clips, labels, poses[:, 0]), frame_epochs=1, epochs=0, progress=False)
+    with pytest.raises(ValueError, match="training data must be .clips, labels. or .clips, labels, frame targets.,"
+                                         " got 4 elements"):
+        training.train(config, data.synthetic_dataset(6, 2, 32, seed=0, with_poses=True), epochs=0,
+                       progress=False)
+
+
+def test_frames_and_their_targets_stay_together():
+    """Clip n's frame t and its target row end up at the same index of the frame set."""
+    n, frames, p = 3, 4, 2
+    code = np.arange(n * frames, dtype=np.float32).reshape(n, frames)  # clip n, frame t -> one number
+    clips = np.broadcast_to(code[:, :, None, None, None], (n, frames, 2, 2, 3))
+    targets = np.stack([code, -code], axis=-1)
+    x, y = training._as_frame_set(clips, np.zeros(n, int), targets)
+    assert x.shape == (n * frames, 2, 2, 3) and y.shape == (n * frames, p)
+    np.testing.assert_array_equal(x[:, 0, 0, 0], y[:, 0])
+    np.testing.assert_array_equal(y[:, 1], -y[:, 0])
+    x, y = training._as_frame_set(clips, np.arange(n))
+    np.testing.assert_array_equal(y, x[:, 0, 0, 0] // frames)  # each frame labelled with its clip
 
 
 def test_training_rejects_bad_labels():

@@ -20,6 +20,11 @@ from .unroll import find_time_distributed
 
 DEMO_MODEL = sample_path("demo_model.keras")
 RANDOM_LABELS_MODEL = sample_path("random_labels_model.keras")  # the demo recipe on shuffled labels
+# The temporal task's (synthetic.TASKS), where no single frame tells the class: the same
+# architecture and recipe, and the per-frame baseline (the GRU replaced by an average over
+# time). The model becomes the demo model as the notebooks move to the task.
+TEMPORAL_MODEL = sample_path("temporal_model.keras")
+TEMPORAL_FRAME_AVERAGE_MODEL = sample_path("temporal_frame_average_model.keras")
 BACKBONES = ("vgg19",)
 POOLINGS = ("inside", "after")  # where each frame's feature map is averaged
 TEMPORALS = ("gru", "average")  # what reads the sequence of frame features

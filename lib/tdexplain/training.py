@@ -90,10 +90,10 @@ def metrics_path(model_path) -> Path:
     return Path(model_path).with_suffix(".metrics.json")
 
 
-def frame_classifier(model: keras.Model, targets: int | None = None) -> keras.Model:
+def frame_classifier(model: keras.Model, n_targets: int | None = None) -> keras.Model:
     """The model's own CNN (shared weights) with the preprocessing and a new softmax on single
     frames: pretraining it on frames labelled with their clip's class gives the backbone the
-    head start that ImageNet weights give the paper's model. With `targets`, a linear layer
+    head start that ImageNet weights give the paper's model. With `n_targets`, a linear layer
     of that many outputs instead, to regress per-frame targets (a frame's poses)."""
     wrapper = find_time_distributed(model)
     frames_in = keras.Input(model.input_shape[2:], name="frame")
@@ -104,8 +104,8 @@ def frame_classifier(model: keras.Model, targets: int | None = None) -> keras.Mo
     if len(x.shape) == 4:  # the paper's variant: the CNN ends at a grid, pooled after the wrapper
         x = keras.layers.GlobalAveragePooling2D(name="frame_pooling")(x)
     outputs = (keras.layers.Dense(len(models.class_names(model)), activation="softmax",
-                                  name="frame_probabilities")(x) if targets is None else
-               keras.layers.Dense(targets, name="frame_targets")(x))
+                                  name="frame_probabilities")(x) if n_targets is None else
+               keras.layers.Dense(n_targets, name="frame_targets")(x))
     return keras.Model(frames_in, outputs, name="frame_classifier")
 
 
@@ -189,9 +189,10 @@ def train(model, train_data, validation_data=None, *, epochs: int = 30, batch_si
           out=None, progress: bool = True, extra_info: dict | None = None) -> TrainingResult:
     """Train a video classifier, in up to three stages.
 
-    1. ``frame_epochs``: pretrain the CNN as a classifier of single frames (no dropout in
-       the way: a deep plain VGG trained from scratch behind the paper's 50% dropout head
-       does not leave chance level).
+    1. ``frame_epochs``: pretrain the CNN as a classifier of single frames, or a regressor
+       of their frame targets when the data has them (no dropout in the way: a deep plain
+       VGG trained from scratch behind the paper's 50% dropout head does not leave chance
+       level).
     2. ``head_epochs``: train the GRU and dense blocks on cached per-frame features, the
        CNN fixed (fast: the CNN runs once).
     3. ``epochs``: train the whole model end to end (the CNN only if trainable).
@@ -201,8 +202,9 @@ def train(model, train_data, validation_data=None, *, epochs: int = 30, batch_si
     train_data: (clips, labels), or a function ``epoch -> (clips, labels)`` that draws a new
     training set for every epoch of stages 1 and 3 (stage 2 uses the first set). A third
     element, frame targets (N, T, P) floats, makes stage 1 regress them (mean squared error)
-    instead of classifying each frame as its clip: the synthetic temporal task's poses
-    (``synthetic_dataset(with_poses=True)``), as no single frame of it tells the class. Synthetic
+    instead of classifying each frame as its clip: ``(clips, labels, poses)`` for the synthetic
+    temporal task, whose single frames do not tell the class (``synthetic_dataset(...,
+    with_poses=True)`` returns the masks before the poses; leave them out). Synthetic
     clips cost milliseconds, and a CNN that never sees a scene twice cannot memorize scenes:
     trained so as a frame classifier, its Grad-CAM finds the evidence about twice as often
     (benchmarks/RESULTS.md).
@@ -224,27 +226,30 @@ def train(model, train_data, validation_data=None, *, epochs: int = 30, batch_si
         frames, size = models.input_spec(model)
         n_classes = len(models.class_names(model))
 
-        def checked(data_, name):
+        def checked(data_, name, like=None):
+            """(clips, labels, frame targets or None), with as many frame targets as `like`'s."""
+            if len(data_) not in (2, 3):
+                raise ValueError(f"{name} data must be (clips, labels) or (clips, labels, frame "
+                                 f"targets), got {len(data_)} elements")
             clips_ = check_clips(data_[0], frames, size, name=f"{name} clips")
             labels_ = _labels(data_[1], len(clips_), n_classes, f"{name} labels")
             targets_ = _frame_targets(data_[2], clips_.shape[:2], name) if len(data_) > 2 else None
+            if like is not None:
+                _same_frame_targets(targets_, like[2], name)
             return clips_, labels_, targets_
 
-        clips, labels, targets = checked(train_data(0) if callable(train_data) else train_data,
-                                         "training")
+        first = checked(train_data(0) if callable(train_data) else train_data, "training")
+        clips, labels, targets = first
 
         def draw(epoch):  # the training set of an epoch
             fresh = callable(train_data) and epoch > 0
-            return checked(train_data(epoch), "training") if fresh else (clips, labels, targets)
+            return checked(train_data(epoch), f"training (epoch {epoch})", first) if fresh else first
 
         validation = frame_validation = None
         if validation_data is not None:
-            validation_clips, validation_labels, validation_targets = checked(validation_data,
-                                                                              "validation")
+            validation_clips, validation_labels, validation_targets = checked(
+                validation_data, "validation", first)
             validation = (validation_clips, validation_labels)
-            if (targets is None) != (validation_targets is None):
-                raise ValueError("give frame targets with both the training and the validation "
-                                 "data, or with neither")
             frame_validation = _as_frame_set(*validation, validation_targets)
         history = {}
         if frame_epochs:
@@ -301,6 +306,13 @@ def _as_frame_set(clips, labels, targets=None):
     if targets is None:
         return frames, np.repeat(labels, clips.shape[1])
     return frames, targets.reshape(len(frames), -1)
+
+
+def _same_frame_targets(targets, first_targets, name: str):
+    count = lambda t: "no frame targets" if t is None else f"{t.shape[-1]} frame targets"  # noqa: E731
+    if count(targets) != count(first_targets):
+        raise ValueError(f"{name} data has {count(targets)}, the first training set "
+                         f"{count(first_targets)}: give every set the same")
 
 
 def _frame_targets(targets, clips_and_frames: tuple, name: str) -> np.ndarray:
