@@ -226,8 +226,9 @@ FIGHT_TEMPO = (3.5, 4.5)
 EVENT_LENGTH = (0.25, 0.5)  # share of the clip; an event covers at most half of it
 TEMPORAL_LIMB = 0.09  # limbs a little thicker than the posture task's, so poses read at 64 px
 TEMPORAL_FLASH = 0.14  # a muzzle flash's radius, share of the height (posture task: 0.06)
-# Of the normal clips show a sparring pair: a model that cannot read the pair's rhythm can
-# only guess between fight and normal on them (at 0.6 a per-frame average still scored 0.83).
+# The share of normal clips that show a sparring pair: a model that cannot read the pair's
+# rhythm can only guess between fight and normal on them (at 0.6 a per-frame average still
+# scored 0.83).
 NORMAL_PAIR_SHARE = 0.9
 
 

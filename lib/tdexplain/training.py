@@ -245,14 +245,15 @@ def train(model, train_data, validation_data=None, *, epochs: int = 30, batch_si
             fresh = callable(train_data) and epoch > 0
             return checked(train_data(epoch), f"training (epoch {epoch})", first) if fresh else first
 
-        validation = frame_validation = None
+        validation = validation_targets = None
         if validation_data is not None:
             validation_clips, validation_labels, validation_targets = checked(
                 validation_data, "validation", first)
             validation = (validation_clips, validation_labels)
-            frame_validation = _as_frame_set(*validation, validation_targets)
         history = {}
         if frame_epochs:
+            frame_validation = None if validation is None else _as_frame_set(*validation,
+                                                                              validation_targets)
             history["frames"] = _fit(frame_classifier(model, None if targets is None else targets.shape[-1]),
                                      lambda epoch: _as_frame_set(*draw(epoch)), frame_validation,
                                      frame_epochs, batch_size * frames, frame_learning_rate,
