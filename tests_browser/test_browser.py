@@ -73,14 +73,15 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def lab_server(tmp_path_factory):
     work = tmp_path_factory.mktemp("notebooks")
     for name in ("04_gradcam.ipynb", "07_evaluating_explanations.ipynb"):
         shutil.copy(ROOT / "notebooks" / name, work / name)
     # Every cell in the page (JupyterLab leaves cells out of view out of the page by default),
-    # no news pop-up; a workspace of its own.
+    # the notebook's kernel started without asking (JupyterLab 4.6 asks, and Run All then runs
+    # nothing), no news pop-up; a workspace of its own.
     settings = tmp_path_factory.mktemp("settings")
-    for plugin, values in (("notebook-extension/tracker", '{"windowingMode": "none"}'),
+    for plugin, values in (("notebook-extension/tracker", '{"windowingMode": "none", "autoStartDefaultKernel": true}'),
                            ("apputils-extension/notification", '{"fetchNews": "false", "checkForUpdates": false}')):
         path = settings / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,6 +94,15 @@ def lab(tmp_path_factory):
         yield url
 
 
+@pytest.fixture
+def lab(lab_server):
+    """The JupyterLab server, and the kernels a test started shut down after it, passed or failed
+    (JupyterLab keeps a kernel when its page closes, and a kernel left computing slows the next
+    test)."""
+    yield lab_server
+    _shut_down_kernels(lab_server)
+
+
 def _run_all(page, url: str, notebook: str) -> None:
     """Open the notebook alone (a workspace of its own), run all its cells from the Run menu,
     and wait for the end; a screenshot is left in SHOTS if that fails."""
@@ -100,13 +110,30 @@ def _run_all(page, url: str, notebook: str) -> None:
     try:
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_role("menuitem", name=re.compile("^Run All Cells")).click()
+        _click_run_all(page)
         page.wait_for_selector(".tdexplain-picture", state="attached", timeout=600_000)
         _wait_idle(page)
     except Exception:
         page.screenshot(path=SHOTS / f"failed_{Path(notebook).stem}.png")
         raise
+
+
+def _click_run_all(page, tries: int = 4) -> None:
+    """Run > Run All Cells, until a cell starts. On a fresh server JupyterLab 4.6 shows the kernel
+    idle a few seconds before it takes requests, and a Run All in that gap runs nothing and says
+    nothing (every prompt stays "[ ]"); a click after it runs the notebook."""
+    from playwright.sync_api import TimeoutError as NoCellStarted
+
+    started = page.locator(".jp-CodeCell .jp-InputPrompt").filter(has_text=re.compile(r"\[(\*|\d+)\]"))
+    for _ in range(tries):
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name=re.compile("^Run All Cells")).click()
+        try:
+            started.first.wait_for(timeout=20_000)
+            return
+        except NoCellStarted:
+            continue
+    raise AssertionError(f"Run All Cells started no cell in {tries} tries")
 
 
 def _shut_down_kernels(url: str) -> None:
@@ -216,7 +243,6 @@ def test_the_explorer_in_jupyterlab(browser, lab):
     panel.screenshot(path=SHOTS / "explorer.png")
     _no_traceback(page)
     page.close()
-    _shut_down_kernels(lab)
 
 
 def test_the_model_comparison_in_jupyterlab(browser, lab):
@@ -228,7 +254,6 @@ def test_the_model_comparison_in_jupyterlab(browser, lab):
         assert expected in caption, (label, caption)
     _no_traceback(page)
     page.close()
-    _shut_down_kernels(lab)
 
 
 def test_the_app_with_voila(browser, tmp_path):
