@@ -74,6 +74,12 @@ def clip_grid(rows, row_titles=None, frame_titles=None, title=None, scale: float
     return fig
 
 
+def shade_events(ax, events) -> None:
+    """Shade the event's frames (events: one bool per frame) on an axis whose x is the frame."""
+    for t in np.flatnonzero(events):
+        ax.axvspan(t - 0.5, t + 0.5, color=EVENT_COLOR, alpha=0.15, lw=0)
+
+
 def clip_timeline(frames, events, mask=None, title=None, scale: float = 1.3):
     """A clip's frames (T, H, W, 3) in a row, the event's frames outlined, over its timeline:
     the event's span shaded and, with a mask (T, H, W), the evidence's share of each frame as
@@ -96,8 +102,7 @@ def clip_timeline(frames, events, mask=None, title=None, scale: float = 1.3):
     for ax in axes[1]:
         ax.remove()
     timeline = fig.add_subplot(grid[1, :])
-    for t in np.flatnonzero(events):
-        timeline.axvspan(t - 0.5, t + 0.5, color=EVENT_COLOR, alpha=0.15, lw=0)
+    shade_events(timeline, events)
     if mask is not None:
         share = np.asarray(mask, bool).reshape(count, -1).mean(axis=1)
         timeline.bar(np.arange(count), 100 * share, color=EVIDENCE_COLOR, width=0.6)
