@@ -65,6 +65,19 @@ def test_explanation_figure_rows_and_titles(tmp_path, explained):
     assert path.exists() and path.stat().st_size > 1000
 
 
+def test_explanation_figure_marks_the_event_s_frames(explained):
+    clip, result = explained
+    events = np.array([False, True, True, False])
+    fig = viz.explanation_figure(clip, result, importance=np.array([0.1, -0.2, 0.3, 0.0]), events=events)
+    titles = [ax.get_title() for ax in fig.axes[:FRAMES]]
+    assert titles == ["frame 0", "frame 1 (event)", "frame 2 (event)", "frame 3"]
+    shaded = [patch.get_x() + patch.get_width() / 2 for patch in fig.axes[-1].patches
+              if patch.get_alpha() is not None and patch.get_alpha() < 1]
+    assert sorted(shaded) == [1, 2]
+    with pytest.raises(ValueError, match=r"events must be one bool per frame, \(4,\), got \(3,\)"):
+        viz.explanation_figure(clip, result, events=events[:3])
+
+
 def test_exports_reject_bad_frames(tmp_path):
     with pytest.raises(ValueError, match=r"frames must have shape \(T, H, W, 3\) RGB"):
         viz.save_gif(tmp_path / "x.gif", np.zeros((2, 8, 8)))

@@ -150,11 +150,13 @@ def _method_title(name: str, layer: str | None) -> str:
 
 
 def explanation_figure(clip, explanation, index: int = 0, methods=None, contour_method=None,
-                       levels=(0.25, 0.5, 0.75), importance=None, cmap: str = DEFAULT_CMAP,
-                       scale: float = 1.25):
+                       levels=(0.25, 0.5, 0.75), importance=None, events=None,
+                       cmap: str = DEFAULT_CMAP, scale: float = 1.25):
     """Per-frame grid of one explained clip: the frames, one heat-map row per method, a row of
     contours (of `contour_method`, default the first method), and the frame importance (T,)
-    as bars under the frames. The title says class, probability, methods and layer."""
+    as bars under the frames, with the event's frames (`events`, one bool per frame) named
+    in the frames' titles and shaded behind the bars. The title says class, probability,
+    methods and layer."""
     from . import contours as contour_lib
 
     clip = np.asarray(clip)
@@ -170,9 +172,13 @@ def explanation_figure(clip, explanation, index: int = 0, methods=None, contour_
     probability = float(explanation.probabilities[index, target])
     fig.suptitle(f"class {name} (p = {probability:.2f}); {', '.join(methods)} at layer "
                  f"{explanation.layer}")
+    in_event = np.zeros(frames, bool) if events is None else np.asarray(events, bool)
+    if in_event.shape != (frames,):
+        raise ValueError(f"events must be one bool per frame, ({frames},), got {in_event.shape}")
     for t in range(frames):
         axes[0, t].imshow(as_image(clip[t]))
-        axes[0, t].set_title(f"frame {t}")
+        axes[0, t].set_title(f"frame {t}" + (" (event)" if in_event[t] else ""),
+                             color=EVENT_COLOR if in_event[t] else "black")
         for row, method in enumerate(methods, start=1):
             axes[row, t].imshow(heat_overlay(clip[t], explanation.maps[method][index, t], cmap=cmap))
         found = contour_lib.extract(explanation.maps[contour_method][index, t], levels=levels)
@@ -184,13 +190,13 @@ def explanation_figure(clip, explanation, index: int = 0, methods=None, contour_
         for ax in axes[row]:
             ax.set_xticks([]), ax.set_yticks([])
     if importance is not None:
-        _importance_bars(fig, axes[-1], np.asarray(importance))
+        shade_events(_importance_bars(fig, axes[-1], np.asarray(importance)), in_event)
     fig.tight_layout()
     return fig
 
 
 def _importance_bars(fig, axes_row, importance):
-    """Replace a row of axes by one bar chart of per-frame importance."""
+    """Replace a row of axes by one bar chart of per-frame importance; returns its axis."""
     grid = axes_row[0].get_gridspec()
     for ax in axes_row:
         ax.remove()
@@ -201,6 +207,7 @@ def _importance_bars(fig, axes_row, importance):
     ax.set_xticks(np.arange(len(importance)))
     ax.set_ylabel("frame\nimportance")
     ax.axhline(0, color="0.3", lw=0.8)
+    return ax
 
 
 def render_clip(clip, heatmaps, caption: str = "", timeline=None, timeline_label: str = "",
