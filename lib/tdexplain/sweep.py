@@ -30,15 +30,15 @@ import keras
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import metrics, models, training
+from . import backend, metrics, models, training
 from .data import sample_path
 from .explain import Explainer
 
 HEAD_PARAMETERS = ("gru_units", "dropout", "dense_blocks", "dense_units")
 SCORES = ("accuracy", "precision", "recall", "f1", "energy_inside", "pointing_game")
 
-__all__ = ["grid", "one_at_a_time", "SweepData", "run_sweep", "load_results", "load_maps", "summarize",
-           "study_rows", "study_table", "paper_table"]
+__all__ = ["grid", "one_at_a_time", "SweepData", "run_sweep", "load_results", "load_maps", "load_predictions",
+           "f1_interval", "summarize", "study_rows", "study_table", "paper_table"]
 
 
 def grid(**axes) -> list[dict]:
@@ -92,9 +92,10 @@ def _shared(data: SweepData, layer: str) -> dict:
 
 
 def _train_one(config: dict, seed: int, shared: dict, head_epochs: int, learning_rate: float,
-               patience: int, batch_size: int) -> tuple[dict, np.ndarray]:
+               patience: int, batch_size: int) -> tuple[dict, np.ndarray, np.ndarray]:
     """Build the configuration's model on the shared backbone, train its head on the cached
-    features, score it, and measure its Grad-CAM maps on the evaluation set: (row, maps)."""
+    features, score it, and measure its Grad-CAM maps on the evaluation set: (row, maps,
+    the predicted class of each evaluation clip)."""
     keras.utils.set_random_seed(seed)
     head_config = {k: v for k, v in config.items() if k in HEAD_PARAMETERS}
     unknown = set(config) - set(HEAD_PARAMETERS) - {"study"}
@@ -112,7 +113,8 @@ def _train_one(config: dict, seed: int, shared: dict, head_epochs: int, learning
     clips, labels, masks = shared["evaluation"]
     result = Explainer(model).explain(clips, methods="gradcam", layer=shared["layer"], target=labels)
     found = metrics.localization(result.maps["gradcam"], masks)
-    table = training.scores(labels, result.probabilities.argmax(axis=1), models.class_names(model))
+    predicted = result.predicted
+    table = training.scores(labels, predicted, models.class_names(model))
     row = {name: table[name] for name in ("accuracy", "precision", "recall", "f1")}
     for name, per_class in table["per_class"].items():
         row.update({f"{score}_{name}": per_class[score] for score in ("precision", "recall", "f1")})
@@ -120,18 +122,20 @@ def _train_one(config: dict, seed: int, shared: dict, head_epochs: int, learning
                pointing_game=float(np.nanmean(found["pointing_game"])),
                chance=float(np.nanmean(found["chance"])), train_seconds=round(seconds, 2),
                epochs_run=len(history["loss"]), parameters=int(model.count_params()))
-    return row, result.maps["gradcam"]
+    return row, result.maps["gradcam"], predicted
 
 
 _WORKER_SHARED = {}  # a worker process's copy of the shared arrays, sent once at its start
 
 
 def _worker_init(shared):
+    backend.quiet()  # each configuration compiles its own passes: retracing notices are expected
     _WORKER_SHARED.update(shared)
 
 
 def maps_path(out, config_id: str) -> Path:
-    """Where the Grad-CAM maps of a configuration's evaluation set are kept, beside the CSV."""
+    """Where the Grad-CAM maps of a configuration's evaluation set and its predictions are
+    kept, beside the CSV."""
     out = Path(out)
     return out.parent / f"{out.stem}_maps" / f"{hashlib.sha1(config_id.encode()).hexdigest()[:16]}.npz"
 
@@ -141,16 +145,37 @@ def load_maps(out, row) -> np.ndarray:
     return np.load(maps_path(out, row["config_id"]))["gradcam"].astype(np.float32)
 
 
+def load_predictions(out, row) -> np.ndarray:
+    """The predicted class (N,) of each evaluation clip, for one row of the results."""
+    return np.load(maps_path(out, row["config_id"]))["predicted"]
+
+
+def f1_interval(out, rows, labels, class_names, level: float = 0.95, samples: int = 1000,
+                seed: int = 0) -> tuple:
+    """Percentile bootstrap interval of the macro F1 of `rows` (the seeds of one configuration,
+    averaged): each class's evaluation clips are drawn again with replacement (the set keeps its
+    class balance, and no class goes missing from a draw), the same draw for every seed. Where
+    the F1 could fall on other clips like these; the seeds' spread is apart."""
+    labels = np.asarray(labels)
+    predicted = [load_predictions(out, row) for _, row in rows.iterrows()]
+    rng = np.random.default_rng(seed)
+    of_class = [np.flatnonzero(labels == k) for k in np.unique(labels)]
+    draws = [np.concatenate([rng.choice(clips, clips.size) for clips in of_class]) for _ in range(samples)]
+    f1 = [np.mean([training.scores(labels[d], p[d], class_names)["f1"] for p in predicted]) for d in draws]
+    low, high = np.percentile(f1, [50 * (1 - level), 50 * (1 + level)])
+    return float(low), float(high)
+
+
 def _task(config, seed, shared, options, out) -> dict:
     """One configuration, never raising: a failure becomes a row with its error."""
     start = time.perf_counter()
     row = {"config_id": _config_id(config, seed), "seed": seed,
            **{k: v for k, v in config.items() if k != "study"}}
     try:
-        scores, maps = _train_one(config, seed, shared or _WORKER_SHARED, **options)
+        scores, maps, predicted = _train_one(config, seed, shared or _WORKER_SHARED, **options)
         path = maps_path(out, row["config_id"])
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, gradcam=maps.astype(np.float16))
+        np.savez_compressed(path, gradcam=maps.astype(np.float16), predicted=predicted)
         row.update(scores, status="ok", error="")
     except Exception as error:  # noqa: BLE001 - recorded in the CSV, the sweep goes on
         row.update(status="failed", error=f"{type(error).__name__}: {error}"[:500],
