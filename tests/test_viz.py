@@ -71,11 +71,16 @@ def test_explanation_figure_marks_the_event_s_frames(explained):
     fig = viz.explanation_figure(clip, result, importance=np.array([0.1, -0.2, 0.3, 0.0]), events=events)
     titles = [ax.get_title() for ax in fig.axes[:FRAMES]]
     assert titles == ["frame 0", "frame 1 (event)", "frame 2 (event)", "frame 3"]
-    shaded = [patch.get_x() + patch.get_width() / 2 for patch in fig.axes[-1].patches
-              if patch.get_alpha() is not None and patch.get_alpha() < 1]
-    assert sorted(shaded) == [1, 2]
+    bars = fig.axes[-1]
+    fig.canvas.draw()
+    spans = [p for p in bars.patches if p.get_alpha() is not None and p.get_alpha() < 1]
+    centres = [bars.transData.inverted().transform(p.get_window_extent()).mean(axis=0)[0] for p in spans]
+    assert np.allclose(sorted(centres), [1, 2])
+    assert all(span.get_zorder() < bar.get_zorder() for span in spans for bar in bars.patches if bar not in spans)
+    figures = plt.get_fignums()
     with pytest.raises(ValueError, match=r"events must be one bool per frame, \(4,\), got \(3,\)"):
         viz.explanation_figure(clip, result, events=events[:3])
+    assert plt.get_fignums() == figures  # refused before a figure is made
 
 
 def test_exports_reject_bad_frames(tmp_path):

@@ -75,19 +75,26 @@ def clip_grid(rows, row_titles=None, frame_titles=None, title=None, scale: float
 
 
 def shade_events(ax, events) -> None:
-    """Shade the event's frames (events: one bool per frame) on an axis whose x is the frame."""
+    """Shade the event's frames (events: one bool per frame) on an axis whose x is the frame,
+    behind what the axis draws."""
     for t in np.flatnonzero(events):
-        ax.axvspan(t - 0.5, t + 0.5, color=EVENT_COLOR, alpha=0.15, lw=0)
+        ax.axvspan(t - 0.5, t + 0.5, color=EVENT_COLOR, alpha=0.15, lw=0, zorder=0)
+
+
+def _checked_events(events, frames: int) -> np.ndarray:
+    events = np.asarray(events, bool)
+    if events.shape != (frames,):
+        raise ValueError(f"events must be one bool per frame, ({frames},), got {events.shape}")
+    return events
 
 
 def clip_timeline(frames, events, mask=None, title=None, scale: float = 1.3):
     """A clip's frames (T, H, W, 3) in a row, the event's frames outlined, over its timeline:
     the event's span shaded and, with a mask (T, H, W), the evidence's share of each frame as
     bars. The ground truth for when beside the ground truth for where; returns the figure."""
-    frames, events = np.asarray(frames), np.asarray(events, bool)
+    frames = np.asarray(frames)
     count = len(frames)
-    if events.shape != (count,):
-        raise ValueError(f"events must be one bool per frame, ({count},), got {events.shape}")
+    events = _checked_events(events, count)
     fig, axes = plt.subplots(2, count, figsize=(scale * count, scale * 1.9), squeeze=False,
                              gridspec_kw={"height_ratios": [1, 0.9]})
     for t, ax in enumerate(axes[0]):
@@ -163,6 +170,7 @@ def explanation_figure(clip, explanation, index: int = 0, methods=None, contour_
     methods = list(methods or explanation.maps)
     contour_method = contour_method or methods[0]
     frames = clip.shape[0]
+    in_event = np.zeros(frames, bool) if events is None else _checked_events(events, frames)
     rows = 2 + len(methods) + (importance is not None)
     heights = [1] * (rows - (importance is not None)) + ([0.8] if importance is not None else [])
     fig, axes = plt.subplots(rows, frames, figsize=(scale * frames, scale * sum(heights) + 0.4),
@@ -172,9 +180,6 @@ def explanation_figure(clip, explanation, index: int = 0, methods=None, contour_
     probability = float(explanation.probabilities[index, target])
     fig.suptitle(f"class {name} (p = {probability:.2f}); {', '.join(methods)} at layer "
                  f"{explanation.layer}")
-    in_event = np.zeros(frames, bool) if events is None else np.asarray(events, bool)
-    if in_event.shape != (frames,):
-        raise ValueError(f"events must be one bool per frame, ({frames},), got {in_event.shape}")
     for t in range(frames):
         axes[0, t].imshow(as_image(clip[t]))
         axes[0, t].set_title(f"frame {t}" + (" (event)" if in_event[t] else ""),
