@@ -56,36 +56,30 @@ def test_a_two_configuration_sweep_records_what_it_measured(sweep_data, tmp_path
     model = models.build_model(frames=8, size=64, width=0.125, gru_units=8, dropout=0.25, dense_blocks=2)
     assert results.loc[0, "parameters"] == model.count_params()
     np.testing.assert_allclose(results["chance"], masks.mean(), rtol=1e-5)
-    # The stored predictions give the row's accuracy, and a bootstrap over clips brackets its F1.
+    # The stored predictions are the row's: they give its accuracy and its F1.
     for _, row in results.iterrows():
         predicted = sweep.load_predictions(tmp_path / "sweep.csv", row)
-        assert predicted.shape == labels.shape
         assert (predicted == labels).mean() == pytest.approx(row["accuracy"])
-        low, high = sweep.f1_interval(tmp_path / "sweep.csv", results.loc[[row.name]], labels, data.CLASSES)
-        assert 0 <= low <= high <= 1
+        assert training.scores(labels, predicted, data.CLASSES)["f1"] == pytest.approx(row["f1"])
 
 
-def test_the_f1_interval_is_a_bootstrap_over_clips_of_the_seeds_mean(tmp_path):
+def test_the_f1_interval_is_a_bootstrap_over_clips_of_the_seeds_mean():
     """Predictions written by hand: a perfect seed, and one that calls every clip class 0. Drawn
     class by class, every resample keeps two clips of each class, so the perfect seed's F1 is 1
     and the other's 1/6 (class 0: precision 1/3, recall 1, F1 1/2; the others 0) in every draw:
     the interval of their mean is the point 7/12. Drawn over all clips at once it would vary."""
     labels = np.array([0, 1, 2, 0, 1, 2])
-    out = tmp_path / "sweep.csv"
-    rows = pd.DataFrame({"config_id": ["perfect", "all zero"]})
-    for config_id, predicted in (("perfect", labels), ("all zero", np.zeros(6, int))):
-        path = sweep.maps_path(out, config_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, gradcam=np.zeros((6, 1, 2, 2), np.float16), predicted=predicted)
-    assert sweep.f1_interval(out, rows, labels, data.CLASSES, samples=200) == pytest.approx((7 / 12, 7 / 12))
-    assert sweep.f1_interval(out, rows.iloc[:1], labels, data.CLASSES, samples=200) == (1.0, 1.0)
-    # A seed with one mistake: its F1 varies with the draw, and the interval holds its F1 on all clips.
-    rows = pd.DataFrame({"config_id": ["one wrong"]})
-    np.savez_compressed(sweep.maps_path(out, "one wrong"), gradcam=np.zeros((6, 1, 2, 2), np.float16),
-                        predicted=np.array([0, 1, 2, 0, 1, 0]))
-    low, high = sweep.f1_interval(out, rows, labels, data.CLASSES, samples=400)
-    whole = training.scores(labels, np.array([0, 1, 2, 0, 1, 0]), data.CLASSES)["f1"]
-    assert low < whole < high <= 1
+    perfect, all_zero = labels, np.zeros(6, int)
+    assert sweep.f1_interval([perfect, all_zero], labels, data.CLASSES, samples=200) == pytest.approx((7 / 12, 7 / 12))
+    assert sweep.f1_interval([perfect], labels, data.CLASSES, samples=200) == (1.0, 1.0)
+    # One mistake: the F1 varies with the draw, and the interval holds the F1 on all clips.
+    one_wrong = np.array([0, 1, 2, 0, 1, 0])
+    low, high = sweep.f1_interval([one_wrong], labels, data.CLASSES, samples=400)
+    assert low < training.scores(labels, one_wrong, data.CLASSES)["f1"] < high <= 1
+    with pytest.raises(ValueError, match=r"predictions must be one or more arrays shaped like labels \(6,\)"):
+        sweep.f1_interval([one_wrong[:5]], labels, data.CLASSES)
+    with pytest.raises(ValueError, match="one or more"):
+        sweep.f1_interval([], labels, data.CLASSES)
 
 
 def test_the_row_equals_the_model_trained_by_hand_with_plain_keras(sweep_data, tmp_path, monkeypatch):
@@ -289,3 +283,12 @@ def test_the_paper_s_tables_are_read_as_printed():
     assert blocks["f1"].idxmax() == 3 and gru["f1"].idxmax() == 64
     with pytest.raises(ValueError, match="no table for 'width'; its studies: gru_units, dropout, dense_blocks"):
         sweep.paper_table("width")
+
+
+def test_maps_saved_before_predictions_were_kept_say_what_to_do(tmp_path):
+    out = tmp_path / "sweep.csv"
+    path = sweep.maps_path(out, "old row")
+    path.parent.mkdir(parents=True)
+    np.savez_compressed(path, gradcam=np.zeros((6, 1, 2, 2), np.float16))
+    with pytest.raises(KeyError, match="saved before the sweep kept predictions: delete its row"):
+        sweep.load_predictions(out, {"config_id": "old row"})

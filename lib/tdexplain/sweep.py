@@ -147,21 +147,32 @@ def load_maps(out, row) -> np.ndarray:
 
 def load_predictions(out, row) -> np.ndarray:
     """The predicted class (N,) of each evaluation clip, for one row of the results."""
-    return np.load(maps_path(out, row["config_id"]))["predicted"]
+    saved = np.load(maps_path(out, row["config_id"]))
+    if "predicted" not in saved:
+        raise KeyError(f"the maps of {row['config_id']} were saved before the sweep kept predictions: "
+                       f"delete its row from {out} to run it again")
+    return saved["predicted"]
 
 
-def f1_interval(out, rows, labels, class_names, level: float = 0.95, samples: int = 1000,
+def f1_interval(predictions, labels, class_names, level: float = 0.95, samples: int = 1000,
                 seed: int = 0) -> tuple:
-    """Percentile bootstrap interval of the macro F1 of `rows` (the seeds of one configuration,
-    averaged): each class's evaluation clips are drawn again with replacement (the set keeps its
-    class balance, and no class goes missing from a draw), the same draw for every seed. Where
-    the F1 could fall on other clips like these; the seeds' spread is apart."""
+    """Percentile bootstrap interval of the macro F1 averaged over `predictions` (one array of
+    predicted classes per seed of a configuration, `load_predictions`): each class's evaluation
+    clips are drawn again with replacement, so a draw keeps the set's class balance and misses
+    no class, and every seed is scored on the same draw. Where the mean F1 could fall on other
+    clips like these; how much it moves from seed to seed is another question (`summarize`)."""
     labels = np.asarray(labels)
-    predicted = [load_predictions(out, row) for _, row in rows.iterrows()]
+    predictions = [np.asarray(p) for p in predictions]
+    if not predictions or any(p.shape != labels.shape for p in predictions):
+        raise ValueError(f"predictions must be one or more arrays shaped like labels {labels.shape}, got "
+                         f"{[p.shape for p in predictions]}")
     rng = np.random.default_rng(seed)
     of_class = [np.flatnonzero(labels == k) for k in np.unique(labels)]
-    draws = [np.concatenate([rng.choice(clips, clips.size) for clips in of_class]) for _ in range(samples)]
-    f1 = [np.mean([training.scores(labels[d], p[d], class_names)["f1"] for p in predicted]) for d in draws]
+    f1 = []
+    for _ in range(samples):
+        drawn = np.concatenate([rng.choice(clips, clips.size) for clips in of_class])
+        f1.append(np.mean([training.scores(labels[drawn], predicted[drawn], class_names)["f1"]
+                           for predicted in predictions]))
     low, high = np.percentile(f1, [50 * (1 - level), 50 * (1 + level)])
     return float(low), float(high)
 
