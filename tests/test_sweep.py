@@ -76,10 +76,15 @@ def test_the_f1_interval_is_a_bootstrap_over_clips_of_the_seeds_mean():
     one_wrong = np.array([0, 1, 2, 0, 1, 0])
     low, high = sweep.f1_interval([one_wrong], labels, data.CLASSES, samples=400)
     assert low < training.scores(labels, one_wrong, data.CLASSES)["f1"] < high <= 1
-    with pytest.raises(ValueError, match=r"predictions must be one or more arrays shaped like labels \(6,\)"):
+    # Every seed is scored on the same draw: two copies of a seed give that seed's interval
+    # (independent draws would average out and narrow it).
+    assert sweep.f1_interval([one_wrong, one_wrong], labels, data.CLASSES, samples=400) == (low, high)
+    with pytest.raises(ValueError, match=r"one per seed, each shaped like labels \(6,\)"):
         sweep.f1_interval([one_wrong[:5]], labels, data.CLASSES)
-    with pytest.raises(ValueError, match="one or more"):
+    with pytest.raises(ValueError, match="one per seed"):
         sweep.f1_interval([], labels, data.CLASSES)
+    with pytest.raises(ValueError, match="wrap one seed's in a list"):
+        sweep.f1_interval(one_wrong, labels, data.CLASSES)
 
 
 def test_the_row_equals_the_model_trained_by_hand_with_plain_keras(sweep_data, tmp_path, monkeypatch):
@@ -290,5 +295,5 @@ def test_maps_saved_before_predictions_were_kept_say_what_to_do(tmp_path):
     path = sweep.maps_path(out, "old row")
     path.parent.mkdir(parents=True)
     np.savez_compressed(path, gradcam=np.zeros((6, 1, 2, 2), np.float16))
-    with pytest.raises(KeyError, match="saved before the sweep kept predictions: delete its row"):
+    with pytest.raises(ValueError, match="saved before the sweep kept predictions: delete its row"):
         sweep.load_predictions(out, {"config_id": "old row"})

@@ -147,11 +147,11 @@ def load_maps(out, row) -> np.ndarray:
 
 def load_predictions(out, row) -> np.ndarray:
     """The predicted class (N,) of each evaluation clip, for one row of the results."""
-    saved = np.load(maps_path(out, row["config_id"]))
-    if "predicted" not in saved:
-        raise KeyError(f"the maps of {row['config_id']} were saved before the sweep kept predictions: "
-                       f"delete its row from {out} to run it again")
-    return saved["predicted"]
+    with np.load(maps_path(out, row["config_id"])) as saved:
+        if "predicted" not in saved:
+            raise ValueError(f"the maps of {row['config_id']} were saved before the sweep kept predictions: "
+                             f"delete its row from {out} to run it again")
+        return saved["predicted"]
 
 
 def f1_interval(predictions, labels, class_names, level: float = 0.95, samples: int = 1000,
@@ -162,10 +162,12 @@ def f1_interval(predictions, labels, class_names, level: float = 0.95, samples: 
     no class, and every seed is scored on the same draw. Where the mean F1 could fall on other
     clips like these; how much it moves from seed to seed is another question (`summarize`)."""
     labels = np.asarray(labels)
+    if isinstance(predictions, np.ndarray) and predictions.ndim == 1:
+        raise ValueError("predictions must be a list of arrays, one per seed: wrap one seed's in a list")
     predictions = [np.asarray(p) for p in predictions]
     if not predictions or any(p.shape != labels.shape for p in predictions):
-        raise ValueError(f"predictions must be one or more arrays shaped like labels {labels.shape}, got "
-                         f"{[p.shape for p in predictions]}")
+        raise ValueError(f"predictions must be a list of arrays, one per seed, each shaped like labels "
+                         f"{labels.shape}; got {[p.shape for p in predictions]}")
     rng = np.random.default_rng(seed)
     of_class = [np.flatnonzero(labels == k) for k in np.unique(labels)]
     f1 = []

@@ -82,10 +82,13 @@ def shade_events(ax, events) -> None:
 
 
 def _checked_events(events, frames: int) -> np.ndarray:
-    events = np.asarray(events, bool)
-    if events.shape != (frames,):
-        raise ValueError(f"events must be one bool per frame, ({frames},), got {events.shape}")
-    return events
+    values = np.asarray(events)
+    if values.shape != (frames,):
+        raise ValueError(f"events must be one bool per frame, ({frames},), got {values.shape}")
+    if values.dtype != bool and not np.isin(values, (0, 1)).all():
+        raise ValueError(f"events must be one bool per frame (True in the event), got values "
+                         f"{np.unique(values)}")
+    return values.astype(bool)
 
 
 def clip_timeline(frames, events, mask=None, title=None, scale: float = 1.3):
