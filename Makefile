@@ -82,14 +82,14 @@ samples: $(STAMP)
 demo-model: $(STAMP)
 	$(BIN)/python scripts/train_demo_model.py
 	$(BIN)/python scripts/train_demo_model.py --random-labels
-	$(BIN)/python scripts/train_demo_model.py --task temporal
-	$(BIN)/python scripts/train_demo_model.py --task temporal --frame-average
+	$(BIN)/python scripts/train_demo_model.py --frame-average
 
 # The paper-size model and its shuffled-label twin, in models/ (a GPU is advised), for
 # make report PARAMS=notebooks/params/paper.yaml.
 paper-model: $(STAMP)
 	$(BIN)/python scripts/train_demo_model.py --paper
 	$(BIN)/python scripts/train_demo_model.py --paper --random-labels
+	$(BIN)/python scripts/train_demo_model.py --paper --frame-average
 
 clean:
 	rm -rf reports .pytest_cache

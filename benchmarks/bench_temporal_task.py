@@ -123,8 +123,8 @@ def main(model_path, baseline_path, n, seed, out=RESULTS):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=models.TEMPORAL_MODEL)
-    parser.add_argument("--baseline", default=models.TEMPORAL_FRAME_AVERAGE_MODEL)
+    parser.add_argument("--model", default=models.DEMO_MODEL)
+    parser.add_argument("--baseline", default=models.FRAME_AVERAGE_MODEL)
     parser.add_argument("--clips", type=int, default=150)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--out", default=str(RESULTS))

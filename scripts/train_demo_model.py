@@ -1,36 +1,33 @@
-"""Train the shipped demo model, data_samples/demo_model.keras, and its metrics JSON.
+"""Train the shipped models into data_samples/: the demo model, its shuffled-label twin and the
+per-frame baseline, each with its metrics JSON.
 
-Saved into the package (lib/tdexplain/data_samples/, where data_samples/ links: models.DEMO_MODEL),
-so an install ships it.
+Saved into the package (lib/tdexplain/data_samples/, where data_samples/ links: models.DEMO_MODEL,
+models.RANDOM_LABELS_MODEL, models.FRAME_AVERAGE_MODEL), so an install ships them.
 
 The paper's head shape (GRU, 3 blocks of Dense + Dropout(0.5)) at course size: VGG19 of
-1/8 width at 64x64, 8 frames, GRU of 64 units. Trained from scratch on synthetic clips,
-a new training set of 900 clips for every epoch (dataset seeds 10000 + epoch), validated
-on seed 2 and tested on seed 3, which training never saw: the CNN pretrained on single
-frames, the head on cached features, then end to end. A fixed training set lets the CNN
-memorize its scenes: on fresh data its frame-level Grad-CAM finds the evidence about twice as
-often, and the model has no scene to fall back on (benchmarks/RESULTS.md). Run with
-`make demo-model` (about 9 minutes per model on 2 CPU cores).
+1/8 width at 64x64, 8 frames, GRU of 64 units, trained from scratch on the synthetic temporal
+task (`tdexplain.synthetic`: no single frame tells a fight from a normal clip), a new training
+set of 900 clips for every epoch (dataset seeds 10000 + epoch), validated on seed 2 and tested
+on seed 3, which training never saw. Its frames cannot be labelled with their clip's class, so
+stage 1 pretrains the CNN to regress each frame's poses (`synthetic.POSES`: what ImageNet
+features give the paper's VGG19, limbs that can be told apart), 12 epochs; then the head on
+cached features, then 6 epochs end to end (TEMPORAL_TRAIN). A fixed training set lets the CNN
+memorize its scenes (benchmarks/RESULTS.md). Run with `make demo-model` (about 22 minutes per
+model on 2 CPU cores).
 
 With --random-labels: the same model and recipe trained on the first training set with its
 labels shuffled (one fixed set, no validation: early stopping watches the training loss, and
 a model can only memorize labels it sees again), the model of the label-randomization sanity
-check (Adebayo et al., 2018). Saved as random_labels_model.keras.
-
-With --task temporal: the temporal task's models (`tdexplain.synthetic`: no single frame
-tells a fight from a normal clip): models.TEMPORAL_MODEL and, with --frame-average,
-models.TEMPORAL_FRAME_AVERAGE_MODEL (shipped); the shuffled-label twin goes under models/ until
-it replaces the posture task's with the notebooks' move to the task. Its frames cannot be
-labelled with their clip's class, so stage 1 regresses each frame's poses instead
-(`synthetic.POSES`: what ImageNet features give the paper's VGG19, limbs that can be told
-apart), 12 epochs, then the head and 6 epochs end to end (TEMPORAL_TRAIN). The shuffled-label
-twin keeps the clip-label pretraining (with the task's recipe otherwise): poses are not
-labels, but a twin whose CNN learnt them would not be a model that learnt nothing.
+check (Adebayo et al., 2018). Its CNN is pretrained on the clip labels (shuffled), not on
+poses: poses are not labels, and a twin whose CNN learnt them would not be a model that learnt
+nothing.
 
 With --frame-average: the per-frame baseline, the same frame network and recipe with the
 GRU replaced by an average of the frame features over time (`build_model(temporal="average")`):
-what the model can do without order or memory. Shipped for the temporal task
-(models.TEMPORAL_FRAME_AVERAGE_MODEL); the posture task's goes under models/.
+what the model can do without order or memory.
+
+With --task posture: the same variants on the posture task, where any single frame tells the
+class, saved under models/ (not shipped).
 
 With --paper: the same recipe at the paper's size (224x224, the whole VGG19 with ImageNet
 weights from the Keras cache when present, a GRU of 1024 units), saved under models/ (not
@@ -58,21 +55,20 @@ PAPER = dict(size=224, width=1.0, gru_units=1024)
 # Where each variant is saved by default, per task: (course size, shipped unless under models/;
 # paper size, in models/).
 DEFAULT_OUT = {
-    "posture": {"demo": (models.DEMO_MODEL, "models/paper_model.keras"),
-                "random_labels": (models.RANDOM_LABELS_MODEL, "models/paper_random_labels_model.keras"),
-                "frame_average": ("models/frame_average_model.keras",
-                                  "models/paper_frame_average_model.keras")},
-    "temporal": {"demo": (models.TEMPORAL_MODEL, "models/paper_temporal_model.keras"),
-                 "random_labels": ("models/temporal_random_labels_model.keras",
-                                   "models/paper_temporal_random_labels_model.keras"),
-                 "frame_average": (models.TEMPORAL_FRAME_AVERAGE_MODEL,
-                                   "models/paper_temporal_frame_average_model.keras")},
+    "temporal": {"demo": (models.DEMO_MODEL, "models/paper_model.keras"),
+                 "random_labels": (models.RANDOM_LABELS_MODEL, "models/paper_random_labels_model.keras"),
+                 "frame_average": (models.FRAME_AVERAGE_MODEL, "models/paper_frame_average_model.keras")},
+    "posture": {"demo": ("models/posture_model.keras", "models/paper_posture_model.keras"),
+                "random_labels": ("models/posture_random_labels_model.keras",
+                                  "models/paper_posture_random_labels_model.keras"),
+                "frame_average": ("models/posture_frame_average_model.keras",
+                                  "models/paper_posture_frame_average_model.keras")},
 }
 TRAIN_CLIPS, TRAIN_SEED = 900, 10_000  # epoch e draws synthetic_dataset(900, seed=10000 + e)
 SPLITS = {"validation": (150, 2), "test": (300, 3)}  # clips, seed
 
 
-def main(out=models.DEMO_MODEL, random_labels=False, frame_average=False, task="posture"):
+def main(out=models.DEMO_MODEL, random_labels=False, frame_average=False, task="temporal"):
     logging.basicConfig(level=logging.INFO)
 
     poses = task == "temporal" and not random_labels
@@ -120,8 +116,8 @@ if __name__ == "__main__":
     parser.add_argument("--random-labels", action="store_true")
     parser.add_argument("--frame-average", action="store_true",
                         help="the per-frame baseline: an average over time instead of the GRU")
-    parser.add_argument("--task", choices=data.TASKS, default="posture",
-                        help="the synthetic task (tdexplain.synthetic); the shipped models' is posture")
+    parser.add_argument("--task", choices=data.TASKS, default="temporal",
+                        help="the synthetic task (tdexplain.synthetic); the shipped models' is temporal")
     parser.add_argument("--paper", action="store_true", help="the paper's sizes, saved under models/")
     arguments = parser.parse_args()
     if arguments.random_labels and arguments.frame_average:

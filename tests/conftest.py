@@ -6,7 +6,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 # `make test` runs the whole suite on TensorFlow, then the tests marked both_backends again
-# with KERAS_BACKEND=jax (tests/README or the Makefile say which).
+# with KERAS_BACKEND=jax: the one-pass engine against loops and finite differences
+# (test_explain, test_temporal), the methods' contract (test_backends), training and the
+# command line. The other methods' properties are checked on TensorFlow, and
+# test_backends checks that JAX draws the same maps as TensorFlow for every method.
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 
 

@@ -23,7 +23,7 @@ def test_clip_is_deterministic_for_a_seed(label):
 
 @pytest.mark.parametrize("frames,size", [(1, 32), (8, 64), (3, 224), (64, 32)])
 def test_clip_shapes_at_any_size_and_length(frames, size):
-    clip = data.synthetic_clip("shooting", frames=frames, size=size, seed=1)
+    clip = data.synthetic_clip("shooting", frames=frames, size=size, seed=1, task="posture")
     assert clip.frames.shape == (frames, size, size, 3) and clip.frames.dtype == np.uint8
     assert clip.mask.shape == (frames, size, size) and clip.mask.dtype == bool
     assert len(clip.boxes) == frames
@@ -34,7 +34,7 @@ def test_clip_shapes_at_any_size_and_length(frames, size):
 def test_every_shooting_clip_shows_a_flash_even_with_one_frame():
     for seed in range(10):
         for frames in (1, 2, 8):
-            clip = data.synthetic_clip("shooting", frames=frames, size=64, seed=seed)
+            clip = data.synthetic_clip("shooting", frames=frames, size=64, seed=seed, task="posture")
             names = {box[0] for frame_boxes in clip.boxes for box in frame_boxes}
             assert {"gun", "flash", "shooter_arm"} <= names, (seed, frames, names)
 
@@ -70,17 +70,17 @@ def test_dataset_is_fast():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_mask_is_exactly_the_evidence_and_never_a_distractor(label, seed):
     """Checked against independent renders: without the evidence, and without the distractors."""
-    clip = data.synthetic_clip(label, frames=8, size=64, seed=seed)
-    no_evidence = data.synthetic_clip(label, frames=8, size=64, seed=seed, hidden=("evidence",))
-    no_distractor = data.synthetic_clip(label, frames=8, size=64, seed=seed, hidden=("distractor",))
+    clip = data.synthetic_clip(label, frames=8, size=64, seed=seed, task="posture")
+    no_evidence = data.synthetic_clip(label, frames=8, size=64, seed=seed, hidden=("evidence",), task="posture")
+    no_distractor = data.synthetic_clip(label, frames=8, size=64, seed=seed, hidden=("distractor",), task="posture")
     changed_by_evidence = (clip.frames != no_evidence.frames).any(axis=-1)
     changed_by_distractor = (clip.frames != no_distractor.frames).any(axis=-1)
     # Every pixel the evidence changes is in the mask ...
     assert not (changed_by_evidence & ~clip.mask).any()
     # ... and drawn alone on the empty room, the evidence covers the mask (colours may match
     # the background by chance on a few pixels) ...
-    empty_room = data.synthetic_clip(label, 8, 64, seed, hidden=("evidence", "scenery", "distractor"))
-    evidence_alone = data.synthetic_clip(label, 8, 64, seed, hidden=("scenery", "distractor"))
+    empty_room = data.synthetic_clip(label, 8, 64, seed, hidden=("evidence", "scenery", "distractor"), task="posture")
+    evidence_alone = data.synthetic_clip(label, 8, 64, seed, hidden=("scenery", "distractor"), task="posture")
     drawn = (evidence_alone.frames != empty_room.frames).any(axis=-1)
     assert not (drawn & ~clip.mask).any()
     assert drawn[clip.mask].mean() > 0.97
@@ -101,7 +101,7 @@ def test_boxes_enclose_the_mask(label):
 
 
 def test_evidence_objects_per_class():
-    names = {label: {b[0] for fb in data.synthetic_clip(label, 8, 64, seed=0).boxes for b in fb}
+    names = {label: {b[0] for fb in data.synthetic_clip(label, 8, 64, seed=0, task="posture").boxes for b in fb}
              for label in data.CLASSES}
     assert names["fight"] == {"fighter0", "fighter1", "fighter0_arm", "fighter1_arm"}
     assert {"gun", "shooter_arm", "flash"} <= names["shooting"]
@@ -113,7 +113,7 @@ def test_fighters_move_faster_than_walkers():
         """Share of each evidence object's pixels that change from one frame to the next."""
         changes = []
         for seed in range(6):
-            clip = data.synthetic_clip(label, frames=8, size=64, seed=seed)
+            clip = data.synthetic_clip(label, frames=8, size=64, seed=seed, task="posture")
             for oid, (_, kind) in enumerate(clip.objects):
                 if kind == "evidence":
                     region = clip.id_maps == oid
@@ -126,18 +126,18 @@ def test_fighters_move_faster_than_walkers():
 def test_pace_scales_the_movements_and_nothing_else(label):
     """pace 1 is the default render; pace 0 freezes the people (their evidence pixels are the
     same in every frame while light and noise still change); faster paces move them more."""
-    np.testing.assert_array_equal(data.synthetic_clip(label, 8, 64, seed=3, pace=1.0).frames,
-                                  data.synthetic_clip(label, 8, 64, seed=3).frames)
+    np.testing.assert_array_equal(data.synthetic_clip(label, 8, 64, seed=3, pace=1.0, task="posture").frames,
+                                  data.synthetic_clip(label, 8, 64, seed=3, task="posture").frames)
 
     def alone(pace):  # the evidence alone in the room: no bystander, no cart in front
-        return data.synthetic_clip(label, 8, 64, seed=3, hidden=("scenery", "distractor"), pace=pace)
+        return data.synthetic_clip(label, 8, 64, seed=3, hidden=("scenery", "distractor"), pace=pace, task="posture")
 
     travel = [(clip.mask[1:] != clip.mask[:-1]).sum() for clip in map(alone, (0, 0.25, 1, 2))]
     assert travel[0] == 0 < travel[1] < travel[2] < travel[3]
     assert not np.array_equal(alone(0).frames[0], alone(0).frames[1])
     for bad in (-1, 11, "fast"):
         with pytest.raises(ValueError, match="pace must be a number from 0"):
-            data.synthetic_clip(label, 8, 64, seed=3, pace=bad)
+            data.synthetic_clip(label, 8, 64, seed=3, pace=bad, task="posture")
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -148,7 +148,7 @@ def test_pace_scales_the_movements_and_nothing_else(label):
     (dict(size=-1), "size must be between 32 and 224"),
     (dict(size=16), "size must be between 32 and 224"),
     (dict(size=64.0), "size must be an integer"),
-    (dict(task="riot"), r"task must be one of \('posture', 'temporal'\)"),
+    (dict(task="riot"), r"task must be one of \('temporal', 'posture'\)"),
 ])
 def test_synthetic_clip_rejects_bad_arguments(kwargs, message):
     args = dict(label="fight", frames=4, size=32, seed=0) | kwargs
@@ -166,12 +166,12 @@ def test_dataset_rejects_bad_arguments():
 # --------------------------------------------------------------------------- the temporal task
 
 def test_the_posture_task_has_its_evidence_in_every_frame_and_the_temporal_task_in_half():
-    """events (N, T): every frame in the posture task, the shipped default; in the temporal
-    task none for normal clips and at most half of the frames for the others."""
-    _, labels, masks, events = data.synthetic_dataset(n=12, frames=8, size=32, seed=2, with_events=True)
-    assert events.all() and masks.any(axis=(2, 3)).all()
+    """events (N, T): every frame in the posture task; in the temporal task, the default, none
+    for normal clips and at most half of the frames for the others."""
     _, labels, masks, events = data.synthetic_dataset(n=12, frames=8, size=32, seed=2, with_events=True,
-                                                      task="temporal")
+                                                      task="posture")
+    assert events.all() and masks.any(axis=(2, 3)).all()
+    _, labels, masks, events = data.synthetic_dataset(n=12, frames=8, size=32, seed=2, with_events=True)
     np.testing.assert_array_equal(events, masks.any(axis=(2, 3)))
     assert not events[labels == 0].any() and (events[labels > 0].sum(axis=1) <= 4).all()
     assert events[labels > 0].any(axis=1).all()
@@ -522,7 +522,7 @@ def test_check_clips():
         data.check_clips(np.zeros((1, 1, 2, 2, 3), dtype=object))
 
 
-@pytest.mark.parametrize("stem,label,seed", [("fight_01", "fight", 201), ("shooting_02", "shooting", 302)])
+@pytest.mark.parametrize("stem,label,seed", [("fight_01", "fight", 201), ("shooting_02", "shooting", 303)])
 def test_shipped_samples_match_their_generator(stem, label, seed):
     """data_samples/ was made by scripts/make_samples.py: clips within codec error, masks exact."""
     clip = data.synthetic_clip(label, frames=24, size=128, seed=seed)
@@ -530,9 +530,25 @@ def test_shipped_samples_match_their_generator(stem, label, seed):
     assert np.abs(video.astype(float) - clip.frames).mean() < 8
     np.testing.assert_array_equal(data.read_mask(data.sample_path(f"clips/{stem}_mask.npz"), 24, 128),
                                   clip.mask)
-    # Read at the model's size, mask and clip stay aligned: the mask marks the evidence pixels.
-    small = data.read_mask(data.sample_path(f"clips/{stem}_mask.npz"), frames=8, size=64)
-    assert small.shape == (8, 64, 64) and small.any(axis=(1, 2)).all()
+    truth = data.sample_path(f"clips/{stem}_mask.npz")
+    np.testing.assert_array_equal(data.read_events(truth, 24), clip.events)
+    # Read at the model's size, mask, events and clip stay aligned: the mask marks the evidence
+    # pixels in the event's frames and nowhere else.
+    small, events = data.read_mask(truth, frames=8, size=64), data.read_events(truth, frames=8)
+    assert small.shape == (8, 64, 64) and events.shape == (8,) and 0 < events.sum() <= 4
+    np.testing.assert_array_equal(small.any(axis=(1, 2)), events)
+    np.testing.assert_array_equal(events, clip.events[np.linspace(0, 23, 8).round().astype(int)])
+
+
+def test_read_events_says_what_is_wrong(tmp_path):
+    with pytest.raises(FileNotFoundError, match="mask file not found"):
+        data.read_events(tmp_path / "missing_mask.npz")
+    np.savez(tmp_path / "old_mask.npz", mask=np.zeros((4, 8, 8), bool))
+    with pytest.raises(ValueError, match="no 'events' array"):
+        data.read_events(tmp_path / "old_mask.npz", frames=4)
+    np.savez(tmp_path / "short_mask.npz", events=np.ones(4, bool))
+    with pytest.raises(ValueError, match="8 frames requested"):
+        data.read_events(tmp_path / "short_mask.npz", frames=8)
 
 
 @pytest.mark.parametrize("codec,size", [("mp4v", 32), ("h264", 32), ("h264", 33)])

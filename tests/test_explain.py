@@ -208,9 +208,11 @@ def test_gradient_x_input_and_integrated_gradients_equal_the_plain_model_s_gradi
 
 
 def test_integrated_gradients_is_complete(explainer, clips):
-    """Sum of attributions = score(input) - score(baseline), within 2% at the default steps."""
+    """Sum of attributions = score(input) - score(baseline), within 2% at 128 steps (the
+    untrained model's score differences are a few hundredths: at the default 64 steps the
+    Riemann sum's error reaches 8% of them on JAX)."""
     result = explainer.explain(clips, methods="saliency")
-    attributions = explainer.integrated_gradients(clips, result.target)
+    attributions = explainer.integrated_gradients(clips, result.target, steps=128)
     baseline_scores = explainer.scores(np.zeros_like(clips), result.target)
     difference = result.scores - baseline_scores
     np.testing.assert_allclose(attributions.sum(axis=(1, 2, 3, 4)), difference,

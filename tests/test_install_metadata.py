@@ -57,13 +57,12 @@ def test_the_samples_and_the_demo_models_ship_in_the_package():
     assert (REPO / "data_samples").is_symlink() and (REPO / "data_samples").resolve() == shipped.resolve()
     for name in ("clips/fight_01.mp4", "clips/fight_01_mask.npz", "demo_model.keras",
                  "random_labels_model.keras", "demo_model.metrics.json", "paper_tables.csv",
-                 "temporal_model.keras", "temporal_frame_average_model.keras",
-                 "temporal_model.metrics.json"):
+                 "frame_average_model.keras", "frame_average_model.metrics.json"):
         assert Path(data.sample_path(name)).is_file(), name
         assert Path(data.sample_path(name)).resolve().is_relative_to(shipped.resolve())
     assert Path(models.DEMO_MODEL) == shipped / "demo_model.keras"
     assert Path(models.RANDOM_LABELS_MODEL) == shipped / "random_labels_model.keras"
-    assert Path(models.TEMPORAL_MODEL) == shipped / "temporal_model.keras"
+    assert Path(models.FRAME_AVERAGE_MODEL) == shipped / "frame_average_model.keras"
     patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["tdexplain"]
     assert (Path(os.fspath(package)) / "py.typed").is_file() and "py.typed" in patterns
     files = [path.relative_to(shipped.parent).as_posix() for path in shipped.rglob("*") if path.is_file()]

@@ -7,8 +7,6 @@ import pytest
 
 from tdexplain import data, explain, metrics, models
 
-pytestmark = pytest.mark.both_backends
-
 FRAMES, SIZE = 3, 32
 PIXEL = (20, 9)  # (row, column) the one-pixel model looks at
 GAIN = 0.005  # its logit gap per gray level: probabilities stay away from 0 and 1

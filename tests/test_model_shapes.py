@@ -20,8 +20,6 @@ from keras import layers, ops
 from tdexplain import architecture, data, explain, methods, metrics, models, shapes, unroll
 from tdexplain.backend import gradient
 
-pytestmark = pytest.mark.both_backends
-
 FRAMES, SIZE = 4, 32
 OPTIONS = dict(smoothgrad_samples=2, ig_steps=2, scorecam_channels=2, ablation_channels=2, rise_masks=4,
                occlusion_patch=16, occlusion_stride=16)

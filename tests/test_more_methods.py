@@ -10,8 +10,6 @@ import pytest
 from tdexplain import data, explain, models, perturbations
 from tdexplain.methods import blurred, normalize_per_frame, upsample
 
-pytestmark = pytest.mark.both_backends
-
 FRAMES, SIZE, CLASSES = 4, 32, ("normal", "fight", "shooting")
 
 

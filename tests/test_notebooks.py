@@ -52,16 +52,20 @@ def test_a_notebook_follows_the_model_it_is_given(tmp_path):
 
     from tdexplain import models
 
-    model_path = tmp_path / "wide.keras"
-    models.save_model(models.build_model(frames=6, size=48, width=0.0625, gru_units=8, dense_blocks=1), model_path)
+    paths = {}
+    for name, temporal in (("model_path", "gru"), ("frame_average_model_path", "average")):
+        paths[name] = str(tmp_path / f"{name}.keras")
+        models.save_model(models.build_model(frames=6, size=48, width=0.0625, gru_units=8, dense_blocks=1,
+                                             temporal=temporal), paths[name])
     notebook = next(p for p in NOTEBOOKS if p.stem.startswith("02"))
     out = tmp_path / notebook.name
-    papermill.execute_notebook(str(notebook), str(out), parameters={"model_path": str(model_path), "n_clips": 3},
+    papermill.execute_notebook(str(notebook), str(out), parameters=paths | {"n_clips": 3, "event_clips": 2},
                                cwd=str(notebook.parent), kernel_name="python3", progress_bar=False)
     printed = "".join(o.get("text", "") for c in nbformat.read(out, as_version=4).cells for o in c.get("outputs", []))
     assert "one gradient call on the plain model: (1, 6, 48, 48, 3)" in printed
     # The last exercise's solution: one share per frame of the given model's 6.
     shares = re.search(r"share of the gradient mass per frame: \[([^\]]*)\]", printed)
     assert shares and len(shares.group(1).split()) == 6, printed
-    # The temporal task's section explains its own shipped models, whatever the model given.
-    assert "8 fights and 8 shootings; score drop when one frame is blacked out" in printed
+    # The section on which frames matter blacks out the frames of the given model and its baseline.
+    assert "2 fights and 2 shootings; score drop when one frame is blacked out" in printed
+    assert re.search(r"GRU\s+fight", printed) and re.search(r"frame average\s+fight", printed), printed

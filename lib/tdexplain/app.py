@@ -138,7 +138,7 @@ class ReviewerApp:
                 f"{verdict['window']}, from {verdict['start_seconds']} s" if verdict else "<b>nothing flagged</b>")
         note = f"<br><i>note: {html.escape(summary['model']['note'])}</i>" if summary["model"]["note"] else ""
         self.verdict.value = (f"{html.escape(Path(summary['video']['path']).name)}: {said}; "
-                              f"{len(summary['windows'])} windows, {summary['method']}{note}")
+                              f"{video.windows_explained(summary)}, {summary['method']}{note}")
         self.timeline.value = (self.out / "timeline.png").read_bytes()
         self.frame_count = summary["overlay_frames"]
         self.frame.max, self.frame.disabled = max(self.frame_count - 1, 0), not self.frame_count

@@ -114,7 +114,7 @@ def _explain(args) -> int:
     verdict = summary["verdict"]
     said = (f"{verdict['class']} (p = {verdict['probability']:.2f}) in window {verdict['window']}, "
             f"from {verdict['start_seconds']} s" if verdict else "no anomalous window")
-    print(f"{len(summary['windows'])} windows explained; verdict: {said}; files in {out}")
+    print(f"{video.windows_explained(summary)} explained; verdict: {said}; files in {out}")
     if summary["model"]["note"]:
         print(f"note: {summary['model']['note']}")
     return 0
@@ -137,8 +137,9 @@ def _add_explain(subparsers):
                    help="inner layer of the backbone, for the CAM methods (default: the deepest "
                         "convolution with at least 8x8 cells); "
                         "a wrong name lists the valid ones")
-    p.add_argument("--window", type=int, default=8,
-                   help="video frames per window, sampled to the model's frame count; "
+    p.add_argument("--window", type=int, default=24,
+                   help="video frames per window, sampled to the model's frame count (the demo "
+                        "model reads 8 frames spread over 3 s, 24 frames at 8 fps); "
                         "0 = one clip sampled over the whole video")
     p.add_argument("--stride", type=int, default=8, help="video frames between window starts")
     p.add_argument("--target", default=None,

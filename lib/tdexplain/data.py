@@ -30,7 +30,7 @@ SHORT_POLICIES = ("error", "loop", "pad")
 
 __all__ = [
     "CLASSES", "TASKS", "SyntheticClip", "VideoInfo", "synthetic_clip", "synthetic_dataset",
-    "read_video", "read_mask", "video_info", "write_video", "VideoWriter", "iter_frames", "load_folder", "check_clips",
+    "read_video", "read_mask", "read_events", "video_info", "write_video", "VideoWriter", "iter_frames", "load_folder", "check_clips",
 ]
 
 
@@ -114,7 +114,7 @@ class SyntheticClip:
 
 
 def synthetic_clip(label: str | int, frames: int = 8, size: int = 64, seed: int = 0,
-                   hidden: tuple = (), pace: float = 1.0, task: str = "posture") -> SyntheticClip:
+                   hidden: tuple = (), pace: float = 1.0, task: str = "temporal") -> SyntheticClip:
     """Render one synthetic surveillance clip of class `label` ("normal", "fight", "shooting").
 
     Deterministic for a seed. `hidden` leaves out kinds of objects ("evidence",
@@ -123,11 +123,11 @@ def synthetic_clip(label: str | int, frames: int = 8, size: int = 64, seed: int 
     their walking speed): 0.25 plays the same scene four times slower, 0 freezes each person
     in one pose. Moments (a gun raised, a shot, a bystander's reaction) keep their times.
 
-    `task` (see `tdexplain.synthetic`): "posture", where the evidence is in every frame and
-    any frame tells the class (the shipped demo model's task), or "temporal", where the class
+    `task` (see `tdexplain.synthetic`): "temporal" (the shipped models' task), where the class
     lives in time: a fight is two people whose slow sparring turns fast for a part of the
     clip, a shooting a burst of muzzle flashes in a part of the clip followed by a bystander
-    ducking, and normal clips hold the same poses.
+    ducking, and normal clips hold the same poses; or "posture", where the evidence is in
+    every frame and any frame tells the class.
     """
     if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
         if not 0 <= label < len(CLASSES):
@@ -153,7 +153,7 @@ def synthetic_clip(label: str | int, frames: int = 8, size: int = 64, seed: int 
 
 
 def synthetic_dataset(n: int = 96, frames: int = 8, size: int = 64, seed: int = 0,
-                      with_events: bool = False, task: str = "posture", with_poses: bool = False):
+                      with_events: bool = False, task: str = "temporal", with_poses: bool = False):
     """A balanced, shuffled dataset: clips (N, T, H, W, 3) uint8, labels (N,) int, masks (N, T, H, W) bool,
     with `with_events`, events (N, T) bool: the frames that hold each clip's event, and with
     `with_poses`, poses (N, T, P) float32: what each frame shows of the people (`SyntheticClip.poses`).
@@ -347,15 +347,30 @@ def read_mask(path, frames: int = 8, size: int | tuple = 64, start: int = 0,
     """
     frames = _positive_int("frames", frames)
     out_size = _size_pair(size)
+    mask, path = _ground_truth(path, "mask")
+    indices = _frame_indices(len(mask), frames, start, stride, short, path)
+    return np.stack([fit_frame(mask[i].astype(np.uint8), out_size, fit, cv2.INTER_NEAREST)
+                     for i in indices]).astype(bool)
+
+
+def read_events(path, frames: int = 8, start: int = 0, stride: int | None = None,
+                short: str = "error") -> np.ndarray:
+    """Read which frames hold the event, ``(frames,)`` bool, from the ground truth saved beside a
+    sample clip (``*_mask.npz``), for the frames `read_video` picks with the same arguments."""
+    frames = _positive_int("frames", frames)
+    events, path = _ground_truth(path, "events")
+    return events[_frame_indices(len(events), frames, start, stride, short, path)].astype(bool)
+
+
+def _ground_truth(path, name: str) -> tuple[np.ndarray, Path]:
+    """One array of a sample clip's ground-truth file, with a clear error when it is missing."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"mask file not found: {path}")
     with np.load(path) as saved:
-        if "mask" not in saved:
-            raise ValueError(f"{path} has no 'mask' array; expected a file written by make_samples.py")
-        mask = saved["mask"].astype(np.uint8)
-    indices = _frame_indices(len(mask), frames, start, stride, short, path)
-    return np.stack([fit_frame(mask[i], out_size, fit, cv2.INTER_NEAREST) for i in indices]).astype(bool)
+        if name not in saved:
+            raise ValueError(f"{path} has no {name!r} array; expected a file written by make_samples.py")
+        return saved[name], path
 
 
 def _size_pair(size) -> tuple[int, int]:

@@ -18,13 +18,12 @@ from . import backend, shapes
 from .data import CLASSES, check_clips, sample_path
 from .unroll import find_time_distributed
 
+# The shipped models, trained on the synthetic temporal task (no single frame tells the class):
+# the demo model, its twin trained on shuffled labels, and the per-frame baseline (the same
+# frame network and recipe, the GRU replaced by an average over time).
 DEMO_MODEL = sample_path("demo_model.keras")
-RANDOM_LABELS_MODEL = sample_path("random_labels_model.keras")  # the demo recipe on shuffled labels
-# The temporal task's (synthetic.TASKS), where no single frame tells the class: the same
-# architecture and recipe, and the per-frame baseline (the GRU replaced by an average over
-# time). The model becomes the demo model as the notebooks move to the task.
-TEMPORAL_MODEL = sample_path("temporal_model.keras")
-TEMPORAL_FRAME_AVERAGE_MODEL = sample_path("temporal_frame_average_model.keras")
+RANDOM_LABELS_MODEL = sample_path("random_labels_model.keras")
+FRAME_AVERAGE_MODEL = sample_path("frame_average_model.keras")
 BACKBONES = ("vgg19",)
 POOLINGS = ("inside", "after")  # where each frame's feature map is averaged
 TEMPORALS = ("gru", "average")  # what reads the sequence of frame features
@@ -34,7 +33,7 @@ IMAGENET_NOTOP = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
 
 __all__ = [
-    "DEMO_MODEL", "RANDOM_LABELS_MODEL", "build_model", "load_model", "save_model", "class_names", "input_spec",
+    "DEMO_MODEL", "RANDOM_LABELS_MODEL", "FRAME_AVERAGE_MODEL", "build_model", "load_model", "save_model", "class_names", "input_spec",
     "predict", "backbone_of", "imagenet_weights_path",
     "pool_after_wrapper",
 ]

@@ -70,7 +70,7 @@ def _normal_class(class_names) -> str:
 
 
 def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAULT_METHOD,
-                  layer: str | None = None, window: int = 8, stride: int = 8, target=None,
+                  layer: str | None = None, window: int = 24, stride: int = 8, target=None,
                   short: str = "pad", progress: bool = True) -> dict:
     """Explain a video file window by window; write summary.json, overlay.mp4 and timeline.png
     into `out` and return the summary. Interrupted (Ctrl-C), it saves what was explained, marks
@@ -179,6 +179,12 @@ def _window_entry(w: Window, result, importance, buffer, picked, info, size, cla
         "frames": per_frame,
     }
     return entry, drawn
+
+
+def windows_explained(summary: dict) -> str:
+    """"1 window" or "N windows": how many windows a summary holds, for a sentence."""
+    count = len(summary["windows"])
+    return f"{count} window{'' if count == 1 else 's'}"
 
 
 def _caption(image: np.ndarray, text: str) -> np.ndarray:

@@ -129,6 +129,37 @@ def clip_timeline(frames, events, mask=None, title=None, scale: float = 1.3):
     return fig
 
 
+def frame_heatmap(values, events, ax=None, row_titles=None, title=None, colorbar: str = "",
+                  cmap: str = "magma", signed: bool = False):
+    """Per-frame values of several clips, (N, T), as a grid (one row per clip, one column per
+    frame) with each clip's event frames, events (N, T) bool, outlined: a frame ranking read
+    against the ground truth for when. `signed` centres a diverging colour map on 0 (drops
+    that can be negative). Returns the axis."""
+    values = np.asarray(values, float)
+    if values.ndim != 2:
+        raise ValueError(f"values must be (clips, frames), got shape {values.shape}")
+    events = np.asarray(events)
+    if len(events) != len(values):
+        raise ValueError(f"events must have one row per clip ({len(values)}), got {len(events)}")
+    events = np.stack([_checked_events(row, values.shape[1]) for row in events])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.2 + 0.45 * values.shape[1], 0.8 + 0.25 * len(values)))
+    largest = np.abs(values).max() or 1.0
+    image = ax.imshow(values, aspect="auto", cmap="RdBu_r" if signed else cmap,
+                      vmin=-largest if signed else None, vmax=largest if signed else None)
+    rows, columns = np.nonzero(events)
+    ax.scatter(columns, rows, marker="s", s=150, facecolors="none", edgecolors=EVENT_COLOR, linewidths=1.5)
+    ax.set_xticks(np.arange(values.shape[1]))
+    ax.set_xlabel("frame")
+    if row_titles is not None:
+        ax.set_yticks(np.arange(len(values)), row_titles)
+    if title:
+        ax.set_title(title)
+    if colorbar is not None:
+        ax.figure.colorbar(image, ax=ax, label=colorbar, shrink=0.9)
+    return ax
+
+
 # --------------------------------------------------------------------------- explanations
 
 DEFAULT_CMAP = "viridis"  # perceptually uniform and readable with colour-vision deficiencies
