@@ -29,8 +29,8 @@ report: $(STAMP)
 
 # Every test and notebook check on TensorFlow, then the backend-sensitive tests on JAX.
 test: $(STAMP)
-	$(BIN)/python -m pytest tests --nbval-lax notebooks --nbval-sanitize-with notebooks/nbval_sanitize.cfg
-	KERAS_BACKEND=jax $(BIN)/python -m pytest tests -m both_backends
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests --nbval-lax notebooks --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -n 2 --dist loadfile tests -m both_backends
 
 # As root (containers), JupyterLab refuses to start without --allow-root.
 lab: $(STAMP)
