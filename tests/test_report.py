@@ -30,7 +30,8 @@ def test_a_failing_notebook_keeps_the_others_and_says_why(tmp_path, capsys):
     _notebook(notebooks / "03_params.ipynb", "print('value', value)", parameters="value = 1")
     params = tmp_path / "p.yaml"
     params.write_text("value: 5\n")
-    code = report.run(argparse.Namespace(notebooks=str(notebooks), out=str(out), parameters=str(params)))
+    # Two at a time, as `make report` renders them: each result still lands in its place.
+    code = report.run(argparse.Namespace(notebooks=str(notebooks), out=str(out), parameters=str(params), jobs=2))
     assert code == 1
     printed = capsys.readouterr()
     assert "02_broken.ipynb" in printed.err and "1 of 3 notebooks failed" in printed.err
@@ -53,6 +54,12 @@ def test_a_failing_notebook_keeps_the_others_and_says_why(tmp_path, capsys):
     assert "the model file is missing" in broken
     # Parameters from the YAML file reach the notebook.
     assert "value 5" in (out / "03_params.html").read_text()
+
+
+def test_jobs_must_be_a_whole_number(tmp_path):
+    _notebook(tmp_path / "01.ipynb", "x = 1")
+    with pytest.raises(ValueError, match="jobs must be a whole number of at least 1, got 0"):
+        report.render_all(tmp_path, tmp_path / "out", jobs=0)
 
 
 def test_missing_parameters_file_and_empty_folder(tmp_path):

@@ -12,8 +12,11 @@ without it, since the `tdexplain` command builds its `report` subcommand from
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import functools
 import html
 import logging
+import multiprocessing
 import os
 import platform
 import sys
@@ -207,12 +210,24 @@ img{{max-width:22em;max-height:12em}}</style>
     return index
 
 
-def render_all(notebook_dir: Path, out_dir: Path, parameters: dict | None = None) -> list[Rendered]:
+def render_all(notebook_dir: Path, out_dir: Path, parameters: dict | None = None,
+               jobs: int = 1) -> list[Rendered]:
+    """Render every notebook of the folder, `jobs` at a time (each in its own process and
+    kernel: a notebook spends much of its time in single-threaded Python, so two on two
+    cores take little more than the longer of them), and write the index."""
     _require_notebooks_extra()
     notebooks = sorted(p for p in Path(notebook_dir).glob("*.ipynb"))
     if not notebooks:
         raise FileNotFoundError(f"no notebook (*.ipynb) in {notebook_dir}")
-    results = [render_notebook(nb, Path(out_dir), parameters) for nb in notebooks]
+    if not (isinstance(jobs, int) and jobs >= 1):
+        raise ValueError(f"jobs must be a whole number of at least 1, got {jobs!r}")
+    render = functools.partial(render_notebook, out_dir=Path(out_dir), parameters=parameters)
+    if jobs == 1:
+        results = [render(nb) for nb in notebooks]
+    else:
+        spawn = multiprocessing.get_context("spawn")  # no copy of a parent that loaded a backend
+        with concurrent.futures.ProcessPoolExecutor(min(jobs, len(notebooks)), mp_context=spawn) as pool:
+            results = list(pool.map(render, notebooks))
     write_index(results, Path(out_dir), parameters=parameters)
     return results
 
@@ -239,11 +254,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parameters", default=None,
                         help="YAML file of papermill parameters, e.g. notebooks/params/paper.yaml "
                              "(default: each notebook's own defaults)")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="notebooks rendered at a time, each in its own process "
+                             "(default: %(default)s, at most 2)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Render the reports; print one line per notebook; non-zero exit if any failed."""
-    results = render_all(Path(args.notebooks), Path(args.out), load_parameters(args.parameters))
+    results = render_all(Path(args.notebooks), Path(args.out), load_parameters(args.parameters),
+                         jobs=args.jobs)
     for r in results:
         state = "ok" if r.error is None else f"FAILED: {r.error}"
         print(f"{r.notebook:40s} {r.seconds:7.1f} s  {state}")
