@@ -84,8 +84,8 @@ demo-model: $(STAMP)
 	$(BIN)/python scripts/train_demo_model.py --random-labels
 	$(BIN)/python scripts/train_demo_model.py --frame-average
 
-# The paper-size model and its shuffled-label twin, in models/ (a GPU is advised), for
-# make report PARAMS=notebooks/params/paper.yaml.
+# The paper-size model, its shuffled-label twin and its per-frame baseline, in models/ (a GPU
+# is advised), for make report PARAMS=notebooks/params/paper.yaml.
 paper-model: $(STAMP)
 	$(BIN)/python scripts/train_demo_model.py --paper
 	$(BIN)/python scripts/train_demo_model.py --paper --random-labels

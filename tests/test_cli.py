@@ -89,6 +89,15 @@ def test_overlapping_windows_and_one_window_over_the_whole_video(tmp_path):
     assert summary["windows"][0]["frames_seen"] == [0, 3, 7, 10, 13, 16, 20, 23]
 
 
+def test_the_default_window_is_three_seconds_at_any_frame_rate(tmp_path):
+    """At 20 fps a window is 60 frames, one every 20: the 3 s the demo model reads as one clip."""
+    path = data.write_video(tmp_path / "fast.mp4", data.synthetic_clip("fight", 80, 64, seed=5).frames, fps=20)
+    assert cli.main(["explain", str(path), "--out", str(tmp_path / "out"), "--quiet", "--method", "saliency"]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert (summary["window"], summary["stride"]) == (60, 20)
+    assert [(w["first_frame"], w["last_frame"]) for w in summary["windows"]] == [(0, 59), (20, 79)]
+
+
 def test_a_video_shorter_than_a_window(tmp_path, capsys):
     short = data.write_video(tmp_path / "short.mp4", data.synthetic_clip("fight", 5, 64).frames)
     assert cli.main(["explain", str(short), "--out", str(tmp_path / "a"), "--quiet",
@@ -156,7 +165,7 @@ def test_help_lists_every_option_with_its_default():
                           capture_output=True, text=True, check=True)
     for option in ("--model", "--method", "--layer", "--window", "--stride", "--target", "--out"):
         assert option in done.stdout
-    assert re.search(r"--window WINDOW .*\(default: 24\)", " ".join(done.stdout.split()))
+    assert re.search(r"--window WINDOW .*default: 3 s of video", " ".join(done.stdout.split()))
     assert re.search(rf"--method METHOD .*\(default: {explain.DEFAULT_METHOD}\)", " ".join(done.stdout.split()))
     top = subprocess.run([sys.executable, "-m", "tdexplain.cli", "--help"], capture_output=True,
                          text=True, check=True).stdout

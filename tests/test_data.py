@@ -89,9 +89,10 @@ def test_mask_is_exactly_the_evidence_and_never_a_distractor(label, seed):
     assert changed_by_distractor.any(), "every class has a distractor"
 
 
+@pytest.mark.parametrize("task", data.TASKS)
 @pytest.mark.parametrize("label", data.CLASSES)
-def test_boxes_enclose_the_mask(label):
-    clip = data.synthetic_clip(label, frames=5, size=64, seed=7)
+def test_boxes_enclose_the_mask(label, task):
+    clip = data.synthetic_clip(label, frames=5, size=64, seed=7, task=task)
     for mask, boxes in zip(clip.mask, clip.boxes):
         inside = np.zeros_like(mask)
         for _, x0, y0, x1, y1 in boxes:
@@ -549,6 +550,10 @@ def test_read_events_says_what_is_wrong(tmp_path):
     np.savez(tmp_path / "short_mask.npz", events=np.ones(4, bool))
     with pytest.raises(ValueError, match="8 frames requested"):
         data.read_events(tmp_path / "short_mask.npz", frames=8)
+    with pytest.raises(ValueError, match="short must be one of"):
+        data.read_events(tmp_path / "short_mask.npz", frames=8, short="wrap")
+    np.testing.assert_array_equal(data.read_events(tmp_path / "short_mask.npz", frames=6, short="pad"),
+                                  np.ones(6, bool))
 
 
 @pytest.mark.parametrize("codec,size", [("mp4v", 32), ("h264", 32), ("h264", 33)])

@@ -42,7 +42,7 @@ def test_a_failing_notebook_keeps_the_others_and_says_why(tmp_path, capsys):
     assert index.count("<tr><td>") == 3 and "failed</span>: RuntimeError: the model file is missing" in index
     # what the reports ran on: the backend, the versions and the parameters given
     assert "<th>Keras backend</th><td>tensorflow</td>" in index and "keras 3." in index
-    assert "<th>parameters</th><td>value = 5</td>" in index
+    assert "<th>parameters</th><td>value = 5</td>" in index and "3 notebooks,\n2 at a time" in index
     ok = nbformat.read(out / "01_ok.ipynb", as_version=4)
     assert [o["text"] for c in ok.cells for o in c.get("outputs", []) if "text" in o] == ["42\n"]
     # the index shows each notebook's first figure, the very PNG of its output
@@ -56,10 +56,13 @@ def test_a_failing_notebook_keeps_the_others_and_says_why(tmp_path, capsys):
     assert "value 5" in (out / "03_params.html").read_text()
 
 
-def test_jobs_must_be_a_whole_number(tmp_path):
+def test_jobs_must_be_a_whole_number(tmp_path, capsys):
     _notebook(tmp_path / "01.ipynb", "x = 1")
     with pytest.raises(ValueError, match="jobs must be a whole number of at least 1, got 0"):
         report.render_all(tmp_path, tmp_path / "out", jobs=0)
+    with pytest.raises(SystemExit):
+        report.main([str(tmp_path), "--jobs", "0"])
+    assert "--jobs: a whole number of at least 1, got '0'" in capsys.readouterr().err
 
 
 def test_missing_parameters_file_and_empty_folder(tmp_path):

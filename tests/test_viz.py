@@ -136,3 +136,22 @@ def test_clip_timeline_outlines_the_event_and_plots_the_evidence_share():
         viz.clip_timeline(clip.frames, clip.events[:3])
     with pytest.raises(ValueError, match=r"events must be one bool per frame .* got values \[0 2\]"):
         viz.clip_timeline(clip.frames, [0, 2, 0, 0, 0, 0])  # frame indices are not a mask
+
+
+def test_frame_heatmap_draws_the_values_and_outlines_each_event_frame():
+    values = np.array([[0.1, 0.5, 0.2, 0.2], [-1.0, 0.0, 3.0, np.nan]])
+    events = np.array([[False, True, True, False], [False, False, True, False]])
+    ax = viz.frame_heatmap(values, events, row_titles=["a", "b"], colorbar="share", signed=True)
+    image = ax.images[0]
+    np.testing.assert_array_equal(image.get_array().filled(np.nan), values)
+    assert image.get_clim() == (-3.0, 3.0)  # centred on 0, the NaN ignored
+    outlined = ax.collections[0].get_offsets()
+    assert sorted(map(tuple, np.asarray(outlined).tolist())) == [(1.0, 0.0), (2.0, 0.0), (2.0, 1.0)]
+    assert [label.get_text() for label in ax.get_yticklabels()] == ["a", "b"]
+    assert len(ax.figure.axes) == 2  # the colour bar
+    assert len(viz.frame_heatmap(values, events).figure.axes) == 1  # no label, no colour bar
+    with pytest.raises(ValueError, match=r"one row per clip \(2\), got 1"):
+        viz.frame_heatmap(values, events[:1])
+    with pytest.raises(ValueError, match=r"values must be \(clips, frames\)"):
+        viz.frame_heatmap(values[0], events)
+    plt.close("all")

@@ -132,7 +132,7 @@ def test_the_command_explains_a_shipped_sample_from_outside_the_repository(lean)
     out = lean["outside"] / "fight_01_explained"
     done = _run([lean["tdexplain"], "explain", sample, "--out", out, "--method", "saliency",
                  "--window", "0", "--quiet"], cwd=lean["outside"], timeout=600)
-    assert "1 windows explained" in done.stdout and "Traceback" not in done.stderr
+    assert "1 window explained" in done.stdout and "Traceback" not in done.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["complete"] is True and summary["model"]["note"] is None
     assert [window["predicted"] for window in summary["windows"]] == ["fight"]

@@ -39,11 +39,14 @@ def _train(args) -> int:
     else:
         classes = data.CLASSES
 
+        def synthetic(count, seed):  # with each frame's poses, which the CNN learns first: single
+            clips, labels, _, poses = data.synthetic_dataset(  # frames do not tell the class
+                count, args.frames, args.size, seed=seed, with_poses=True)
+            return clips, labels, poses
+
         def train_data(epoch):  # a fresh synthetic set every epoch: no scene is seen twice
-            return data.synthetic_dataset(args.clips, args.frames, args.size,
-                                          seed=args.seed + 10_000 + epoch)[:2]
-        validation = data.synthetic_dataset(max(3, args.clips // 6), args.frames, args.size,
-                                            seed=args.seed + 2)[:2]
+            return synthetic(args.clips, args.seed + 10_000 + epoch)
+        validation = synthetic(max(3, args.clips // 6), args.seed + 2)
     build = dict(frames=args.frames, size=args.size, classes=tuple(classes), width=args.width,
                  weights=args.weights, gru_units=args.gru_units, dropout=args.dropout,
                  dense_blocks=args.dense_blocks)
@@ -71,7 +74,8 @@ def _add_train(subparsers):
                               formatter_class=_Help)
     p.add_argument("--out", required=True, help="where to save the model (.keras)")
     p.add_argument("--data", default=None,
-                   help="a class-per-subfolder video folder; synthetic clips if not given")
+                   help="a class-per-subfolder video folder; synthetic clips if not given "
+                        "(their CNN first learns each frame's poses)")
     p.add_argument("--clips", type=int, default=600,
                    help="synthetic training clips, drawn anew for every epoch")
     p.add_argument("--validation-share", type=float, default=0.2,
@@ -83,7 +87,9 @@ def _add_train(subparsers):
     p.add_argument("--gru-units", type=int, default=64)
     p.add_argument("--dropout", type=float, default=0.5)
     p.add_argument("--dense-blocks", type=int, default=3)
-    p.add_argument("--frame-epochs", type=int, default=10, help="pretraining of the CNN on frames")
+    p.add_argument("--frame-epochs", type=int, default=10,
+                   help="pretraining of the CNN on single frames (their poses on synthetic clips, "
+                        "their clip's class on a folder)")
     p.add_argument("--head-epochs", type=int, default=60, help="head on cached features")
     p.add_argument("--epochs", type=int, default=8, help="end-to-end epochs")
     p.add_argument("--batch-size", type=int, default=16)
@@ -137,11 +143,12 @@ def _add_explain(subparsers):
                    help="inner layer of the backbone, for the CAM methods (default: the deepest "
                         "convolution with at least 8x8 cells); "
                         "a wrong name lists the valid ones")
-    p.add_argument("--window", type=int, default=24,
-                   help="video frames per window, sampled to the model's frame count (the demo "
-                        "model reads 8 frames spread over 3 s, 24 frames at 8 fps); "
-                        "0 = one clip sampled over the whole video")
-    p.add_argument("--stride", type=int, default=8, help="video frames between window starts")
+    p.add_argument("--window", type=int, default=None,
+                   help="video frames per window, sampled to the model's frame count; 0 = one clip "
+                        "sampled over the whole video (default: 3 s of video, what the demo model "
+                        "reads as 8 frames: 24 frames at 8 fps, 90 at 30 fps)")
+    p.add_argument("--stride", type=int, default=None,
+                   help="video frames between window starts (default: 1 s of video)")
     p.add_argument("--target", default=None,
                    help="class to explain (name or index); default: each window's prediction")
     p.add_argument("--short", default="pad", choices=("pad", "error"),

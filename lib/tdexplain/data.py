@@ -326,13 +326,9 @@ def read_video(path, frames: int = 8, size: int | tuple = 64, start: int = 0,
     ignores it ("stretch"). `short` says what to do when the video has too few frames:
     "error", "loop" back to the start, or "pad" by repeating the last frame.
     """
-    frames = _positive_int("frames", frames)
+    frames, start, stride = _checked_picking(frames, start, stride, short)
     out_size = _size_pair(size)
-    start = _positive_int("start", start, 0)
-    if stride is not None:
-        stride = _positive_int("stride", stride)
     _choice("fit", fit, FIT_POLICIES)
-    _choice("short", short, SHORT_POLICIES)
     decoded, path = _decode(path)
     indices = _frame_indices(len(decoded), frames, start, stride, short, path)
     return np.stack([fit_frame(decoded[i], out_size, fit) for i in indices])
@@ -345,8 +341,9 @@ def read_mask(path, frames: int = 8, size: int | tuple = 64, start: int = 0,
     Frames are picked and resized exactly as `read_video` picks and resizes the clip's, so
     the mask lines up with the clip read with the same arguments.
     """
-    frames = _positive_int("frames", frames)
+    frames, start, stride = _checked_picking(frames, start, stride, short)
     out_size = _size_pair(size)
+    _choice("fit", fit, FIT_POLICIES)
     mask, path = _ground_truth(path, "mask")
     indices = _frame_indices(len(mask), frames, start, stride, short, path)
     return np.stack([fit_frame(mask[i].astype(np.uint8), out_size, fit, cv2.INTER_NEAREST)
@@ -357,9 +354,16 @@ def read_events(path, frames: int = 8, start: int = 0, stride: int | None = None
                 short: str = "error") -> np.ndarray:
     """Read which frames hold the event, ``(frames,)`` bool, from the ground truth saved beside a
     sample clip (``*_mask.npz``), for the frames `read_video` picks with the same arguments."""
-    frames = _positive_int("frames", frames)
+    frames, start, stride = _checked_picking(frames, start, stride, short)
     events, path = _ground_truth(path, "events")
     return events[_frame_indices(len(events), frames, start, stride, short, path)].astype(bool)
+
+
+def _checked_picking(frames, start, stride, short) -> tuple[int, int, int | None]:
+    """The arguments that pick a clip's frames from a file, checked: (frames, start, stride)."""
+    _choice("short", short, SHORT_POLICIES)
+    return (_positive_int("frames", frames), _positive_int("start", start, 0),
+            None if stride is None else _positive_int("stride", stride))
 
 
 def _ground_truth(path, name: str) -> tuple[np.ndarray, Path]:

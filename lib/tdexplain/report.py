@@ -171,7 +171,9 @@ def environment() -> dict:
 
 
 def write_index(results: list[Rendered], out_dir: Path, title: str = "tdexplain reports",
-                parameters: dict | None = None) -> Path:
+                parameters: dict | None = None, seconds: float | None = None, jobs: int = 1) -> Path:
+    """The index page; `seconds`, the wall time of the whole rendering (default: the
+    notebooks' times added up, what they take one at a time)."""
     _require_notebooks_extra()
     ran_on = environment()
     versions = ", ".join(f"{name} {version}" for name, version in ran_on["versions"].items())
@@ -194,7 +196,8 @@ td,th{{padding:.3em 1em;text-align:left;vertical-align:top}} .ok{{color:#1a7f37}
 img{{max-width:22em;max-height:12em}}</style>
 </head><body><h1>{html.escape(title)}</h1>
 <p>Generated {time.strftime('%Y-%m-%d %H:%M')} by <code>make report</code>, in
-{sum(r.seconds for r in results):.0f} s for {len(results)} notebooks.</p>
+{sum(r.seconds for r in results) if seconds is None else seconds:.0f} s for {len(results)} notebooks,
+{jobs} at a time.</p>
 <table class=about>
 <tr><th>Keras backend</th><td>{html.escape(ran_on["backend"])}</td></tr>
 <tr><th>versions</th><td>{html.escape(versions)}, Python {html.escape(ran_on["python"])}</td></tr>
@@ -222,13 +225,14 @@ def render_all(notebook_dir: Path, out_dir: Path, parameters: dict | None = None
     if not (isinstance(jobs, int) and jobs >= 1):
         raise ValueError(f"jobs must be a whole number of at least 1, got {jobs!r}")
     render = functools.partial(render_notebook, out_dir=Path(out_dir), parameters=parameters)
+    start = time.perf_counter()
     if jobs == 1:
         results = [render(nb) for nb in notebooks]
     else:
         spawn = multiprocessing.get_context("spawn")  # no copy of a parent that loaded a backend
         with concurrent.futures.ProcessPoolExecutor(min(jobs, len(notebooks)), mp_context=spawn) as pool:
             results = list(pool.map(render, notebooks))
-    write_index(results, Path(out_dir), parameters=parameters)
+    write_index(results, Path(out_dir), parameters=parameters, seconds=time.perf_counter() - start, jobs=jobs)
     return results
 
 
@@ -247,6 +251,12 @@ def load_parameters(path) -> dict:
     return values
 
 
+def _at_least_one(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("notebooks", nargs="?", default="notebooks",
                         help="folder of notebooks to render (default: %(default)s)")
@@ -254,9 +264,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parameters", default=None,
                         help="YAML file of papermill parameters, e.g. notebooks/params/paper.yaml "
                              "(default: each notebook's own defaults)")
-    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                        help="notebooks rendered at a time, each in its own process "
-                             "(default: %(default)s, at most 2)")
+    parser.add_argument("--jobs", type=_at_least_one, default=min(2, os.cpu_count() or 1),
+                        help="notebooks rendered at a time, each in its own process and kernel "
+                             "(default: %(default)s: two, or one on a single core)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -129,12 +129,12 @@ def clip_timeline(frames, events, mask=None, title=None, scale: float = 1.3):
     return fig
 
 
-def frame_heatmap(values, events, ax=None, row_titles=None, title=None, colorbar: str = "",
+def frame_heatmap(values, events, ax=None, row_titles=None, title=None, colorbar: str | None = None,
                   cmap: str = "magma", signed: bool = False):
     """Per-frame values of several clips, (N, T), as a grid (one row per clip, one column per
     frame) with each clip's event frames, events (N, T) bool, outlined: a frame ranking read
     against the ground truth for when. `signed` centres a diverging colour map on 0 (drops
-    that can be negative). Returns the axis."""
+    that can be negative); `colorbar`, a label, adds a colour bar. Returns the axis."""
     values = np.asarray(values, float)
     if values.ndim != 2:
         raise ValueError(f"values must be (clips, frames), got shape {values.shape}")
@@ -144,7 +144,8 @@ def frame_heatmap(values, events, ax=None, row_titles=None, title=None, colorbar
     events = np.stack([_checked_events(row, values.shape[1]) for row in events])
     if ax is None:
         _, ax = plt.subplots(figsize=(1.2 + 0.45 * values.shape[1], 0.8 + 0.25 * len(values)))
-    largest = np.abs(values).max() or 1.0
+    finite = np.abs(values[np.isfinite(values)])
+    largest = finite.max() if finite.size and finite.max() > 0 else 1.0
     image = ax.imshow(values, aspect="auto", cmap="RdBu_r" if signed else cmap,
                       vmin=-largest if signed else None, vmax=largest if signed else None)
     rows, columns = np.nonzero(events)
