@@ -90,12 +90,12 @@ def test_overlapping_windows_and_one_window_over_the_whole_video(tmp_path):
 
 
 def test_the_default_window_is_three_seconds_at_any_frame_rate(tmp_path):
-    """At 20 fps a window is 60 frames, one every 20: the 3 s the demo model reads as one clip."""
-    path = data.write_video(tmp_path / "fast.mp4", data.synthetic_clip("fight", 80, 64, seed=5).frames, fps=20)
+    """At 16 fps a window is 48 frames, one every 16: the 3 s the demo model reads as one clip."""
+    path = data.write_video(tmp_path / "fast.mp4", data.synthetic_clip("fight", 64, 64, seed=5).frames, fps=16)
     assert cli.main(["explain", str(path), "--out", str(tmp_path / "out"), "--quiet", "--method", "saliency"]) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert (summary["window"], summary["stride"]) == (60, 20)
-    assert [(w["first_frame"], w["last_frame"]) for w in summary["windows"]] == [(0, 59), (20, 79)]
+    assert (summary["window"], summary["stride"]) == (48, 16)
+    assert [(w["first_frame"], w["last_frame"]) for w in summary["windows"]] == [(0, 47), (16, 63)]
 
 
 def test_a_video_shorter_than_a_window(tmp_path, capsys):
