@@ -78,8 +78,8 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
                   target=None, short: str = "pad", progress: bool = True) -> dict:
     """Explain a video file window by window; write summary.json, overlay.mp4 and timeline.png
     into `out` and return the summary. `window` and `stride` are in video frames; by default 3 s
-    and 1 s of the video (`WINDOW_SECONDS`). Interrupted (Ctrl-C), it saves what was explained, marks
-    the summary partial, and raises KeyboardInterrupt again."""
+    and 1 s of the video (`WINDOW_SECONDS`). Interrupted (Ctrl-C), it saves what was explained,
+    marks the summary partial, and raises KeyboardInterrupt again."""
     if short not in SHORT_POLICIES:
         raise ValueError(f"short must be one of {SHORT_POLICIES}, got {short!r}")
     info = data.video_info(video)

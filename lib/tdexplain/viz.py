@@ -144,10 +144,12 @@ def frame_heatmap(values, events, ax=None, row_titles=None, title=None, colorbar
     events = np.stack([_checked_events(row, values.shape[1]) for row in events])
     if ax is None:
         _, ax = plt.subplots(figsize=(1.2 + 0.45 * values.shape[1], 0.8 + 0.25 * len(values)))
-    finite = np.abs(values[np.isfinite(values)])
-    largest = finite.max() if finite.size and finite.max() > 0 else 1.0
-    image = ax.imshow(values, aspect="auto", cmap="RdBu_r" if signed else cmap,
-                      vmin=-largest if signed else None, vmax=largest if signed else None)
+    limits = {}
+    if signed:  # a diverging map, centred on 0 (NaN ignored)
+        finite = np.abs(values[np.isfinite(values)])
+        largest = finite.max() if finite.size and finite.max() > 0 else 1.0
+        limits = dict(cmap="RdBu_r", vmin=-largest, vmax=largest)
+    image = ax.imshow(values, aspect="auto", **({"cmap": cmap} | limits))
     rows, columns = np.nonzero(events)
     ax.scatter(columns, rows, marker="s", s=150, facecolors="none", edgecolors=EVENT_COLOR, linewidths=1.5)
     ax.set_xticks(np.arange(values.shape[1]))
