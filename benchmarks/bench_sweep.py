@@ -18,26 +18,29 @@ from tdexplain import data, models, sweep, training
 RESULTS = Path(__file__).resolve().parent / "results" / "sweep.json"
 
 
+SEEDS, HEAD_EPOCHS = (0, 1), 60
+
+
 def course_sweep():
     """The defaults of notebooks/06_hyperparameters.ipynb."""
     base = models.load_model(models.DEMO_MODEL)
     evaluation = [data.synthetic_clip(label, frames=8, size=64, seed=4000 + i)
                   for label in data.CLASSES for i in range(20)]
     sweep_data = sweep.SweepData(
-        base, train=data.synthetic_dataset(150, 8, 64, seed=4100)[:2],
-        validation=data.synthetic_dataset(30, 8, 64, seed=4200)[:2],
+        base, train=data.synthetic_dataset(600, 8, 64, seed=4100)[:2],
+        validation=data.synthetic_dataset(120, 8, 64, seed=4200)[:2],
         evaluation=(np.stack([s.frames for s in evaluation]), np.repeat(np.arange(3), 20),
                     np.stack([s.mask for s in evaluation])))
-    configs = sweep.one_at_a_time({"gru_units": 64, "dropout": 0.5, "dense_blocks": 3},
-                                  gru_units=[8, 64, 256], dropout=[0.0, 0.5, 0.75], dense_blocks=[2, 3, 4])
+    configs = sweep.one_at_a_time({"gru_units": 128, "dropout": 0.5, "dense_blocks": 3},
+                                  gru_units=[8, 32, 128], dropout=[0.0, 0.5, 0.75], dense_blocks=[2, 3, 4])
     return sweep_data, configs
 
 
 def timed_sweep(sweep_data, configs, workers):
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        results = sweep.run_sweep(configs, sweep_data, Path(folder) / "sweep.csv", workers=workers,
-                                  head_epochs=20, progress=False)
+        results = sweep.run_sweep(configs, sweep_data, Path(folder) / "sweep.csv", seeds=SEEDS,
+                                  workers=workers, head_epochs=HEAD_EPOCHS, progress=False)
         return time.perf_counter() - start, results
 
 

@@ -183,6 +183,23 @@ def test_training_stages_and_metrics_file(tmp_path):
     assert result.model.get_layer("gru") is training.head_model(result.model).get_layer("gru")
 
 
+def test_batches_are_full_and_the_clips_left_over_change_from_epoch_to_epoch():
+    """10 clips in batches of 4: two full batches an epoch (one compiled step, no short third
+    batch), each clip at most once, and the two left over are others in another epoch."""
+    clips, labels = np.arange(10, dtype=np.float32)[:, None], np.arange(10)
+    dataset = training._DrawnEachEpoch(lambda epoch: (clips, labels), batch_size=4, seed=0)
+    assert len(dataset) == 2
+    left_over = []
+    for epoch in range(4):
+        dataset.load(epoch)
+        served = np.concatenate([dataset[i][1] for i in range(len(dataset))])
+        assert [len(dataset[i][1]) for i in range(len(dataset))] == [4, 4] and len(set(served)) == 8
+        left_over.append(frozenset(set(labels) - set(served)))
+    assert len(set(left_over)) > 1
+    small = training._DrawnEachEpoch(lambda epoch: (clips[:3], labels[:3]), batch_size=4, seed=0)
+    assert len(small) == 1 and sorted(small[0][1]) == [0, 1, 2]
+
+
 @pytest.mark.both_backends
 def test_each_epoch_trains_on_the_set_drawn_for_it():
     """With train_data a function of the epoch, every batch of epoch e comes from draw(e)."""

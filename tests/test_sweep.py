@@ -39,9 +39,25 @@ def test_grids_are_plain_data():
                        dict(BASE, dense_blocks=3, study="dense_blocks")]
 
 
-def test_a_two_configuration_sweep_records_what_it_measured(sweep_data, tmp_path):
-    configs = sweep.one_at_a_time(BASE, gru_units=[8, 16])
-    results = sweep.run_sweep(configs, sweep_data, tmp_path / "sweep.csv", **OPTIONS)
+@pytest.fixture(scope="module")
+def two_configurations(sweep_data, tmp_path_factory):
+    """A serial sweep of two configurations: (its CSV, its rows)."""
+    out = tmp_path_factory.mktemp("two") / "sweep.csv"
+    return out, sweep.run_sweep(sweep.one_at_a_time(BASE, gru_units=[8, 16]), sweep_data, out, **OPTIONS)
+
+
+def _resumed_from(two_configurations, folder):
+    """A copy of the two-configuration sweep's CSV and maps in `folder`, to resume from."""
+    import shutil
+
+    out, _ = two_configurations
+    shutil.copy(out, folder / out.name)
+    shutil.copytree(out.parent / f"{out.stem}_maps", folder / f"{out.stem}_maps")
+    return folder / out.name
+
+
+def test_a_two_configuration_sweep_records_what_it_measured(sweep_data, two_configurations):
+    out, results = two_configurations
     assert len(results) == 2 and (results["status"] == "ok").all()
     for column in ("config_id", "seed", "gru_units", "dropout", "dense_blocks", "accuracy",
                    "precision", "recall", "f1", "f1_fight", "precision_shooting", "recall_normal",
@@ -60,7 +76,7 @@ def test_a_two_configuration_sweep_records_what_it_measured(sweep_data, tmp_path
     np.testing.assert_allclose(results["chance"], np.mean(per_clip), rtol=1e-5)
     # The stored predictions are the row's: they give its accuracy and its F1.
     for _, row in results.iterrows():
-        predicted = sweep.load_predictions(tmp_path / "sweep.csv", row)
+        predicted = sweep.load_predictions(out, row)
         assert (predicted == labels).mean() == pytest.approx(row["accuracy"])
         assert training.scores(labels, predicted, data.CLASSES)["f1"] == pytest.approx(row["f1"])
 
@@ -94,7 +110,7 @@ def test_the_row_equals_the_model_trained_by_hand_with_plain_keras(sweep_data, t
     Keras, not through the sweep's or the training module's code: the model built with the
     sweep's seed, the base model's CNN copied into it and frozen, the layers after the
     TimeDistributed CNN trained on the base CNN's per-frame features with
-    Adam(1e-3, clipnorm=1) on sparse categorical cross-entropy, batches of 32 in an order
+    Adam(1e-3, clipnorm=1) on sparse categorical cross-entropy, full batches of 32 in an order
     drawn anew each epoch from np.random.default_rng(seed), 3 epochs, early stopping on the
     validation loss keeping the best weights. The row must hold this model's scores, and the
     model whose maps the sweep measured must hold this model's weights."""
@@ -148,8 +164,8 @@ def test_the_row_equals_the_model_trained_by_hand_with_plain_keras(sweep_data, t
             self.orders = [rng.permutation(len(x)) for _ in range(epochs)]
             self.epoch = 0
 
-        def __len__(self):
-            return -(-len(x) // batch_size)
+        def __len__(self):  # full batches (a set smaller than a batch is one batch)
+            return max(1, len(x) // batch_size)
 
         def __getitem__(self, index):
             batch = self.orders[self.epoch][index * batch_size:(index + 1) * batch_size]
@@ -212,18 +228,20 @@ def test_the_base_configuration_is_trained_once_and_shown_in_every_study(sweep_d
     assert gru.loc[16, ("f1", "mean")] == dropout.loc[0.25, ("f1", "mean")] == base_row["f1"]
 
 
-def test_seeds_are_summarized_as_mean_and_spread(sweep_data, tmp_path):
-    results = sweep.run_sweep([BASE], sweep_data, tmp_path / "sweep.csv", seeds=(0, 1, 2), **OPTIONS)
-    assert sorted(results["seed"]) == [0, 1, 2]
+def test_seeds_are_summarized_as_mean_and_spread(sweep_data, two_configurations, tmp_path):
+    out = _resumed_from(two_configurations, tmp_path)  # BASE with seed 0 is done: seed 1 runs
+    results = sweep.run_sweep([BASE], sweep_data, out, seeds=(0, 1), **OPTIONS)
+    results = results[results["gru_units"] == BASE["gru_units"]]
+    assert sorted(results["seed"]) == [0, 1]
     table = sweep.summarize(results)
-    assert table[("seeds", "n")].tolist() == [3]
+    assert table[("seeds", "n")].tolist() == [2]
     np.testing.assert_allclose(table[("f1", "mean")].iloc[0], results["f1"].mean())
     np.testing.assert_allclose(table[("f1", "std")].iloc[0], results["f1"].std())
 
 
-def test_parallel_workers_give_the_same_rows(sweep_data, tmp_path):
+def test_parallel_workers_give_the_same_rows(sweep_data, two_configurations, tmp_path):
+    _, serial = two_configurations
     configs = sweep.one_at_a_time(BASE, gru_units=[8, 16])
-    serial = sweep.run_sweep(configs, sweep_data, tmp_path / "serial.csv", **OPTIONS)
     parallel = sweep.run_sweep(configs, sweep_data, tmp_path / "parallel.csv", workers=2, **OPTIONS)
     parallel = parallel.set_index("config_id").loc[serial["config_id"]].reset_index()
     for name in ("accuracy", "f1", "energy_inside", "pointing_game", "epochs_run"):
@@ -268,13 +286,14 @@ def test_bad_sweeps_are_refused(sweep_data, tmp_path):
         sweep.run_sweep([], sweep_data, tmp_path / "x.csv")
 
 
-def test_a_half_written_row_is_dropped_on_resume(sweep_data, tmp_path):
-    out = tmp_path / "sweep.csv"
-    first = sweep.run_sweep([BASE], sweep_data, out, **OPTIONS)
+def test_a_half_written_row_is_dropped_on_resume(sweep_data, two_configurations, tmp_path):
+    out = _resumed_from(two_configurations, tmp_path)
     with out.open("a") as f:
         f.write('"{""dense_blocks"": 2, ""dropout')  # the kill came in the middle of a row
-    results = sweep.run_sweep([BASE, dict(BASE, gru_units=8)], sweep_data, out, **OPTIONS)
-    assert len(results) == 2 and results.loc[0, "config_id"] == first.loc[0, "config_id"]
+    results = sweep.run_sweep([BASE, dict(BASE, gru_units=8), dict(BASE, gru_units=12)], sweep_data, out,
+                              **OPTIONS)  # the two done are not run again; the third row follows them
+    pd.testing.assert_frame_equal(results.iloc[:2][two_configurations[1].columns], two_configurations[1])
+    assert results.loc[2, "gru_units"] == 12 and results.loc[2, "status"] == "ok"
 
 
 def test_the_paper_s_tables_are_read_as_printed():
