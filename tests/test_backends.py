@@ -38,8 +38,14 @@ def together(model, clips):
     return explain.Explainer(model).explain(clips, methods=explain.METHODS, layer="block3_conv2", **OPTIONS)
 
 
+@pytest.fixture(scope="module")
+def clip_by_clip(model):
+    """One clip per pass, shared by the methods (each compiled pass is built once)."""
+    return explain.Explainer(model, frames_per_pass=FRAMES)
+
+
 @pytest.mark.parametrize("name", list(methods.REGISTRY))
-def test_every_registered_method_keeps_the_contract(model, clips, together, name):
+def test_every_registered_method_keeps_the_contract(model, clips, together, clip_by_clip, name):
     """Shape, dtype, range, per-frame normalization; the same maps clip by clip as in one
     batch (chunking and batching change nothing); the same maps for the predicted class
     named explicitly as for the default."""
@@ -52,7 +58,7 @@ def test_every_registered_method_keeps_the_contract(model, clips, together, name
     if name in together.channel_weights:
         assert methods.get(name).uses_layer
         assert together.channel_weights[name].shape == (3, FRAMES, together.activations.shape[-1])
-    alone = explain.Explainer(model, frames_per_pass=FRAMES).explain(
+    alone = clip_by_clip.explain(
         clips[1:2], methods=name, layer="block3_conv2", target=int(together.target[1]), **OPTIONS)
     # Ablation-CAM's weights are drops between nearly equal scores: a rounding that depends on
     # the batch's size (~1e-7 of a score, seen on JAX) is ~1e-3 of a drop.
@@ -67,18 +73,23 @@ def test_every_registered_method_keeps_the_contract(model, clips, together, name
 LIGHT_IGNORED_FRAMES = ("scorecam", "eigencam", "rise")
 
 
-@pytest.mark.parametrize("name", [n for n in methods.REGISTRY if n not in LIGHT_IGNORED_FRAMES])
-def test_frames_the_score_ignores_get_empty_maps(model, name):
-    """A model that reads only the last frame: every map of a method that follows the score
-    is zero elsewhere."""
+@pytest.fixture(scope="module")
+def last_frame_only(model):
+    """An explainer of a model that reads only the last frame."""
     cnn = models.backbone_of(model)
     keras.utils.set_random_seed(0)  # the same head whichever tests ran before
     clip = keras.Input((FRAMES, SIZE, SIZE, 3))
     x = keras.layers.TimeDistributed(cnn)(models.VGGPreprocess()(clip))
     x = keras.layers.Lambda(lambda f: f[:, -1])(x)
-    last_only = keras.Model(clip, keras.layers.Dense(3, activation="softmax")(x))
+    return explain.Explainer(keras.Model(clip, keras.layers.Dense(3, activation="softmax")(x)))
+
+
+@pytest.mark.parametrize("name", [n for n in methods.REGISTRY if n not in LIGHT_IGNORED_FRAMES])
+def test_frames_the_score_ignores_get_empty_maps(last_frame_only, name):
+    """A model that reads only the last frame: every map of a method that follows the score
+    is zero elsewhere."""
     clips = data.synthetic_dataset(n=2, frames=FRAMES, size=SIZE, seed=3)[0]
-    maps = explain.Explainer(last_only).explain(clips, methods=name, layer="block3_conv2", **OPTIONS).maps[name]
+    maps = last_frame_only.explain(clips, methods=name, layer="block3_conv2", **OPTIONS).maps[name]
     assert (maps[:, :-1] == 0).all()
     lit = maps[:, -1].max(axis=(1, 2)) == 1
     # Occlusion keeps only drops of the score: a frame where every patch raises it stays dark.

@@ -26,8 +26,7 @@ def _frames_and_size(path):
         count, shape = count + 1, frame.shape
 
 
-@pytest.mark.both_backends
-def test_explain_a_shipped_clip(tmp_path, capsys):
+def test_explain_a_shipped_clip(tmp_path, capsys):  # on JAX: test_backends' run without TensorFlow
     out = tmp_path / "fight"
     assert cli.main(["explain", FIGHT, "--out", str(out), "--quiet"]) == 0
     assert "1 window explained; verdict: fight" in capsys.readouterr().out

@@ -189,19 +189,18 @@ def test_gradcam_pp_and_layercam_equal_a_direct_loop_of_their_formulas(model, ex
 
 def test_gradient_x_input_and_integrated_gradients_equal_the_plain_model_s_gradients(model, explainer, clips):
     """Gradient x input, and Integrated Gradients as the same midpoint Riemann sum, from
-    autodiff of the plain (not unrolled) model, one path point at a time."""
+    autodiff of the plain (not unrolled) model at the input and at each path point (a batch of
+    independent clips: the gradient of their summed logits is each one's own)."""
     logit_model = _logit_model(model)
     targets, steps = [0, 1, 2], 6
     result = explainer.explain(clips, methods="gradient_x_input", target=targets)
     attributions = explainer.integrated_gradients(clips, np.array(targets), steps=steps)
     for i, target in enumerate(targets):
-        def path_gradient(x):
-            return gradient(lambda v: logit_model(v[None])[0, target], x)
-
-        times_input = np.abs((path_gradient(clips[i]) * clips[i]).sum(axis=-1))
+        points = np.stack([clips[i]] + [(s + 0.5) / steps * clips[i] for s in range(steps)])
+        at_input, *path = gradient(lambda v: logit_model(v)[:, target], points)
+        times_input = np.abs((at_input * clips[i]).sum(axis=-1))
         np.testing.assert_allclose(result.raw["gradient_x_input"][i], times_input, rtol=1e-3,
                                    atol=1e-4 * times_input.max())
-        path = [path_gradient((s + 0.5) / steps * clips[i]) for s in range(steps)]
         expected = clips[i] * np.mean(path, axis=0)
         np.testing.assert_allclose(attributions[i], expected, rtol=1e-3,
                                    atol=1e-4 * np.abs(expected).max())

@@ -155,14 +155,15 @@ def test_occlusion_equals_a_loop_of_forward_passes(gap_model, clips):
     filled = blurred(clips)
     for n in range(len(clips)):
         original = _logits(gap_model, clips[n:n + 1])[0, 1]
+        places = [(t, y, x) for t in range(FRAMES) for y in starts for x in starts]
+        occluded = np.repeat(clips[n:n + 1], len(places), axis=0)  # one clip per patch
+        for clip, (t, y, x) in zip(occluded, places):
+            clip[t, y:y + patch, x:x + patch] = filled[n, t, y:y + patch, x:x + patch]
+        drops = original - _logits(gap_model, occluded)[:, 1]
         total, count = np.zeros((FRAMES, SIZE, SIZE)), np.zeros((SIZE, SIZE))
-        for t in range(FRAMES):
-            for y in starts:
-                for x in starts:
-                    occluded = clips[n].copy()
-                    occluded[t, y:y + patch, x:x + patch] = filled[n, t, y:y + patch, x:x + patch]
-                    total[t, y:y + patch, x:x + patch] += original - _logits(gap_model, occluded[None])[0, 1]
-                    count[y:y + patch, x:x + patch] += t == 0
+        for drop, (t, y, x) in zip(drops, places):
+            total[t, y:y + patch, x:x + patch] += drop
+            count[y:y + patch, x:x + patch] += t == 0
         np.testing.assert_allclose(result.raw["occlusion"][n], np.maximum(total / count, 0),
                                    rtol=1e-3, atol=1e-4 * np.abs(total).max())
 
