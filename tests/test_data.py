@@ -59,6 +59,22 @@ def test_dataset_of_an_odd_size_is_balanced_to_one():
     assert counts.sum() == 7 and counts.max() - counts.min() <= 1
 
 
+def test_a_set_of_chosen_classes_is_each_clip_rendered_from_its_seed_in_order():
+    chosen = data.synthetic_set(("shooting", 1), per_class=2, frames=4, size=32, seed=40)
+    assert chosen.clips.shape == (4, 4, 32, 32, 3) and chosen.clips.dtype == np.float32
+    assert chosen.labels.tolist() == [2, 2, 1, 1]
+    for index, (label, seed) in enumerate([("shooting", 40), ("shooting", 41), ("fight", 40), ("fight", 41)]):
+        alone = data.synthetic_clip(label, 4, 32, seed)
+        np.testing.assert_array_equal(chosen.clips[index], alone.frames)
+        np.testing.assert_array_equal(chosen.masks[index], alone.mask)
+        np.testing.assert_array_equal(chosen.events[index], alone.events)
+        assert chosen.scenes[index].label == label
+    with pytest.raises(ValueError, match="classes must be a list"):
+        data.synthetic_set("fight", per_class=2)
+    with pytest.raises(ValueError, match="per_class"):
+        data.synthetic_set(["fight"], per_class=0)
+
+
 def test_dataset_is_fast():
     # Issue requirement: 96 clips of 8 frames at 64x64 in under 5 s on one core.
     start = time.perf_counter()

@@ -29,7 +29,8 @@ FIT_POLICIES = ("pad", "crop", "stretch")
 SHORT_POLICIES = ("error", "loop", "pad")
 
 __all__ = [
-    "CLASSES", "TASKS", "SyntheticClip", "VideoInfo", "synthetic_clip", "synthetic_dataset",
+    "CLASSES", "TASKS", "SyntheticClip", "SyntheticSet", "VideoInfo", "synthetic_clip", "synthetic_set",
+    "synthetic_dataset",
     "read_video", "read_mask", "read_events", "video_info", "write_video", "VideoWriter", "iter_frames", "load_folder", "check_clips",
 ]
 
@@ -150,6 +151,37 @@ def synthetic_clip(label: str | int, frames: int = 8, size: int = 64, seed: int 
                          id_maps=id_maps, objects=objects,
                          events=synthetic.event_frames(scene, frames), event=scene.event,
                          poses=synthetic.pose_targets(scene, frames))
+
+
+@dataclass
+class SyntheticSet:
+    """Clips of chosen classes with their ground truth, stacked: clips (N, T, H, W, 3) float32
+    (what an Explainer takes), labels (N,) class indices, masks (N, T, H, W) bool (where),
+    events (N, T) bool (when), and the `SyntheticClip` of each (`scenes`)."""
+
+    clips: np.ndarray
+    labels: np.ndarray
+    masks: np.ndarray
+    events: np.ndarray
+    scenes: list
+
+
+def synthetic_set(classes, per_class: int, frames: int = 8, size: int = 64, seed: int = 0,
+                  task: str = "temporal") -> SyntheticSet:
+    """`per_class` clips of each of `classes` (names or indices), class by class, the i-th clip
+    of every class rendered from seed ``seed + i``: a fixed, ordered set for figures and
+    evaluations (clips ``k * per_class`` to ``(k + 1) * per_class - 1`` are of ``classes[k]``).
+    Sets whose seed ranges do not overlap share no clip; `synthetic_dataset` draws a shuffled
+    one for training."""
+    if isinstance(classes, (str, int, np.integer)):
+        raise ValueError(f"classes must be a list of class names or indices, got {classes!r}")
+    per_class = _positive_int("per_class", per_class)
+    scenes = [synthetic_clip(label, frames, size, seed + i, task=task)
+              for label in classes for i in range(per_class)]
+    return SyntheticSet(clips=np.stack([scene.frames for scene in scenes]).astype(np.float32),
+                        labels=np.array([scene.label_index for scene in scenes]),
+                        masks=np.stack([scene.mask for scene in scenes]),
+                        events=np.stack([scene.events for scene in scenes]), scenes=scenes)
 
 
 def synthetic_dataset(n: int = 96, frames: int = 8, size: int = 64, seed: int = 0,
