@@ -26,7 +26,8 @@ def _frames_and_size(path):
         count, shape = count + 1, frame.shape
 
 
-def test_explain_a_shipped_clip(tmp_path, capsys):  # on JAX: test_backends' run without TensorFlow
+@pytest.mark.both_backends
+def test_explain_a_shipped_clip(tmp_path, capsys):
     out = tmp_path / "fight"
     assert cli.main(["explain", FIGHT, "--out", str(out), "--quiet"]) == 0
     assert "1 window explained; verdict: fight" in capsys.readouterr().out

@@ -69,8 +69,9 @@ def test_a_set_of_chosen_classes_is_each_clip_rendered_from_its_seed_in_order():
         np.testing.assert_array_equal(chosen.masks[index], alone.mask)
         np.testing.assert_array_equal(chosen.events[index], alone.events)
         assert chosen.scenes[index].label == label
-    with pytest.raises(ValueError, match="classes must be a list"):
-        data.synthetic_set("fight", per_class=2)
+    for classes in ("fight", []):
+        with pytest.raises(ValueError, match="classes must be a non-empty list"):
+            data.synthetic_set(classes, per_class=2)
     with pytest.raises(ValueError, match="per_class"):
         data.synthetic_set(["fight"], per_class=0)
 

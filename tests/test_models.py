@@ -183,21 +183,22 @@ def test_training_stages_and_metrics_file(tmp_path):
     assert result.model.get_layer("gru") is training.head_model(result.model).get_layer("gru")
 
 
-def test_batches_are_full_and_the_clips_left_over_change_from_epoch_to_epoch():
-    """10 clips in batches of 4: two full batches an epoch (one compiled step, no short third
-    batch), each clip at most once, and the two left over are others in another epoch."""
+def test_batches_are_full_and_every_clip_is_trained_on_each_epoch():
+    """10 clips in batches of 4: three full batches an epoch (one compiled step, no short last
+    batch), every clip in them, the last completed with two clips of the epoch seen twice."""
     clips, labels = np.arange(10, dtype=np.float32)[:, None], np.arange(10)
     dataset = training._DrawnEachEpoch(lambda epoch: (clips, labels), batch_size=4, seed=0)
-    assert len(dataset) == 2
-    left_over = []
-    for epoch in range(4):
+    for epoch in range(3):
         dataset.load(epoch)
-        served = np.concatenate([dataset[i][1] for i in range(len(dataset))])
-        assert [len(dataset[i][1]) for i in range(len(dataset))] == [4, 4] and len(set(served)) == 8
-        left_over.append(frozenset(set(labels) - set(served)))
-    assert len(set(left_over)) > 1
+        batches = [dataset[i] for i in range(len(dataset))]
+        assert [len(y) for _, y in batches] == [4, 4, 4]
+        served = np.concatenate([y for _, y in batches])
+        assert set(served) == set(labels) and len(served) == 12
+        np.testing.assert_array_equal(np.concatenate([x for x, _ in batches])[:, 0], served)
     small = training._DrawnEachEpoch(lambda epoch: (clips[:3], labels[:3]), batch_size=4, seed=0)
     assert len(small) == 1 and sorted(small[0][1]) == [0, 1, 2]
+    exact = training._DrawnEachEpoch(lambda epoch: (clips[:8], labels[:8]), batch_size=4, seed=0)
+    assert len(exact) == 2 and sorted(np.concatenate([exact[i][1] for i in range(2)])) == list(range(8))
 
 
 @pytest.mark.both_backends

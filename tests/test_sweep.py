@@ -110,7 +110,7 @@ def test_the_row_equals_the_model_trained_by_hand_with_plain_keras(sweep_data, t
     Keras, not through the sweep's or the training module's code: the model built with the
     sweep's seed, the base model's CNN copied into it and frozen, the layers after the
     TimeDistributed CNN trained on the base CNN's per-frame features with
-    Adam(1e-3, clipnorm=1) on sparse categorical cross-entropy, full batches of 32 in an order
+    Adam(1e-3, clipnorm=1) on sparse categorical cross-entropy, batches of 32 in an order
     drawn anew each epoch from np.random.default_rng(seed), 3 epochs, early stopping on the
     validation loss keeping the best weights. The row must hold this model's scores, and the
     model whose maps the sweep measured must hold this model's weights."""
@@ -164,8 +164,8 @@ def test_the_row_equals_the_model_trained_by_hand_with_plain_keras(sweep_data, t
             self.orders = [rng.permutation(len(x)) for _ in range(epochs)]
             self.epoch = 0
 
-        def __len__(self):  # full batches (a set smaller than a batch is one batch)
-            return max(1, len(x) // batch_size)
+        def __len__(self):
+            return -(-len(x) // batch_size)
 
         def __getitem__(self, index):
             batch = self.orders[self.epoch][index * batch_size:(index + 1) * batch_size]
@@ -292,6 +292,7 @@ def test_a_half_written_row_is_dropped_on_resume(sweep_data, two_configurations,
         f.write('"{""dense_blocks"": 2, ""dropout')  # the kill came in the middle of a row
     results = sweep.run_sweep([BASE, dict(BASE, gru_units=8), dict(BASE, gru_units=12)], sweep_data, out,
                               **OPTIONS)  # the two done are not run again; the third row follows them
+    assert len(results) == 3
     pd.testing.assert_frame_equal(results.iloc[:2][two_configurations[1].columns], two_configurations[1])
     assert results.loc[2, "gru_units"] == 12 and results.loc[2, "status"] == "ok"
 

@@ -173,8 +173,8 @@ def synthetic_set(classes, per_class: int, frames: int = 8, size: int = 64, seed
     evaluations (clips ``k * per_class`` to ``(k + 1) * per_class - 1`` are of ``classes[k]``).
     Sets whose seed ranges do not overlap share no clip; `synthetic_dataset` draws a shuffled
     one for training."""
-    if isinstance(classes, (str, int, np.integer)):
-        raise ValueError(f"classes must be a list of class names or indices, got {classes!r}")
+    if isinstance(classes, (str, int, np.integer)) or not len(classes):
+        raise ValueError(f"classes must be a non-empty list of class names or indices, got {classes!r}")
     per_class = _positive_int("per_class", per_class)
     scenes = [synthetic_clip(label, frames, size, seed + i, task=task)
               for label in classes for i in range(per_class)]

@@ -130,9 +130,11 @@ def frame_features(model: keras.Model, clips, batch_size: int = 64) -> np.ndarra
 class _DrawnEachEpoch(keras.utils.PyDataset):
     """Shuffled batches of a training set drawn anew for every epoch by `draw(epoch) -> (x, y)`.
 
-    Every batch is full: the clips left over (fewer than a batch, others each epoch) sit the
-    epoch out, so the training step is compiled once, not again for a short last batch. A set
-    smaller than a batch is one batch. The set is loaded by the `Loader` callback, which knows the training epoch. (The dataset's
+    Every batch is full, so the training step is compiled once, not again for a short last
+    batch: the last batch is completed with the first clips of the epoch's order, which a few
+    clips then see twice (a set smaller than a batch is one batch).
+
+    The set is loaded by the `Loader` callback, which knows the training epoch. (The dataset's
     own on_epoch_begin does not: on JAX, Keras also calls it when it reads a first batch to
     build the model before training.)"""
 
@@ -145,10 +147,12 @@ class _DrawnEachEpoch(keras.utils.PyDataset):
     def load(self, epoch: int):
         x, y = self.draw(epoch)
         order = self.rng.permutation(len(x))
+        short = -len(x) % self.batch_size if len(x) > self.batch_size else 0
+        order = np.concatenate([order, order[:short]])  # the last batch completed
         self.x, self.y, self.epoch = x[order], y[order], epoch
 
     def __len__(self):
-        return max(1, len(self.x) // self.batch_size)
+        return -(-len(self.x) // self.batch_size)
 
     def __getitem__(self, index):
         batch = slice(index * self.batch_size, (index + 1) * self.batch_size)
