@@ -18,7 +18,8 @@ from tdexplain import data, models, sweep, training
 RESULTS = Path(__file__).resolve().parent / "results" / "sweep.json"
 
 
-SEEDS, HEAD_EPOCHS = (0, 1), 60
+SEEDS, BASE_SEEDS, HEAD_EPOCHS = (0,), (0, 1, 2), 60
+BASE = {"gru_units": 128, "dropout": 0.5, "dense_blocks": 3}
 
 
 def course_sweep():
@@ -31,16 +32,16 @@ def course_sweep():
         validation=data.synthetic_dataset(120, 8, 64, seed=4200)[:2],
         evaluation=(np.stack([s.frames for s in evaluation]), np.repeat(np.arange(3), 20),
                     np.stack([s.mask for s in evaluation])))
-    configs = sweep.one_at_a_time({"gru_units": 128, "dropout": 0.5, "dense_blocks": 3},
-                                  gru_units=[8, 32, 128], dropout=[0.0, 0.5, 0.75], dense_blocks=[2, 3, 4])
+    configs = sweep.one_at_a_time(BASE, gru_units=[8, 32, 128], dropout=[0.0, 0.5, 0.75], dense_blocks=[2, 3, 4])
     return sweep_data, configs
 
 
 def timed_sweep(sweep_data, configs, workers):
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        results = sweep.run_sweep(configs, sweep_data, Path(folder) / "sweep.csv", seeds=SEEDS,
-                                  workers=workers, head_epochs=HEAD_EPOCHS, progress=False)
+        options = dict(workers=workers, head_epochs=HEAD_EPOCHS, progress=False)
+        sweep.run_sweep(configs, sweep_data, Path(folder) / "sweep.csv", seeds=SEEDS, **options)
+        results = sweep.run_sweep([BASE], sweep_data, Path(folder) / "sweep.csv", seeds=BASE_SEEDS, **options)
         return time.perf_counter() - start, results
 
 

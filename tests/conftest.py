@@ -1,4 +1,6 @@
+import importlib.abc
 import os
+import sys
 
 import pytest
 
@@ -11,6 +13,20 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # command line. The other methods' properties are checked on TensorFlow, and
 # test_backends checks that JAX draws the same maps as TensorFlow for every method.
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+class NoTensorFlow(importlib.abc.MetaPathFinder):
+    """Makes `import tensorflow` fail, as on a machine without it (the JAX pass runs so: what
+    the library does on JAX must not need TensorFlow, which is too big to carry to a GPU
+    machine)."""
+
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] == "tensorflow":
+            raise ImportError("TensorFlow is blocked in the JAX pass of the tests")
+
+
+if BACKEND == "jax":
+    sys.meta_path.insert(0, NoTensorFlow())
 
 
 def pytest_configure(config):

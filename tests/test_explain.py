@@ -56,22 +56,6 @@ def _per_frame_loop_gradients(model, clip, target):
     return np.stack([gradient(score_of_frame(t), clip[t]) for t in range(len(clip))])
 
 
-def test_maps_have_the_contract_shape_and_range(explainer, clips):
-    result = explainer.explain(clips, methods=explain.METHODS, layer="block4_conv2",
-                               smoothgrad_samples=3, ig_steps=4, scorecam_channels=4)
-    assert result.probabilities.shape == (3, 3) and result.target.shape == (3,)
-    for method in explain.METHODS:
-        maps = result.maps[method]
-        assert maps.shape == (3, FRAMES, SIZE, SIZE) and maps.dtype == np.float32, method
-        assert maps.min() >= 0 and maps.max() <= 1 and not np.isnan(maps).any(), method
-        # Normalized per frame: every frame with any signal peaks at exactly 1.
-        peaks = maps.max(axis=(2, 3))
-        assert np.all((peaks == 1) | (peaks == 0)), method
-    assert result.activations.shape[:2] == (3, FRAMES)
-    assert result.channel_weights["gradcam"].shape == (3, FRAMES, result.activations.shape[-1])
-    np.testing.assert_array_equal(result.target, result.probabilities.argmax(axis=1))
-
-
 @pytest.fixture(scope="module")
 def model64():
     """The same architecture in float64, so finite differences are exact enough to compare."""
@@ -243,18 +227,11 @@ def test_smoothgrad_without_noise_is_saliency(explainer, clips):
     np.testing.assert_allclose(smooth.raw["smoothgrad"], plain.raw["saliency"], rtol=1e-5, atol=1e-9)
 
 
-def test_chunks_do_not_change_the_result(model, clips):
-    small = explain.Explainer(model, frames_per_pass=FRAMES)  # one clip per chunk
-    large = explain.Explainer(model, frames_per_pass=64)
-    kwargs = dict(methods=("smoothgrad", "integrated_gradients"), smoothgrad_samples=5, ig_steps=6)
-    a, b = small.explain(clips, **kwargs), large.explain(clips, **kwargs)
-    for method in kwargs["methods"]:  # float32 sums in another order: 1e-6 of the largest value
-        np.testing.assert_allclose(a.raw[method], b.raw[method], rtol=1e-4,
-                                   atol=1e-6 * np.abs(b.raw[method]).max())
-    # Batch size of the outer loop does not matter either.
-    c = large.explain(clips, methods="gradcam", batch_size=1)
-    d = large.explain(clips, methods="gradcam", batch_size=3)
-    np.testing.assert_allclose(c.maps["gradcam"], d.maps["gradcam"], rtol=1e-5, atol=1e-6)
+def test_the_outer_batch_size_does_not_change_the_maps(explainer, clips):
+    """(Chunks of frames within a pass: test_backends explains every method clip by clip.)"""
+    one = explainer.explain(clips, methods="gradcam", batch_size=1)
+    three = explainer.explain(clips, methods="gradcam", batch_size=3)
+    np.testing.assert_allclose(one.maps["gradcam"], three.maps["gradcam"], rtol=1e-5, atol=1e-6)
 
 
 def test_changing_one_frame_changes_its_map_most(explainer, clips):

@@ -192,6 +192,25 @@ def test_frame_deletion_removes_the_most_important_frames_first(one_pixel_model,
     assert curve.probabilities.shape == (1, FRAMES + 1)
 
 
+@pytest.mark.parametrize("clips_per_call", [1, 2, 3])
+def test_curves_of_several_clips_equal_each_clip_s_own(one_pixel_model, monkeypatch, clips_per_call):
+    """Clips with their own maps and targets, their variants run through the model in groups of
+    1, 2 or 3 clips: every clip's curve is the one it has alone."""
+    explainer = explain.Explainer(one_pixel_model)
+    rng = np.random.default_rng(1)
+    clips = rng.integers(0, 256, (3, FRAMES, SIZE, SIZE, 3)).astype(np.float32)
+    clips[0, :, PIXEL[0], PIXEL[1]] = 255
+    maps = rng.random((3, FRAMES, SIZE, SIZE)).astype(np.float32)
+    target = np.array([0, 1, 0])
+    alone = [metrics.deletion_curve(explainer, clips[i:i + 1], maps[i:i + 1], target[i:i + 1], mode=mode,
+                                    steps=4, progress=False).probabilities[0]
+             for mode in ("deletion", "insertion") for i in range(3)]
+    monkeypatch.setattr(metrics, "VARIANT_BYTES", clips_per_call * 5 * clips[0].nbytes)
+    together = [metrics.deletion_curve(explainer, clips, maps, target, mode=mode, steps=4,
+                                       progress=False).probabilities for mode in ("deletion", "insertion")]
+    np.testing.assert_allclose(np.concatenate(together), np.stack(alone), rtol=1e-6, atol=1e-7)
+
+
 def test_ties_are_removed_in_random_order_not_top_left_first():
     rank = metrics._rank_fraction(np.zeros((1, 1, 16, 16)), (2, 3), np.random.default_rng(0))
     first_half = rank[0, 0] < 0.5

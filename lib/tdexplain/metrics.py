@@ -41,6 +41,7 @@ from .metric_catalogue import METRICS, Metric, markdown_table  # noqa: F401
 from .similarity import spearman, ssim  # noqa: F401 - part of this module's API
 
 FILLS = ("blur", "black", "mean")
+VARIANT_BYTES = 256 * 2**20  # the removed and revealed clips built at a time by the curves
 
 __all__ = ["pointing_tolerance", "pointing_game", "energy_inside", "iou", "chance", "localization",
            "evidence_response", "grid_bound", "temporal_pointing_game", "temporal_energy_share",
@@ -102,8 +103,9 @@ def _rank_fraction(importance: np.ndarray, axes: tuple, rng: np.random.Generator
 def _curve(explainer: Explainer, clips, rank, target, steps: int, mode: str, fill: str,
            progress: bool, desc: str) -> Curve:
     """Probabilities of the target as the elements with rank fraction below k / steps are
-    removed (deletion) or revealed (insertion), k = 0..steps; one batch of forward passes
-    per clip."""
+    removed (deletion) or revealed (insertion), k = 0..steps. The variants of several clips go
+    through the model together (up to VARIANT_BYTES of them at a time): one call per clip
+    would run a short last chunk per clip."""
     if mode not in ("deletion", "insertion"):
         raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
     if fill not in FILLS:
@@ -111,13 +113,18 @@ def _curve(explainer: Explainer, clips, rank, target, steps: int, mode: str, fil
     fractions = np.linspace(0, 1, steps + 1)
     filled = _fill(clips, fill)
     probabilities = np.zeros((len(clips), steps + 1), np.float32)
-    for i in tqdm(range(len(clips)), desc=desc, unit="clip", disable=not progress):
-        changed = rank[i][None] < fractions[:, None, None, None]  # (S + 1, T, H, W)
-        if mode == "insertion":
-            changed = ~changed
-        variants = np.where(changed[..., None], filled[i][None], clips[i][None])
-        logits = explainer.logits(variants)
-        probabilities[i] = _softmax(logits)[:, target[i]]
+    group = max(1, VARIANT_BYTES // ((steps + 1) * clips[0].nbytes))  # clips per call
+    with tqdm(total=len(clips), desc=desc, unit="clip", disable=not progress) as bar:
+        for start in range(0, len(clips), group):
+            part = slice(start, start + group)
+            changed = rank[part, None] < fractions[None, :, None, None, None]  # (n, S + 1, T, H, W)
+            if mode == "insertion":
+                changed = ~changed
+            variants = np.where(changed[..., None], filled[part, None], clips[part, None])
+            logits = explainer.logits(variants.reshape((-1,) + clips.shape[1:]))
+            of_target = _softmax(logits).reshape(variants.shape[:2] + (-1,))
+            probabilities[part] = np.take_along_axis(of_target, target[part, None, None], axis=2)[..., 0]
+            bar.update(len(variants))
     return Curve(mode, fractions, probabilities, target)
 
 
