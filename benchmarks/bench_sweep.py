@@ -37,6 +37,9 @@ def course_sweep():
 
 
 def timed_sweep(sweep_data, configs, workers):
+    # fresh data: each timed sweep computes its frame features, as the notebook's does
+    sweep_data = sweep.SweepData(sweep_data.base_model, sweep_data.train, sweep_data.validation,
+                                 sweep_data.evaluation)
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         options = dict(workers=workers, head_epochs=HEAD_EPOCHS, progress=False)

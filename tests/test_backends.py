@@ -62,8 +62,10 @@ def test_every_registered_method_keeps_the_contract(model, clips, together, clip
         clips[1:2], methods=name, layer="block3_conv2", target=int(together.target[1]), **OPTIONS)
     # Ablation-CAM's weights are drops between nearly equal scores: a rounding that depends on
     # the batch's size (~1e-7 of a score, seen on JAX) is ~1e-3 of a drop.
-    np.testing.assert_allclose(alone.maps[name][0], maps[1], rtol=1e-4,
-                               atol=1e-4 if name == "ablationcam" else 1e-5)
+    atol = 1e-4 if name == "ablationcam" else 1e-5
+    np.testing.assert_allclose(alone.maps[name][0], maps[1], rtol=1e-4, atol=atol)
+    raw = together.raw[name][1]  # before normalization: a scale that depends on the chunk shows here
+    np.testing.assert_allclose(alone.raw[name][0], raw, rtol=1e-4, atol=atol * np.abs(raw).max())
 
 
 def test_the_result_holds_each_clip_s_probabilities_and_the_predicted_class(model, together):
@@ -71,6 +73,7 @@ def test_the_result_holds_each_clip_s_probabilities_and_the_predicted_class(mode
     np.testing.assert_allclose(together.probabilities.sum(axis=1), 1, rtol=1e-5)
     np.testing.assert_array_equal(together.target, together.probabilities.argmax(axis=1))
     assert together.activations.shape[:2] == (3, FRAMES)
+    assert {"gradcam", "scorecam"} <= set(together.channel_weights)
 
 
 # Score-CAM weighs channels by the softmax of masked scores, uniform when masking a frame

@@ -227,8 +227,19 @@ def test_smoothgrad_without_noise_is_saliency(explainer, clips):
     np.testing.assert_allclose(smooth.raw["smoothgrad"], plain.raw["saliency"], rtol=1e-5, atol=1e-9)
 
 
+def test_chunks_that_split_a_clip_s_samples_do_not_change_the_result(explainer, model, clips):
+    """Chunks of 5 clips' worth of frames for 4 samples a clip: a chunk holds the samples of two
+    clips and a clip's samples run over into the next chunk; the raw attributions are those of
+    the default chunks. (test_backends explains every method clip by clip too.)"""
+    odd = explain.Explainer(model, frames_per_pass=5 * FRAMES)
+    kwargs = dict(methods=("smoothgrad", "integrated_gradients"), smoothgrad_samples=4, ig_steps=4)
+    a, b = odd.explain(clips, **kwargs), explainer.explain(clips, **kwargs)
+    for method in kwargs["methods"]:  # float32 sums in another order: 1e-6 of the largest value
+        np.testing.assert_allclose(a.raw[method], b.raw[method], rtol=1e-4,
+                                   atol=1e-6 * np.abs(b.raw[method]).max())
+
+
 def test_the_outer_batch_size_does_not_change_the_maps(explainer, clips):
-    """(Chunks of frames within a pass: test_backends explains every method clip by clip.)"""
     one = explainer.explain(clips, methods="gradcam", batch_size=1)
     three = explainer.explain(clips, methods="gradcam", batch_size=3)
     np.testing.assert_allclose(one.maps["gradcam"], three.maps["gradcam"], rtol=1e-5, atol=1e-6)

@@ -56,6 +56,19 @@ def _resumed_from(two_configurations, folder):
     return folder / out.name
 
 
+def test_the_frame_features_are_computed_once_per_data(sweep_data, monkeypatch):
+    """A second sweep on the same data (the base configuration's other seeds in notebook 06)
+    reuses the first one's features instead of running the backbone again."""
+    calls = []
+    features = training.frame_features
+    monkeypatch.setattr(training, "frame_features", lambda *a, **k: calls.append(1) or features(*a, **k))
+    fresh = sweep.SweepData(sweep_data.base_model, sweep_data.train, sweep_data.validation, sweep_data.evaluation)
+    first = sweep._shared(fresh, "block4_conv4")
+    again = sweep._shared(fresh, "block3_conv4")
+    assert len(calls) == 2  # the training and the validation clips, once
+    assert again["train"][0] is first["train"][0] and again["layer"] == "block3_conv4"
+
+
 def test_a_two_configuration_sweep_records_what_it_measured(sweep_data, two_configurations):
     out, results = two_configurations
     assert len(results) == 2 and (results["status"] == "ok").all()
@@ -208,18 +221,22 @@ def test_the_row_equals_the_model_trained_by_hand_with_plain_keras(sweep_data, t
     np.testing.assert_allclose(sweep.load_maps(tmp_path / "one.csv", row), maps, atol=1e-3)  # float16
 
 
-def test_a_failing_configuration_is_recorded_and_the_sweep_goes_on(sweep_data, tmp_path):
-    configs = [dict(BASE, dropout=1.5), dict(BASE, gru_units=8), dict(BASE, kernel_size=5)]
-    results = sweep.run_sweep(configs, sweep_data, tmp_path / "sweep.csv", **OPTIONS)
-    assert list(results["status"]) == ["failed", "ok", "failed"]
+def test_a_failing_configuration_is_recorded_and_the_sweep_goes_on(sweep_data, two_configurations, tmp_path):
+    out = _resumed_from(two_configurations, tmp_path)  # gru_units 8 and 16 are done
+    configs = [dict(BASE, dropout=1.5), dict(BASE, gru_units=8), dict(BASE, kernel_size=5), dict(BASE, gru_units=12)]
+    results = sweep.run_sweep(configs, sweep_data, out, **OPTIONS).iloc[2:].reset_index(drop=True)
+    assert list(results["status"]) == ["failed", "failed", "ok"]
     assert results.loc[0, "error"] == "ValueError: dropout must be in [0, 1), got 1.5"
-    assert "kernel_size" in results.loc[2, "error"]
+    assert "kernel_size" in results.loc[1, "error"]
     assert results.loc[0, "accuracy"] != results.loc[0, "accuracy"]  # NaN: nothing measured
+    assert results.loc[2, "gru_units"] == 12  # the configuration after the failures ran
 
 
-def test_the_base_configuration_is_trained_once_and_shown_in_every_study(sweep_data, tmp_path):
+def test_the_base_configuration_is_trained_once_and_shown_in_every_study(sweep_data, two_configurations,
+                                                                        tmp_path):
+    out = _resumed_from(two_configurations, tmp_path)  # gru_units 8 and 16 (BASE) are done
     configs = sweep.one_at_a_time(BASE, gru_units=[8, 16], dropout=[0.0, 0.25])  # 16 / 0.25 is BASE
-    results = sweep.run_sweep(configs, sweep_data, tmp_path / "sweep.csv", **OPTIONS)
+    results = sweep.run_sweep(configs, sweep_data, out, **OPTIONS)
     assert len(results) == 3 and results["config_id"].is_unique
     gru = sweep.study_table(results, BASE, "gru_units")
     dropout = sweep.study_table(results, BASE, "dropout")

@@ -22,7 +22,7 @@ import json
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -64,6 +64,9 @@ class SweepData:
     train: tuple
     validation: tuple
     evaluation: tuple  # clips, labels, masks
+    # What `run_sweep` computes from these once (backbone weights, frame features): a second
+    # sweep on the same data, more seeds of one configuration say, reuses them.
+    _arrays: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
 
 def _config_id(config: dict, seed: int) -> str:
@@ -76,19 +79,20 @@ def _width(backbone: keras.Model) -> float:
 
 
 def _shared(data: SweepData, layer: str) -> dict:
-    """The arrays every worker needs, computed once: backbone weights and cached features."""
-    base = data.base_model
-    frames, size = models.input_spec(base)
-    backbone = models.backbone_of(base)
-    return {
-        "build": dict(frames=frames, size=size, width=_width(backbone), classes=models.class_names(base)),
-        "backbone_weights": backbone.get_weights(),
-        "train": (training.frame_features(base, np.asarray(data.train[0], np.float32)), np.asarray(data.train[1])),
-        "validation": (training.frame_features(base, np.asarray(data.validation[0], np.float32)),
-                       np.asarray(data.validation[1])),
-        "evaluation": tuple(np.asarray(a) for a in data.evaluation),
-        "layer": layer,
-    }
+    """The arrays every worker needs, computed once per `data`: backbone weights and cached
+    features."""
+    if not data._arrays:
+        base = data.base_model
+        frames, size = models.input_spec(base)
+        backbone = models.backbone_of(base)
+        data._arrays.update(
+            build=dict(frames=frames, size=size, width=_width(backbone), classes=models.class_names(base)),
+            backbone_weights=backbone.get_weights(),
+            train=(training.frame_features(base, np.asarray(data.train[0], np.float32)), np.asarray(data.train[1])),
+            validation=(training.frame_features(base, np.asarray(data.validation[0], np.float32)),
+                        np.asarray(data.validation[1])),
+            evaluation=tuple(np.asarray(a) for a in data.evaluation))
+    return dict(data._arrays, layer=layer)
 
 
 def _train_one(config: dict, seed: int, shared: dict, head_epochs: int, learning_rate: float,
