@@ -27,6 +27,11 @@ class NoTensorFlow(importlib.abc.MetaPathFinder):
 
 if BACKEND == "jax":
     sys.meta_path.insert(0, NoTensorFlow())
+    # The JAX pass's models are tiny: compiling, not running, is its cost, and XLA's backend
+    # compiles about twice as fast without its optimizations. The results agree to float32
+    # rounding; test_backends compares JAX with TensorFlow at the default level, in a process
+    # of its own.
+    os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 
 
 def pytest_configure(config):

@@ -60,9 +60,10 @@ def test_every_registered_method_keeps_the_contract(model, clips, together, clip
         assert together.channel_weights[name].shape == (3, FRAMES, together.activations.shape[-1])
     alone = clip_by_clip.explain(
         clips[1:2], methods=name, layer="block3_conv2", target=int(together.target[1]), **OPTIONS)
-    # Ablation-CAM's weights are drops between nearly equal scores: a rounding that depends on
-    # the batch's size (~1e-7 of a score, seen on JAX) is ~1e-3 of a drop.
-    atol = 1e-4 if name == "ablationcam" else 1e-5
+    # Ablation-CAM's weights and occlusion's maps are drops between nearly equal scores: a
+    # rounding that depends on the batch's size (~1e-7 of a score, seen on JAX) is ~1e-3 of a
+    # small drop.
+    atol = 1e-4 if name in ("ablationcam", "occlusion") else 1e-5
     np.testing.assert_allclose(alone.maps[name][0], maps[1], rtol=1e-4, atol=atol)
     raw = together.raw[name][1]  # before normalization: a scale that depends on the chunk shows here
     np.testing.assert_allclose(alone.raw[name][0], raw, rtol=1e-4, atol=atol * np.abs(raw).max())
@@ -169,7 +170,8 @@ def jax_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("jax")
     script = JAX_RUN.format(tests=str(Path(__file__).parent), options=repr(OPTIONS), samples=repr(SAMPLES))
     done = subprocess.run([sys.executable, "-c", script, str(out)], capture_output=True, text=True,
-                          timeout=600, env={**__import__("os").environ, "KERAS_BACKEND": "jax"})
+                          timeout=600,  # XLA at its default level, as users run it (see conftest.py)
+                          env={**__import__("os").environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": ""})
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1]), out
 
