@@ -3,6 +3,7 @@ callable scores, and TensorFlow against JAX on the demo model, in a process wher
 cannot be imported."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -169,9 +170,10 @@ def jax_run(tmp_path_factory):
     JAX pass of `make test`, where TensorFlow is blocked too: see conftest.py.)"""
     out = tmp_path_factory.mktemp("jax")
     script = JAX_RUN.format(tests=str(Path(__file__).parent), options=repr(OPTIONS), samples=repr(SAMPLES))
+    # XLA at its default level, as users run it (the JAX pass compiles without optimizations: conftest.py)
+    flags = os.environ.get("XLA_FLAGS", "").replace("--xla_backend_optimization_level=0", "").strip()
     done = subprocess.run([sys.executable, "-c", script, str(out)], capture_output=True, text=True,
-                          timeout=600,  # XLA at its default level, as users run it (see conftest.py)
-                          env={**__import__("os").environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": ""})
+                          timeout=600, env={**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": flags})
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1]), out
 

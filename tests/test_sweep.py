@@ -21,7 +21,7 @@ OPTIONS = dict(head_epochs=3, progress=False)
 def small_data():
     """A small task on the demo model's backbone (kept in one function so a subprocess can
     rebuild exactly the same data)."""
-    return sweep.SweepData(models.load_model(), data.synthetic_dataset(24, 8, 64, seed=51)[:2],
+    return sweep.SweepData(models.load_model(), data.synthetic_dataset(72, 8, 64, seed=51)[:2],
                            data.synthetic_dataset(9, 8, 64, seed=52)[:2],
                            data.synthetic_dataset(6, 8, 64, seed=53))
 
@@ -124,7 +124,8 @@ def test_the_row_equals_the_model_trained_by_hand_with_plain_keras(sweep_data, t
     sweep's seed, the base model's CNN copied into it and frozen, the layers after the
     TimeDistributed CNN trained on the base CNN's per-frame features with
     Adam(1e-3, clipnorm=1) on sparse categorical cross-entropy, batches of 32 in an order
-    drawn anew each epoch from np.random.default_rng(seed), 3 epochs, early stopping on the
+    drawn anew each epoch from np.random.default_rng(seed), the last batch completed with the
+    epoch's first clips, one batch a step (the sweep runs an epoch per step), 3 epochs, early stopping on the
     validation loss keeping the best weights. The row must hold this model's scores, and the
     model whose maps the sweep measured must hold this model's weights."""
     seed, epochs, learning_rate, batch_size, patience = 3, OPTIONS["head_epochs"], 1e-3, 32, 8
@@ -174,11 +175,12 @@ def test_the_row_equals_the_model_trained_by_hand_with_plain_keras(sweep_data, t
         def __init__(self):
             super().__init__()
             rng = np.random.default_rng(seed)
-            self.orders = [rng.permutation(len(x)) for _ in range(epochs)]
+            orders = [rng.permutation(len(x)) for _ in range(epochs)]
+            self.orders = [np.concatenate([o, o[:-len(x) % batch_size]]) for o in orders]  # full batches
             self.epoch = 0
 
         def __len__(self):
-            return -(-len(x) // batch_size)
+            return len(self.orders[0]) // batch_size
 
         def __getitem__(self, index):
             batch = self.orders[self.epoch][index * batch_size:(index + 1) * batch_size]
@@ -221,28 +223,31 @@ def test_the_row_equals_the_model_trained_by_hand_with_plain_keras(sweep_data, t
     np.testing.assert_allclose(sweep.load_maps(tmp_path / "one.csv", row), maps, atol=1e-3)  # float16
 
 
-def test_a_failing_configuration_is_recorded_and_the_sweep_goes_on(sweep_data, two_configurations, tmp_path):
-    out = _resumed_from(two_configurations, tmp_path)  # gru_units 8 and 16 are done
-    configs = [dict(BASE, dropout=1.5), dict(BASE, gru_units=8), dict(BASE, kernel_size=5), dict(BASE, gru_units=12)]
-    results = sweep.run_sweep(configs, sweep_data, out, **OPTIONS).iloc[2:].reset_index(drop=True)
-    assert list(results["status"]) == ["failed", "failed", "ok"]
+def test_a_failing_configuration_is_recorded_and_the_sweep_goes_on(sweep_data, tmp_path):
+    configs = [dict(BASE, dropout=1.5), dict(BASE, gru_units=8), dict(BASE, kernel_size=5)]
+    results = sweep.run_sweep(configs, sweep_data, tmp_path / "sweep.csv", **OPTIONS)
+    assert list(results["status"]) == ["failed", "ok", "failed"]
     assert results.loc[0, "error"] == "ValueError: dropout must be in [0, 1), got 1.5"
-    assert "kernel_size" in results.loc[1, "error"]
+    assert "kernel_size" in results.loc[2, "error"]
     assert results.loc[0, "accuracy"] != results.loc[0, "accuracy"]  # NaN: nothing measured
-    assert results.loc[2, "gru_units"] == 12  # the configuration after the failures ran
 
 
 def test_the_base_configuration_is_trained_once_and_shown_in_every_study(sweep_data, two_configurations,
-                                                                        tmp_path):
-    out = _resumed_from(two_configurations, tmp_path)  # gru_units 8 and 16 (BASE) are done
-    configs = sweep.one_at_a_time(BASE, gru_units=[8, 16], dropout=[0.0, 0.25])  # 16 / 0.25 is BASE
+                                                                        tmp_path, monkeypatch):
+    out = _resumed_from(two_configurations, tmp_path)  # gru_units 8 and 16 at dropout 0.25 are done
+    base = dict(BASE, dropout=0.0)  # listed by both studies, not trained yet
+    configs = sweep.one_at_a_time(base, gru_units=[8, 16], dropout=[0.0, 0.25])
+    trained = []
+    task = sweep._task
+    monkeypatch.setattr(sweep, "_task", lambda config, seed, *a: trained.append(config) or task(config, seed, *a))
     results = sweep.run_sweep(configs, sweep_data, out, **OPTIONS)
-    assert len(results) == 3 and results["config_id"].is_unique
-    gru = sweep.study_table(results, BASE, "gru_units")
-    dropout = sweep.study_table(results, BASE, "dropout")
+    assert [(c["gru_units"], c["dropout"]) for c in trained] == [(8, 0.0), (16, 0.0)]  # the base once
+    assert len(results) == 4 and results["config_id"].is_unique
+    gru = sweep.study_table(results, base, "gru_units")
+    dropout = sweep.study_table(results, base, "dropout")
     assert list(gru.index) == [8, 16] and list(dropout.index) == [0.0, 0.25]
-    base_row = results[(results["gru_units"] == 16) & (results["dropout"] == 0.25)].iloc[0]
-    assert gru.loc[16, ("f1", "mean")] == dropout.loc[0.25, ("f1", "mean")] == base_row["f1"]
+    base_row = results[(results["gru_units"] == 16) & (results["dropout"] == 0.0)].iloc[0]
+    assert gru.loc[16, ("f1", "mean")] == dropout.loc[0.0, ("f1", "mean")] == base_row["f1"]
 
 
 def test_seeds_are_summarized_as_mean_and_spread(sweep_data, two_configurations, tmp_path):

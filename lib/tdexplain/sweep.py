@@ -55,7 +55,7 @@ def one_at_a_time(base: dict, **axes) -> list[dict]:
     return [dict(base, **{name: value}, study=name) for name, values in axes.items() for value in values]
 
 
-@dataclass
+@dataclass(frozen=True)
 class SweepData:
     """What every configuration shares: the base model (its trained backbone is reused),
     training and validation clips with labels, and an evaluation set with evidence masks."""
@@ -64,8 +64,9 @@ class SweepData:
     train: tuple
     validation: tuple
     evaluation: tuple  # clips, labels, masks
-    # What `run_sweep` computes from these once (backbone weights, frame features): a second
-    # sweep on the same data, more seeds of one configuration say, reuses them.
+    # What `run_sweep` computes from these (backbone weights, frame features), kept for a
+    # second sweep on the same data (more seeds of one configuration, say) as long as the base
+    # model's backbone holds the same weights.
     _arrays: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
 
@@ -79,20 +80,27 @@ def _width(backbone: keras.Model) -> float:
 
 
 def _shared(data: SweepData, layer: str) -> dict:
-    """The arrays every worker needs, computed once per `data`: backbone weights and cached
-    features."""
-    if not data._arrays:
-        base = data.base_model
+    """The arrays every worker needs, computed once per `data` and backbone weights: the
+    weights and the cached features."""
+    base = data.base_model
+    backbone = models.backbone_of(base)
+    weights = backbone.get_weights()
+    fingerprint = hashlib.sha1()
+    for array in weights:
+        fingerprint.update(np.ascontiguousarray(array))
+    digest = fingerprint.hexdigest()
+    if data._arrays.get("digest") != digest:
         frames, size = models.input_spec(base)
-        backbone = models.backbone_of(base)
+        data._arrays.clear()
         data._arrays.update(
+            digest=digest,
             build=dict(frames=frames, size=size, width=_width(backbone), classes=models.class_names(base)),
-            backbone_weights=backbone.get_weights(),
+            backbone_weights=weights,
             train=(training.frame_features(base, np.asarray(data.train[0], np.float32)), np.asarray(data.train[1])),
             validation=(training.frame_features(base, np.asarray(data.validation[0], np.float32)),
                         np.asarray(data.validation[1])),
             evaluation=tuple(np.asarray(a) for a in data.evaluation))
-    return dict(data._arrays, layer=layer)
+    return {k: v for k, v in data._arrays.items() if k != "digest"} | {"layer": layer}
 
 
 def _train_one(config: dict, seed: int, shared: dict, head_epochs: int, learning_rate: float,

@@ -175,11 +175,13 @@ def _fit(model, draw, validation, epochs, batch_size, learning_rate, patience, p
     """Fit on `draw(epoch) -> (x, y)`: the same arrays every epoch, or a new set each time;
     y are class indices, or with `regression` real targets (mean squared error)."""
     training_set = _DrawnEachEpoch(draw, batch_size, seed)
-    # One call of the compiled step runs a whole epoch: the same updates, without the per-batch
-    # overhead that dominates a small head's training on a CPU.
+    compiled = dict(loss="mse" if regression else "sparse_categorical_crossentropy",
+                    metrics=[] if regression else ["accuracy"])
+    # A whole epoch per execution: the same updates without the per-batch overhead that
+    # dominates a small head's training on a CPU (on TensorFlow one compiled loop; on JAX a
+    # loop of compiled steps without the per-batch bookkeeping).
     model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0),
-                  loss="mse" if regression else "sparse_categorical_crossentropy",
-                  metrics=[] if regression else ["accuracy"], steps_per_execution=len(training_set))
+                  steps_per_execution=len(training_set), **compiled)
     monitor = "val_loss" if validation is not None else "loss"
     callbacks = [training_set.loader(),
                  keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
@@ -187,6 +189,7 @@ def _fit(model, draw, validation, epochs, batch_size, learning_rate, patience, p
                  _ProgressBar(epochs, progress, desc)]
     history = model.fit(training_set, validation_data=validation, epochs=epochs,
                         callbacks=callbacks, verbose=0)
+    model.compile(optimizer=model.optimizer, **compiled)  # one batch a step again for what comes next
     return {k: [float(v) for v in vs] for k, vs in history.history.items()}
 
 
