@@ -143,11 +143,9 @@ def test_unknown_options_and_targets_name_what_is_valid(model, clips):
 # ---------------------------------------------------------------------- JAX, without TensorFlow
 
 JAX_RUN = textwrap.dedent("""
-    import json, os, sys
+    import json, sys
     sys.path.insert(0, {tests!r})
-    from conftest import NoTensorFlow
-    sys.meta_path.insert(0, NoTensorFlow())
-    os.environ["KERAS_BACKEND"] = "jax"
+    import conftest  # noqa: F401 - with this process's KERAS_BACKEND=jax, it blocks TensorFlow
     import numpy as np
     from tdexplain import data, explain, metrics, models
     clips = np.stack([data.read_video(data.sample_path(f"clips/{{n}}.mp4")) for n in {samples}])
