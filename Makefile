@@ -17,11 +17,14 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 all: test
 
-# The library with the workbook's stack (the notebooks extra) and the test tools.
+# The library with the workbook's stack (the notebooks extra) and the test tools, installed by
+# uv (from PyPI, into .venv): the same packages as pip's, downloaded in parallel, in about half
+# pip's time on a fresh machine.
+UV := $(BIN)/uv pip install --quiet --python $(BIN)/python
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks]'
+	$(BIN)/python -m pip install --quiet uv
+	$(UV) -e '.[dev,notebooks]'
 	touch $(STAMP)
 
 report: $(STAMP)
@@ -29,7 +32,7 @@ report: $(STAMP)
 
 # Every test and notebook check on TensorFlow, then the backend-sensitive tests on JAX.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile tests --nbval-lax notebooks --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder tests --nbval-lax notebooks --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -n 2 --dist loadfile tests -m both_backends
 
 # As root (containers), JupyterLab refuses to start without --allow-root.
@@ -42,7 +45,7 @@ app: $(STAMP) $(VENV)/.app
 	$(BIN)/voila app/reviewer.ipynb --no-browser --port=$(APP_PORT)
 
 $(VENV)/.app: pyproject.toml | $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[app]'
+	$(UV) -e '.[app]'
 	touch $@
 
 # JupyterLab (04 and 07) and the app driven in Debian's Chromium with Playwright; screenshots in
@@ -59,7 +62,7 @@ test-browser: $(STAMP) $(VENV)/.browser
 	    [ "$(REQUIRE_BROWSER)" != 1 ]; fi
 
 $(VENV)/.browser: pyproject.toml | $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[browser]'
+	$(UV) -e '.[browser]'
 	touch $@
 
 # A wheel of this checkout installed, without extras, into a fresh virtual environment in a

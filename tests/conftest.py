@@ -1,3 +1,4 @@
+import functools
 import importlib.abc
 import os
 import sys
@@ -40,6 +41,13 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
+    # The notebooks' checks first, the longest notebook first (`make test` hands whole files to
+    # two workers in this order, --no-loadscope-reorder): the many short test files then fill in
+    # around them, and no long notebook is left to run alone at the end.
+    from tdexplain import report  # here: importing tdexplain loads Keras, after the set-up above
+
+    seconds = functools.cache(report.last_run_seconds)
+    items.sort(key=lambda item: -seconds(item.path) if item.path.suffix == ".ipynb" else 0)
     if BACKEND == "tensorflow":
         return
     for item in items:

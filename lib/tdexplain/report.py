@@ -15,6 +15,7 @@ import argparse
 import concurrent.futures
 import functools
 import html
+import json
 import logging
 import multiprocessing
 import os
@@ -213,11 +214,19 @@ img{{max-width:22em;max-height:12em}}</style>
     return index
 
 
+def last_run_seconds(notebook: Path) -> float:
+    """How long the notebook took when its stored outputs were last refreshed
+    (`scripts/refresh_notebooks.py` keeps it in the metadata); 0 when it does not say."""
+    metadata = json.loads(Path(notebook).read_text(encoding="utf-8")).get("metadata", {})
+    return float(metadata.get("tdexplain", {}).get("seconds", 0))
+
+
 def render_all(notebook_dir: Path, out_dir: Path, parameters: dict | None = None,
                jobs: int = 1) -> list[Rendered]:
     """Render every notebook of the folder, `jobs` at a time (each in its own process and
     kernel: a notebook spends much of its time in single-threaded Python, so two on two
-    cores take little more than the longer of them), and write the index."""
+    cores take little more than the longer of them), and write the index. The longest start
+    first (by `last_run_seconds`), so that no long notebook is left to run alone at the end."""
     _require_notebooks_extra()
     notebooks = sorted(p for p in Path(notebook_dir).glob("*.ipynb"))
     if not notebooks:
@@ -229,9 +238,10 @@ def render_all(notebook_dir: Path, out_dir: Path, parameters: dict | None = None
     if jobs == 1:
         results = [render(nb) for nb in notebooks]
     else:
+        longest_first = sorted(notebooks, key=last_run_seconds, reverse=True)
         spawn = multiprocessing.get_context("spawn")  # no copy of a parent that loaded a backend
         with concurrent.futures.ProcessPoolExecutor(min(jobs, len(notebooks)), mp_context=spawn) as pool:
-            results = list(pool.map(render, notebooks))
+            results = sorted(pool.map(render, longest_first), key=lambda rendered: rendered.notebook)
     write_index(results, Path(out_dir), parameters=parameters, seconds=time.perf_counter() - start, jobs=jobs)
     return results
 
