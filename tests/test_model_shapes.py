@@ -345,7 +345,7 @@ def test_a_layer_with_fewer_time_steps_is_stretched_linearly_over_the_frames(cli
 
 def test_the_chosen_output_and_held_inputs_match_the_model(clips):
     """Probabilities of the chosen output equal the model's with the other input broadcast;
-    the sigmoid output (no softmax layer) is explained by its log-probability."""
+    the sigmoid output is explained by its logit, the sigmoid's input (log p / (1 - p))."""
     keras.utils.set_random_seed(5)
     case = multi_input_output()
     meta = np.repeat(META[None], len(clips), axis=0)
@@ -359,10 +359,11 @@ def test_the_chosen_output_and_held_inputs_match_the_model(clips):
     result = by_anomaly.explain(clips, methods="saliency", target=0)
     np.testing.assert_allclose(result.probabilities, anomaly, rtol=1e-5)
 
-    def log_anomaly(v):
-        return ops.log(case.model([ops.convert_to_tensor(META[None]), v[None]])[1][0, 0])
+    def anomaly_logit(v):
+        probability = case.model([ops.convert_to_tensor(META[None]), v[None]])[1][0, 0]
+        return ops.log(probability) - ops.log(1 - probability)
 
-    expected = gradient(log_anomaly, clips[0])
+    expected = gradient(anomaly_logit, clips[0])
     np.testing.assert_allclose(result.input_gradients[0], expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
 
 

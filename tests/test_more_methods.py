@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tdexplain import data, explain, models, perturbations
+from tdexplain.backend import gradient
 from tdexplain.methods import blurred, normalize_per_frame, upsample
 
 FRAMES, SIZE, CLASSES = 4, 32, ("normal", "fight", "shooting")
@@ -130,6 +131,66 @@ def test_guided_backprop_equals_the_gradient_of_the_head_with_negative_weights_c
     assert not np.allclose(guided, unguided.input_gradients, atol=1e-3 * np.abs(plain).max())
 
 
+@keras.ops.custom_gradient
+def _guided_relu_by_hand(x):
+    """Springenberg et al.'s rule, written here: backward, only where the input and the gradient
+    from above are both positive."""
+    def backward(*args, upstream=None):
+        upstream = args[0] if upstream is None else upstream
+        return keras.ops.where(keras.ops.logical_and(x > 0, upstream > 0), upstream, 0.0)
+
+    return keras.ops.relu(x), backward
+
+
+def test_guided_backprop_guides_every_relu_of_the_backbone_and_the_head(clips):
+    """Two ReLU convolutions per frame, a GRU, a Dense ReLU block and the softmax Dense: the
+    guided gradients equal plain autodiff of a twin written out with the same weights and the
+    guided rule by hand at all three ReLUs, not at the convolutions' only."""
+    keras.utils.set_random_seed(8)
+    frame = keras.Input((SIZE, SIZE, 3))
+    conv1 = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="conv1")
+    conv2 = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="conv2")
+    cnn = keras.Model(frame, keras.layers.GlobalAveragePooling2D()(conv2(conv1(keras.layers.Rescaling(1 / 255)(frame)))))
+    gru = keras.layers.GRU(8, name="gru")
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden")
+    output = keras.layers.Dense(3, activation="softmax", name="probabilities")
+    clip = keras.Input((FRAMES, SIZE, SIZE, 3))
+    model = keras.Model(clip, output(hidden(gru(keras.layers.TimeDistributed(cnn)(clip)))))
+
+    def twin(v, guide_head=True):
+        x = keras.ops.reshape(v, (-1, SIZE, SIZE, 3)) / 255
+        for conv in (conv1, conv2):
+            x = _guided_relu_by_hand(conv.convolution_op(x, conv.kernel) + conv.bias)
+        features = keras.ops.reshape(keras.ops.mean(x, axis=(1, 2)), (-1, FRAMES, 6))
+        h = keras.ops.matmul(gru(features), hidden.kernel) + hidden.bias
+        h = _guided_relu_by_hand(h) if guide_head else keras.ops.relu(h)
+        return keras.ops.matmul(h, output.kernel) + output.bias
+
+    guided = explain.Explainer(model).guided_gradients(clips, target=1, layer="conv2")
+    expected = gradient(lambda v: twin(v)[:, 1], clips)
+    np.testing.assert_allclose(guided, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+    backbone_only = gradient(lambda v: twin(v, guide_head=False)[:, 1], clips)
+    assert not np.allclose(guided, backbone_only, rtol=1e-3, atol=1e-3 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("unguidable", [
+    lambda: keras.layers.ReLU(max_value=6.0, name="relu6"),
+    lambda: keras.layers.DepthwiseConv2D(3, padding="same", activation="relu", name="depthwise")])
+def test_guided_backprop_refuses_a_relu_it_cannot_guide(clips, unguidable):
+    keras.utils.set_random_seed(3)
+    frame = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="conv1")(frame)
+    layer = unguidable()
+    cnn = keras.Model(frame, keras.layers.GlobalAveragePooling2D()(layer(x)))
+    clip = keras.Input((FRAMES, SIZE, SIZE, 3))
+    features = keras.layers.GlobalAveragePooling1D()(keras.layers.TimeDistributed(cnn)(clip))
+    explainer = explain.Explainer(keras.Model(clip, keras.layers.Dense(3, activation="softmax")(features)))
+    for method in ("guided_backprop", "guided_gradcam"):
+        with pytest.raises(ValueError, match=f"cannot guide the one of layer '{layer.name}' \\({type(layer).__name__}"):
+            explainer.explain(clips, methods=method, layer="conv1")
+    assert explainer.explain(clips, methods="saliency", layer="conv1").maps["saliency"].max() == 1
+
+
 def test_guided_backprop_does_not_change_the_forward_pass_or_the_plain_gradients(clips):
     model = models.build_model(frames=FRAMES, size=SIZE, width=0.0625, gru_units=8, dense_blocks=1)
     explainer = explain.Explainer(model)
@@ -178,10 +239,27 @@ def test_rise_equals_its_published_formula_as_a_loop(gap_model, clips):
         expected = np.zeros((FRAMES, SIZE, SIZE))
         for mask in masks:
             variant = mask[..., None] * clips[n] + (1 - mask[..., None]) * filled[n]
-            logits = _logits(gap_model, variant[None])[0]
-            probability = np.exp(logits[2]) / np.exp(logits).sum()
+            probability = gap_model.predict(variant[None], verbose=0)[0, 2]  # the model's own softmax
             expected += probability * mask
         np.testing.assert_allclose(result.raw["rise"][n], expected / (count * keep), rtol=1e-4)
+
+
+def test_rise_centres_a_callable_score_on_its_mean(gap_model, clips):
+    """A callable score may be negative on every clip: RISE weighs each mask by the score less
+    its mean over the masks (where the masks raise it), and the map stays in [0, 1]."""
+    count, cells, keep = 10, 4, 0.5
+    result = explain.Explainer(gap_model, frames_per_pass=8).explain(
+        clips, methods="rise", target=lambda logits: logits[:, 1] - 5.0, rise_masks=count, rise_cells=cells,
+        rise_keep=keep, seed=1)
+    masks = perturbations.rise_masks(range(count), FRAMES, SIZE, cells, keep=keep, seed=1)
+    filled = blurred(clips)
+    for n in range(len(clips)):
+        variants = masks[..., None] * clips[n] + (1 - masks[..., None]) * filled[n]
+        scores = _logits(gap_model, variants)[:, 1].astype(np.float64) - 5.0
+        assert (scores < 0).all()
+        expected = np.tensordot(scores - scores.mean(), masks, axes=1) / (count * keep)
+        np.testing.assert_allclose(result.raw["rise"][n], expected, rtol=1e-3, atol=1e-3 * np.abs(expected).max())
+    assert result.maps["rise"].min() >= 0 and result.maps["rise"].max() == 1
 
 
 def test_rise_masks_are_smooth_reproducible_and_keep_the_asked_share():
@@ -205,3 +283,54 @@ def test_perturbation_options_are_checked(gap_model, clips):
         explainer.explain(clips, methods="rise", rise_keep=1.5, rise_masks=2)
     with pytest.raises(ValueError, match="rise_masks must be an integer"):
         explainer.explain(clips, methods="rise", rise_masks=0)
+    # 0 is a value, refused, never the default in disguise
+    for method, option in (("occlusion", "occlusion_patch"), ("occlusion", "occlusion_stride"),
+                           ("rise", "rise_frame_cells")):
+        with pytest.raises(ValueError, match=f"{option} must be an integer in 1\\.\\.[0-9]+, got 0"):
+            explainer.explain(clips, methods=method, rise_masks=2, **{option: 0})
+    for method, option in (("scorecam", "scorecam_channels"), ("ablationcam", "ablation_channels")):
+        for value in (0, -1, 2.5):
+            with pytest.raises(ValueError, match=f"{option} must be None \\(every channel\\) or an integer >= 1, got {value}"):
+                explainer.explain(clips, methods=method, layer="conv2", **{option: value})
+
+
+def test_a_baseline_per_clip_follows_its_clip_across_batches(gap_model):
+    """Three clips in batches of two, each from its own baseline: the same attributions as each
+    clip explained alone from its baseline."""
+    clips = data.synthetic_dataset(n=3, frames=FRAMES, size=SIZE, seed=6)[0].astype(np.float32)
+    baselines = np.stack([np.full(clips.shape[1:], value, np.float32) for value in (0, 60, 120)])
+    explainer = explain.Explainer(gap_model)
+    together = explainer.explain(clips, methods="integrated_gradients", target=1, batch_size=2, ig_steps=4,
+                                 ig_baseline=baselines)
+    for i in range(3):
+        alone = explainer.explain(clips[i:i + 1], methods="integrated_gradients", target=1, ig_steps=4,
+                                  ig_baseline=baselines[i])
+        np.testing.assert_allclose(together.raw["integrated_gradients"][i], alone.raw["integrated_gradients"][0],
+                                   rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match=r"ig_baseline must be one clip \(4, 32, 32, 3\) or one per clip "
+                                         r"\(3, 4, 32, 32, 3\), got an array of shape \(2, 4, 32, 32, 3\)"):
+        explainer.explain(clips, methods="integrated_gradients", ig_baseline=baselines[:2])
+
+
+def test_the_gradient_helpers_check_their_clips(gap_model):
+    explainer = explain.Explainer(gap_model)
+    wrong = np.zeros((1, FRAMES + 1, SIZE, SIZE, 3), np.float32)
+    for helper in (explainer.guided_gradients, explainer.smoothgrad_gradients, explainer.integrated_gradients):
+        with pytest.raises(ValueError, match=f"clips must have {FRAMES} frames per clip, got {FRAMES + 1}"):
+            helper(wrong, 0)
+
+
+def test_xgradcam_weights_stay_in_the_gradient_s_range_on_signed_activations():
+    """A channel whose signed activations (after a BatchNorm, a tanh) nearly cancel: each position's
+    share is taken of the absolute sum, so the weight stays within the gradients' range (divided
+    by the plain sum, it would be 1000 here); on non-negative activations, Fu et al.'s shares."""
+    from tdexplain.cams import XGradCAM
+    from tdexplain.methods import Pass
+
+    def weights(activations, gradients):
+        activations, gradients = (np.reshape(v, (1, 1, 1, 2, 1)).astype(np.float32) for v in (activations, gradients))
+        one = Pass("layer", None, None, None, activations, gradients, None)
+        return XGradCAM().weights(None, one, None, {})[0, 0, 0]
+
+    assert abs(weights([1.0, -0.999], [1.0, 0.0])) <= 1.0
+    np.testing.assert_allclose(weights([1.0, 3.0], [2.0, 1.0]), (1 * 2 + 3 * 1) / 4, rtol=1e-6)

@@ -6,7 +6,7 @@ chosen layer's activations):
 - `gradient_pass`: the forward pass, the target score, and the score's gradient with respect
   to the clips and the probe (that is, the activations), in one backward pass, with no
   weight gradients;
-- `forward_pass`: activations and logits, without a gradient.
+- `forward_pass`: activations, logits and probabilities, without a gradient.
 And one optional speed-up: `input_gradient_convolution`, TensorFlow's faster route for a
 convolution's gradient to its input. Two helpers for readers' own code: `gradient`, plain
 autodiff of a function of one array (the notebooks' and tests' independent computations),
@@ -99,23 +99,21 @@ def gradient_pass(unrolled: keras.Model, score=None, jit_compile: bool = False):
 
 
 def forward_pass(unrolled: keras.Model, jit_compile: bool = False):
-    """f(clips, probe) -> NumPy (activations, logits), no gradient."""
+    """f(clips, probe) -> NumPy (activations, logits, probabilities), no gradient."""
     if current() == "jax":
         import jax
 
         @jax.jit
         def forward(trainable, non_trainable, clips, probe):
-            (activations, logits, _), _ = unrolled.stateless_call(
-                trainable, non_trainable, [clips, probe], training=False)
-            return activations, logits
+            outputs, _ = unrolled.stateless_call(trainable, non_trainable, [clips, probe], training=False)
+            return outputs
 
         return lambda clips, probe: tuple(np.asarray(o) for o in forward(*_values(unrolled), clips, probe))
     import tensorflow as tf
 
     @tf.function(reduce_retracing=True, jit_compile=jit_compile)
     def forward(clips, probe):
-        activations, logits, _ = unrolled([clips, probe], training=False)
-        return activations, logits
+        return unrolled([clips, probe], training=False)
 
     return lambda clips, probe: tuple(o.numpy() for o in forward(clips, probe))
 

@@ -58,8 +58,12 @@ class XGradCAM(CAM):
     reference = "Fu et al., 2020: weights = gradients averaged with each position's share of the channel's activation"
 
     def weights(self, explainer, one, clips, options):
+        """sum_ij A_ij / sum_ij |A_ij| x dS/dA_ij: Fu et al.'s shares where the activations are
+        non-negative (after a ReLU); the absolute sum keeps signed ones (a BatchNorm's, a
+        ConvLSTM2D's tanh) from dividing by a sum near zero, and the weight within the gradient's
+        range."""
         activations = one.activations
-        total = activations.sum(axis=(2, 3), keepdims=True)
+        total = np.abs(activations).sum(axis=(2, 3), keepdims=True)
         share = np.divide(activations, total, out=np.zeros_like(activations), where=total != 0)
         return (share * one.activation_gradients).sum(axis=(2, 3))
 
@@ -113,8 +117,13 @@ def _strongest(activations: np.ndarray, channels: int) -> np.ndarray:
     return np.argsort(-activations.mean(axis=(1, 2)), axis=1)[:, :channels]
 
 
-def _channel_count(option, k: int) -> int:
-    return k if option is None else max(1, min(int(option), k))
+def _channel_count(name: str, option, k: int) -> int:
+    """The strongest channels a masking CAM scores: all k (None), else `option` (at most k)."""
+    if option is None:
+        return k
+    if isinstance(option, bool) or not isinstance(option, (int, np.integer)) or option < 1:
+        raise ValueError(f"{name} must be None (every channel) or an integer >= 1, got {option!r}")
+    return min(int(option), k)
 
 
 @register
@@ -129,7 +138,7 @@ class ScoreCAM(CAM):
         frames unchanged); the softmax over channels of the target scores of the masked clips
         gives the frame's channel weights. All masked clips run in batched forward passes."""
         n, t, _, _, k = one.activations.shape
-        channels = _channel_count(options["scorecam_channels"], k)
+        channels = _channel_count("scorecam_channels", options["scorecam_channels"], k)
         weights = np.zeros((n, t, k), np.float32)
         for i in range(n):
             masks = upsample(np.moveaxis(one.activations[i], -1, 1), clips.shape[-2])  # (T, K, H, W)
@@ -162,7 +171,7 @@ class AblationCAM(CAM):
         paper divides by y: the same for a positive score, and a negative one does not flip
         the map). Channels left out by `ablation_channels` get weight 0."""
         n, t, h, w, k = one.activations.shape
-        channels = _channel_count(options["ablation_channels"], k)
+        channels = _channel_count("ablation_channels", options["ablation_channels"], k)
         weights = np.zeros((n, t, k), np.float32)
         for i in range(n):
             strongest = _strongest(one.activations[i], channels)

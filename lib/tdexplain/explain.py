@@ -11,6 +11,12 @@ over each frame's positions only (never over time). SmoothGrad and Integrated Gr
 the same pass over batches of their samples, in memory-bounded chunks; Score-CAM runs batched
 forward passes of masked frames. The pass itself is compiled by `tdexplain.backend` on
 TensorFlow or JAX.
+
+What is explained follows the model's head (`unroll.head`): every method explains the target's
+logit, the score before the output layer's softmax or sigmoid (a linear head's output itself),
+but RISE, which reads its probability, the model's output, as the deletion and insertion
+curves do (for a linear head, the softmax of its outputs, or their sigmoid for a single
+output). Any other output activation is refused.
 """
 
 from __future__ import annotations
@@ -41,8 +47,9 @@ __all__ = ["Explainer", "Explanation", "METHODS", "DEFAULT_METHOD", "frame_impor
 class Explanation:
     """What `Explainer.explain` returns.
 
-    probabilities (N, C); target (N,) class indices (-1 for a callable score, named
-    `target_label`); maps[method] (N, T, H, W) in [0, 1],
+    probabilities (N, C), the model's output (see the module's docstring for a linear head);
+    scores (N,) the explained logits (or callable score); target (N,) class indices (-1 for a
+    callable score, named `target_label`); maps[method] (N, T, H, W) in [0, 1], the raw map's positive part
     normalized per frame, at the clip's resolution. For teaching, the raw material too:
     raw[method] the maps before normalization (CAMs at the layer's resolution, (N, S, h, w)),
     channel_weights[method] (N, S, K) for the CAM methods, activations and
@@ -89,9 +96,9 @@ class Explainer:
                  output=None, clip_input=None, other_inputs=None):
         self.model = model
         self.video = shapes.inspect(model, output, clip_input, other_inputs)
-        self.wrapper = self.video.wrappers[0] if self.video.wrappers else None
         self.backbone = self.video.backbone
         self.frames, self.size = self.video.frames, self.video.size
+        self.head = unroll.head(self.video.output_layer)  # softmax, sigmoid or linear; refuses others
         self.class_names = class_names(model, self.video.output)
         self.inner_layers = self.video.inner_layers
         self.default_layer = self.video.default_layer
@@ -132,35 +139,43 @@ class Explainer:
                     input_gradients, target.score, target.label)
 
     def _forward(self, clips, layer: str | None, keep_activations: bool, probe=None):
-        """Batched forward passes (no gradient): logits (N, C) and, if asked, the activations
-        (N, S, h, w, K) of `layer`. probe: None, or (N, S, h, w, K) added to the activations."""
+        """Batched forward passes (no gradient): the activations (N, S, h, w, K) of `layer` if
+        asked (else None), logits (N, C) and probabilities (N, C). probe: None, or
+        (N, S, h, w, K) added to the activations."""
         layer = layer or self.default_layer
         forward = self._pass("forward", layer)
         clips = np.asarray(clips, self.video.clip_tensor.dtype)
         chunk_size = self._chunk()
         zeros = self._probe(chunk_size, layer)  # every chunk is padded to chunk_size clips
-        activations, logits = [], []
+        parts = []
         for start in range(0, len(clips), chunk_size):
             chunk = _pad(clips[start:start + chunk_size], chunk_size)
             added = zeros if probe is None else _pad(probe[start:start + chunk_size], chunk_size).reshape(zeros.shape)
-            inner, scores = forward(chunk, added)
+            inner, logits, probabilities = forward(chunk, added)
             count = min(chunk_size, len(clips) - start)
-            logits.append(scores[:count])
-            if keep_activations:
-                activations.append(inner[:count])
-        return (np.concatenate(activations) if keep_activations else None), np.concatenate(logits)
+            parts.append((inner[:count] if keep_activations else None, logits[:count], probabilities[:count]))
+        activations, logits, probabilities = zip(*parts)
+        return (np.concatenate(activations) if keep_activations else None,
+                np.concatenate(logits), np.concatenate(probabilities))
 
     def logits(self, clips, layer: str | None = None, probe=None) -> np.ndarray:
-        """Class logits (N, C) of clips, from batched forward passes (no gradient); probe:
-        None, or an array (N, T, h, w, K) added to the activations of `layer` (Ablation-CAM
-        zeroes a channel of a frame with it)."""
+        """Class logits (N, C) of clips, what the gradient methods explain (the scores before
+        the output's softmax or sigmoid; a linear head's outputs), from batched forward passes
+        (no gradient); probe: None, or an array (N, T, h, w, K) added to the activations of
+        `layer` (Ablation-CAM zeroes a channel of a frame with it)."""
         return self._forward(clips, layer, keep_activations=False, probe=probe)[1]
+
+    def probabilities(self, clips, layer: str | None = None, probe=None) -> np.ndarray:
+        """Class probabilities (N, C) of clips, what the perturbation methods and the curves
+        read: the model's softmax or sigmoid output (a linear head's: the softmax of its
+        logits, their sigmoid for a single output); `layer` and `probe` as in `logits`."""
+        return self._forward(clips, layer, keep_activations=False, probe=probe)[2]
 
     def activations(self, clips, layer: str | None = None) -> np.ndarray:
         """Activations (N, S, h, w, K) of an inner layer for clips (N, T, H, W, 3), from
         batched forward passes (no gradient); S = T but at a Conv3D/ConvLSTM2D layer."""
         layer = self.check_layer(layer, ())
-        batch = check_clips(clips, frames=self.frames, size=self.size)
+        batch = self.check_clips(clips)
         return self._forward(batch, layer, keep_activations=True)[0]
 
     def scores(self, clips, target, layer: str | None = None, probe=None) -> np.ndarray:
@@ -171,8 +186,9 @@ class Explainer:
     def guided_gradients(self, clips, target, layer: str | None = None) -> np.ndarray:
         """Guided Backprop's gradients (N, T, H, W, 3) of the target score, every frame in one
         pass (the backbone's ReLUs pass only positive gradients, `tdexplain.guided`)."""
-        return self._run(np.asarray(clips, np.float32), self.check_target(target, len(clips)),
-                         layer or self.default_layer, kind="guided").input_gradients
+        clips = self.check_clips(clips)
+        return self._run(clips, self.check_target(target, len(clips)), layer or self.default_layer,
+                         kind="guided").input_gradients
 
     def _chunk(self) -> int:
         return max(1, self.frames_per_pass // self.frames)
@@ -201,10 +217,11 @@ class Explainer:
         chosen = self.check_methods(methods)
         layer = self.check_layer(layer, chosen)
         options = _check_options(options)
-        batch = check_clips(clips, frames=self.frames, size=self.size)
+        batch = self.check_clips(clips)
         target = self.check_target(target, len(batch))
+        _check_baseline(options["ig_baseline"], batch.shape)
         parts = [self._explain_batch(batch[i:i + batch_size], target[i:i + batch_size], chosen,
-                                     layer, options)
+                                     layer, _rows_of(options, slice(i, i + batch_size)))
                  for i in range(0, len(batch), batch_size)]
         return _concatenate(parts)
 
@@ -221,7 +238,8 @@ class Explainer:
                 result.channel_weights[name] = weights
             at_frames = to_frames(raw, self.frames)  # a layer's S time steps over the T frames
             at_pixels = raw.shape[-1] == self.size  # CAMs come at the layer's resolution
-            result.maps[name] = normalize_per_frame(at_frames if at_pixels else upsample(at_frames, self.size))
+            at_size = at_frames if at_pixels else upsample(at_frames, self.size)
+            result.maps[name] = normalize_per_frame(np.maximum(at_size, 0))  # in [0, 1] whatever the rule
         return result
 
     # ------------------------------------------------------------------ sampled gradients
@@ -248,7 +266,7 @@ class Explainer:
         Copy s of every clip gets the same noise, drawn when its chunk runs from a generator
         seeded by (seed, s): memory stays at one chunk whatever the sample count, and a clip's
         result depends neither on the chunk size nor on the other clips of the batch."""
-        clips = np.asarray(clips, np.float32)
+        clips = self.check_clips(clips)
 
         def noisy(i, s):
             draw = np.random.default_rng([seed, s]).normal(0, noise * 255.0, clips.shape[1:])
@@ -261,7 +279,7 @@ class Explainer:
                              layer: str | None = None) -> np.ndarray:
         """Integrated Gradients (N, T, H, W, 3): (x - baseline) x the mean gradient along the
         straight path, sampled at the midpoints of `steps` equal intervals."""
-        clips = np.asarray(clips, np.float32)
+        clips = self.check_clips(clips)
         base = np.zeros_like(clips) if baseline is None else np.broadcast_to(
             np.asarray(baseline, np.float32), clips.shape)
         alphas = (np.arange(steps, dtype=np.float32) + 0.5) / steps
@@ -271,6 +289,11 @@ class Explainer:
         return (clips - base) * mean_gradient
 
     # ------------------------------------------------------------------ input checks
+
+    def check_clips(self, clips) -> np.ndarray:
+        """A float32 batch (N, T, H, W, 3) of the explainer's frame count and size from clips
+        or one clip, or a ValueError that says what was expected (`data.check_clips`)."""
+        return check_clips(clips, frames=self.frames, size=self.size)
 
     @staticmethod
     def check_methods(methods) -> tuple:
@@ -315,6 +338,25 @@ def _check_options(options: dict) -> dict:
         raise TypeError(f"unknown option(s) {', '.join(unknown)}; the methods' options are: "
                         f"{', '.join(f'{k}={v!r}' for k, v in defaults.items())}")
     return {**defaults, **options}
+
+
+def _check_baseline(baseline, shape: tuple) -> None:
+    """`ig_baseline`: None, or an array that one clip or the clips (N, T, H, W, 3) broadcast to."""
+    if baseline is None:
+        return
+    try:
+        np.broadcast_to(np.asarray(baseline, np.float32), shape)
+    except ValueError:
+        raise ValueError(f"ig_baseline must be one clip {shape[1:]} or one per clip {shape}, "
+                         f"got an array of shape {np.shape(baseline)}") from None
+
+
+def _rows_of(options: dict, rows: slice) -> dict:
+    """The options for the clips `rows`: a per-clip `ig_baseline` is cut with them."""
+    baseline = options["ig_baseline"]
+    if baseline is None or np.ndim(baseline) < 5 or np.shape(baseline)[0] == 1:
+        return options
+    return {**options, "ig_baseline": np.asarray(baseline)[rows]}
 
 
 def _pad(batch: np.ndarray, size: int) -> np.ndarray:

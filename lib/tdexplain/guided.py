@@ -2,9 +2,11 @@
 
 Forward, a ReLU; backward, the gradient passes only where the ReLU's input was positive
 (as for a ReLU) and the gradient arriving from above is positive. `guided_layer` gives, for
-a backbone layer that ends in a ReLU (a Conv2D, Conv3D or Dense with activation="relu", a ReLU or
+a layer that ends in a ReLU (a Conv2D, Conv3D or Dense with activation="relu", a ReLU or
 Activation("relu") layer), a layer computing the same with its own weights and the guided
-gradient; other layers are used as they are. `unroll` swaps them in for the guided pass.
+gradient; other layers are used as they are. `unroll` swaps them in for the guided pass,
+in the backbone and the head alike, after `check_guidable` has refused a model with a ReLU
+it cannot guide (a ReLU6, a depthwise or separable convolution's).
 """
 
 from __future__ import annotations
@@ -48,12 +50,29 @@ class _Guided(keras.layers.Layer):
         return self.wrapped.compute_output_shape(input_shape)
 
 
-def guided_layer(layer, name: str):
-    """The guided twin of a layer that ends in a plain ReLU, or None."""
+def _guidable(layer) -> bool:
     plain_relu = (isinstance(layer, keras.layers.ReLU) and layer.max_value is None
                   and not layer.negative_slope and not layer.threshold)
     ends_in_relu = (type(layer) in (keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Dense,
                                     keras.layers.Activation)
                     and _is_relu(layer.activation)
                     and getattr(layer, "data_format", "channels_last") == "channels_last")
-    return _Guided(layer, name=name) if plain_relu or ends_in_relu else None
+    return plain_relu or ends_in_relu
+
+
+def guided_layer(layer, name: str):
+    """The guided twin of a layer that ends in a plain ReLU, or None."""
+    return _Guided(layer, name=name) if _guidable(layer) else None
+
+
+def check_guidable(layers) -> None:
+    """Refuse, naming it, a layer with a ReLU that `guided_layer` cannot guide: Guided
+    Backprop that skipped it would silently be another method."""
+    for layer in layers:
+        relu = isinstance(layer, keras.layers.ReLU) or getattr(getattr(layer, "activation", None), "__name__",
+                                                               "") in ("relu", "relu6")
+        if relu and not _guidable(layer):
+            raise ValueError(f"Guided Backprop guides every ReLU, and cannot guide the one of layer "
+                             f"{layer.name!r} ({type(layer).__name__}: a plain ReLU after a Conv2D, Conv3D "
+                             f"or Dense layer, channels last, or a ReLU layer without max_value, slope or "
+                             f"threshold): explain this model with another method")

@@ -121,16 +121,11 @@ def _curve(explainer: Explainer, clips, rank, target, steps: int, mode: str, fil
             if mode == "insertion":
                 changed = ~changed
             variants = np.where(changed[..., None], filled[part, None], clips[part, None])
-            logits = explainer.logits(variants.reshape((-1,) + clips.shape[1:]))
-            of_target = _softmax(logits).reshape(variants.shape[:2] + (-1,))
+            of_target = explainer.probabilities(variants.reshape((-1,) + clips.shape[1:]))
+            of_target = of_target.reshape(variants.shape[:2] + (-1,))
             probabilities[part] = np.take_along_axis(of_target, target[part, None, None], axis=2)[..., 0]
             bar.update(len(variants))
     return Curve(mode, fractions, probabilities, target)
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def deletion_curve(explainer: Explainer, clips, maps, target=None, mode: str = "deletion",

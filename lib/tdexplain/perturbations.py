@@ -35,6 +35,11 @@ def _check_int(name: str, value, low: int, high: int) -> int:
     return int(value)
 
 
+def _or_default(value, default):
+    """The option's value, its default only when it is None (0 is a value, and refused)."""
+    return default if value is None else value
+
+
 @register
 class Occlusion(Method):
     name, title = "occlusion", "occlusion"
@@ -46,8 +51,9 @@ class Occlusion(Method):
         """Patches of `occlusion_patch` pixels (a quarter of the frame) every `occlusion_stride`
         (half a patch), one frame at a time: T x patches forward passes per clip."""
         n, t, height, width = clips.shape[:4]
-        patch = _check_int("occlusion_patch", options["occlusion_patch"] or max(1, height // 4), 1, min(height, width))
-        stride = _check_int("occlusion_stride", options["occlusion_stride"] or max(1, patch // 2), 1, patch)
+        patch = _check_int("occlusion_patch", _or_default(options["occlusion_patch"], max(1, height // 4)),
+                           1, min(height, width))
+        stride = _check_int("occlusion_stride", _or_default(options["occlusion_stride"], max(1, patch // 2)), 1, patch)
         corners = [(y, x) for y in patch_starts(height, patch, stride) for x in patch_starts(width, patch, stride)]
         coverage = np.zeros((height, width), np.float32)
         for y, x in corners:
@@ -102,31 +108,40 @@ class RISE(Method):
     def attribute(self, explainer, one, clips, options):
         """S = sum_i p(M_i x + (1 - M_i) blur) M_i / (count x keep), with `rise_masks` masks of
         `rise_cells`^2 regions x `rise_frame_cells` time cells (see `rise_masks`), the same
-        masks for every clip. p: the target class's probability, or a callable score."""
+        masks for every clip. p: the target class's probability; a callable score, which
+        may be negative, less its mean over the masks (where masks raise it above average)."""
         n, t, size = clips.shape[0], clips.shape[1], clips.shape[2]
         count = _check_int("rise_masks", options["rise_masks"], 1, 10**6)
         cells = _check_int("rise_cells", options["rise_cells"], 1, size)
-        frame_cells = options["rise_frame_cells"] and _check_int("rise_frame_cells", options["rise_frame_cells"], 1, t)
+        frame_cells = options["rise_frame_cells"]  # None: one cell a frame (see `rise_masks`)
+        if frame_cells is not None:
+            frame_cells = _check_int("rise_frame_cells", frame_cells, 1, t)
         keep = float(options["rise_keep"])
         if not 0 < keep < 1:
             raise ValueError(f"rise_keep must be a probability in (0, 1), got {keep!r}")
         filled = blurred(clips)
-        totals = np.zeros(clips.shape[:4], np.float32)
+        totals, score_sums, shifts = np.zeros(clips.shape[:4], np.float32), np.zeros(n), np.zeros(n, np.float32)
+        mask_total = np.zeros(clips.shape[1:4], np.float32)
         per_call = explainer.clips_per_call()
         for start in range(0, count, per_call):
             masks = rise_masks(range(start, min(count, start + per_call)), t, size, cells,
                                frame_cells, keep, options["seed"])[..., None]
+            mask_total += masks[..., 0].sum(axis=0)
             for i in range(n):
                 variants = masks * clips[i] + (1 - masks) * filled[i]
                 values = _values(explainer, variants, one.targets()[i:i + 1].repeat(len(masks)), one.layer)
+                if one.score is not None:  # scores less the first masks' mean: no float32 cancellation
+                    shifts[i] = values.mean() if start == 0 else shifts[i]
+                    values = values - shifts[i]
+                    score_sums[i] += values.sum()
                 totals[i] += np.tensordot(values, masks[..., 0], axes=1)
+        if one.score is not None:  # sum_i (s_i - mean s) M_i = sum_i s_i M_i - mean s x sum_i M_i
+            totals -= (score_sums / count)[:, None, None, None] * mask_total
         return totals / (count * keep), None
 
 
 def _values(explainer, clips, target, layer) -> np.ndarray:
     """The target class's probability for each clip (a callable score's value, if given)."""
-    logits = explainer.logits(clips, layer)
     if target.score is not None:
-        return target.of(logits)
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return (shifted / shifted.sum(axis=1, keepdims=True))[np.arange(len(clips)), target.classes]
+        return target.of(explainer.logits(clips, layer))
+    return explainer.probabilities(clips, layer)[np.arange(len(clips)), target.classes]

@@ -19,11 +19,13 @@ import numpy as np
 from keras import ops
 
 from . import backend, graphs, shapes
-from .guided import guided_layer
+from .guided import check_guidable, guided_layer
 from .shapes import MIN_CAM_CELLS, default_layer, last_convolution, spatial_layers  # noqa: F401
 
-__all__ = ["find_time_distributed", "unrolled_model", "spatial_layers", "default_layer",
+__all__ = ["find_time_distributed", "unrolled_model", "head", "HEADS", "spatial_layers", "default_layer",
            "last_convolution", "MIN_CAM_CELLS"]
+
+HEADS = ("softmax", "sigmoid", "linear")
 
 
 def find_time_distributed(model: keras.Model) -> keras.layers.TimeDistributed:
@@ -45,7 +47,7 @@ def find_time_distributed(model: keras.Model) -> keras.layers.TimeDistributed:
 
 
 class _Logits(keras.layers.Layer):
-    """The pre-softmax scores of a softmax Dense layer, computed with that layer's own weights."""
+    """The pre-activation scores of a Dense layer, computed with that layer's own weights."""
 
     def __init__(self, dense: keras.layers.Dense, **kwargs):
         super().__init__(**kwargs)
@@ -103,9 +105,30 @@ def _replay(model: keras.Model, call, inputs=None):
     return inputs, model._run_through_graph(inputs, operation_fn=lambda layer: layer, call_fn=call)
 
 
-def _is_softmax_dense(layer) -> bool:
-    return (isinstance(layer, keras.layers.Dense)
-            and getattr(layer.activation, "__name__", "") == "softmax")
+def head(layer) -> str:
+    """What the output layer makes of its scores: "softmax", "sigmoid" or "linear" (no
+    activation), read from a Dense layer's activation or a Softmax or Activation layer. Other
+    activations (their outputs are neither probabilities nor logits: a ReLU's zeros have no
+    gradient) and other output layers (what they output cannot be read) are refused."""
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    if not isinstance(layer, (keras.layers.Dense, keras.layers.Activation)):
+        raise ValueError(f"the output layer {layer.name!r} is a {type(layer).__name__}: tdexplain reads the "
+                         f"scores from a Dense, Activation or Softmax output layer; end the model in one")
+    name = getattr(layer.activation, "__name__", type(layer.activation).__name__)
+    if name not in HEADS:
+        raise ValueError(f"the output layer {layer.name!r} ends in {name}: tdexplain explains an output "
+                         f"layer with softmax, sigmoid or no activation (logits)")
+    return name
+
+
+def _logits(layer, kind: str, inputs, output):
+    """The scores before the output layer's activation (its output itself when it has none)."""
+    if kind == "linear":
+        return output
+    if isinstance(layer, keras.layers.Dense):
+        return _Logits(layer, name="logits")(inputs)
+    return inputs  # a Softmax or Activation layer's input
 
 
 def unrolled_model(model, layer_name: str, input_gradients_only: bool = False,
@@ -116,13 +139,16 @@ def unrolled_model(model, layer_name: str, input_gradients_only: bool = False,
 
     `model`: a Keras model (its only output and clip input) or a `shapes.VideoModel` (from
     `shapes.inspect`: the chosen output, the clip input, the other inputs' held values).
-    Logits are the output layer's pre-softmax scores when it is a softmax Dense layer, and
-    the log-probabilities otherwise. input_gradients_only: the frame network's convolutions
-    pass gradients to their inputs by a faster route and give their weights none (for
-    explanations, never for training). guided: the backbone's ReLUs (the frame network's, or
-    a Conv3D/ConvLSTM2D model's spatio-temporal layers') pass Guided Backprop's gradient.
+    The head (`head`) sets the rest: logits are the scores before the output layer's softmax
+    or sigmoid, probabilities its output; a linear head's outputs are the logits, and its
+    probabilities their softmax (their sigmoid for a single output). input_gradients_only:
+    the frame network's convolutions pass gradients to their inputs by a faster route and give their weights none (for
+    explanations, never for training). guided: every ReLU, the backbone's and the head's,
+    passes Guided Backprop's gradient (a model with one it cannot guide is refused).
     """
     video = model if isinstance(model, shapes.VideoModel) else shapes.inspect(model)
+    if guided:
+        check_guidable(video.backbone_layers() + video.head_layers())
     first, chain = (video.wrappers[0], video.wrappers[1:]) if video.wrappers else (None, ())
     if first is not None:
         split = _split(video.backbone, layer_name, input_gradients_only, guided)
@@ -132,7 +158,7 @@ def unrolled_model(model, layer_name: str, input_gradients_only: bool = False,
         inner = video.get_layer(layer_name).output
         probe = keras.Input(shape=inner.shape[1:], dtype=inner.dtype, name="probe")
     output_layer = video.output_layer
-    to_guide = {id(layer) for layer in video.backbone_layers()} if guided and first is None else set()
+    kind = head(output_layer)
     captured = {}
 
     def call(layer, *args, **kwargs):
@@ -144,10 +170,10 @@ def unrolled_model(model, layer_name: str, input_gradients_only: bool = False,
             return ops.reshape(features, (-1, clips.shape[1]) + tuple(features.shape[1:]))
         if any(layer is wrapper for wrapper in chain):
             return args[0]  # the frame network ran the whole chain at its first layer
-        if layer is output_layer and _is_softmax_dense(layer):
-            captured["logits"] = _Logits(layer, name="logits")(args[0])
-        swapped = id(layer) in to_guide and guided_layer(layer, f"{layer.name}_guided")
+        swapped = guided and guided_layer(layer, f"{layer.name}_guided")
         output = swapped(*args) if swapped else layer(*args, **kwargs)
+        if layer is output_layer:
+            captured["logits"] = _logits(layer, kind, args[0], output)
         if first is None and layer.name == layer_name:
             output = captured["activations"] = ops.add(output, probe)
         return output
@@ -158,9 +184,8 @@ def unrolled_model(model, layer_name: str, input_gradients_only: bool = False,
     inputs = [clips if i == video.clip_input else _Held(video.held[name], name=f"held_{name}")(clips)
               for i, name in enumerate(names)]
     _, outputs = _replay(video.graph, call, inputs)
-    probabilities = keras.tree.flatten(outputs)[video.output or 0]
-    logits = captured.get("logits")
-    if logits is None:
-        logits = ops.log(ops.maximum(probabilities, 1e-12))
+    probabilities, logits = keras.tree.flatten(outputs)[video.output or 0], captured["logits"]
+    if kind == "linear":
+        probabilities = ops.softmax(logits) if logits.shape[-1] > 1 else ops.sigmoid(logits)
     return keras.Model([clips, probe], [captured["activations"], logits, probabilities],
                        name=f"{video.model.name}_unrolled_at_{layer_name}")
