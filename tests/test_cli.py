@@ -227,3 +227,17 @@ def test_the_console_shows_no_backend_log_line(tmp_path):
     assert "verdict: fight" in done.stdout
     logged = [line for line in done.stderr.splitlines() if tdexplain.BACKEND_LOG_LINE.match(line)]
     assert logged == [] and "absl" not in done.stderr and "cuInit" not in done.stderr
+
+
+def test_a_method_s_options_reach_it_and_a_wrong_one_is_named(tmp_path, capsys):
+    out = tmp_path / "scorecam"
+    assert cli.main(["explain", FIGHT, "--out", str(out), "--quiet", "--method", "scorecam",
+                     "--option", "scorecam_channels=2"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == "scorecam" and summary["options"] == {"scorecam_channels": 2}
+    assert cli.main(["explain", FIGHT, "--out", str(tmp_path / "x"), "--option", "scorecam_channel=2"]) == 2
+    assert "unknown option(s) scorecam_channel; the methods' options are:" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()  # refused before anything was written
+    with pytest.raises(SystemExit):
+        cli.main(["explain", FIGHT, "--option", "scorecam_channels"])
+    assert "expected NAME=VALUE, got 'scorecam_channels'" in capsys.readouterr().err

@@ -1,10 +1,10 @@
 """Heads: the score each method explains, read from the model's output layer.
 
-Gradient methods explain the logit (the output layer's pre-activation: a softmax or sigmoid
-Dense layer's, a Softmax or Activation layer's input, a linear layer's output); perturbation
-methods and the curves read the probability (the model's softmax or sigmoid output; for a
-linear head, the softmax of its outputs). Each is checked against the models' own outputs:
-plain autodiff of the linear layer and `model.predict` of the variants.
+Every method explains the logit (the output layer's pre-activation: a softmax or sigmoid Dense
+layer's, a Softmax or Activation layer's input, a linear layer's output), but RISE and the
+deletion / insertion curves, which read the probability (the model's softmax or sigmoid output;
+for a linear head, the softmax of its outputs). Each is checked against the models' own
+outputs: plain autodiff of the linear layer and `model.predict` of the variants.
 """
 
 import keras
@@ -60,7 +60,8 @@ def test_a_linear_head_is_explained_like_the_same_model_with_a_softmax(clips):
     logits = _predict(linear, clips)
     assert (logits < 0).any() and (logits > 0).any()  # a negative logit is explained too
     softmax = keras.ops.convert_to_numpy(keras.ops.softmax(logits))
-    twins = [linear, _ending_in(linear, "softmax", as_layer=True), _ending_in(linear, "softmax", as_layer=False)]
+    twins = [linear, _ending_in(linear, "softmax", as_layer=True), _ending_in(linear, "softmax", as_layer=False),
+             keras.Model(linear.inputs, layers.Softmax()(linear.outputs[0]))]
     results = []
     for model in twins:
         explainer = explain.Explainer(model)
@@ -69,12 +70,13 @@ def test_a_linear_head_is_explained_like_the_same_model_with_a_softmax(clips):
             result = explainer.explain(clips, methods=("saliency", "gradcam", "rise"), layer="conv",
                                        target=target, rise_masks=4)
             expected = gradient(lambda v: linear(v)[:, target], clips)
-            np.testing.assert_allclose(result.input_gradients, expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
+            np.testing.assert_allclose(result.input_gradients, expected, rtol=1e-4,
+                                       atol=1e-6 * np.abs(expected).max())
             np.testing.assert_allclose(result.scores, logits[:, target], rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(result.probabilities, softmax, rtol=1e-5, atol=1e-6)
             assert all(result.maps[m].max() > 0 for m in result.maps)
             results.append(result)
-    for first, other in zip(results[:3], results[3:]):  # each target: the three models alike
+    for first, other in zip(results[:3] * 3, results[3:]):  # each target: the four models alike
         for method in first.raw:
             np.testing.assert_allclose(other.raw[method], first.raw[method], rtol=1e-4, atol=1e-6)
 
@@ -82,7 +84,8 @@ def test_a_linear_head_is_explained_like_the_same_model_with_a_softmax(clips):
 def test_a_sigmoid_head_explains_its_logit_and_its_curves_read_the_sigmoid(clips):
     logit_model = _logit_model(1)
     logit = _predict(logit_model, clips)[:, 0]
-    for model in (_ending_in(logit_model, "sigmoid", as_layer=False), _ending_in(logit_model, "sigmoid", as_layer=True)):
+    for as_layer in (False, True):
+        model = _ending_in(logit_model, "sigmoid", as_layer=as_layer)
         probability = _predict(model, clips)[:, 0]
         explainer = explain.Explainer(model)
         result = explainer.explain(clips, methods="saliency", target=0)
@@ -141,3 +144,19 @@ def test_an_output_layer_whose_scores_cannot_be_read_is_refused():
     model = keras.Model(logit_model.inputs, layers.Lambda(keras.ops.softmax, name="squash")(logit_model.outputs[0]))
     with pytest.raises(ValueError, match="output layer 'squash' is a Lambda: .*Dense, Activation or Softmax"):
         explain.Explainer(model)
+
+
+def test_a_shared_output_layer_explains_the_chosen_output_s_own_node(clips):
+    """One softmax Dense layer computes both outputs, from two branches: each chosen output is
+    explained by the logits of its own call of the layer."""
+    logit_model = _logit_model(3)
+    features = logit_model.layers[-1].input
+    other = layers.Dense(6, name="other")(features)
+    shared = layers.Dense(3, activation="softmax", name="shared")
+    model = keras.Model(logit_model.inputs, [shared(features), shared(other)])
+    inputs_of_shared = keras.Model(logit_model.inputs, [features, other]).predict(clips, verbose=0)
+    kernel, bias = (keras.ops.convert_to_numpy(w) for w in (shared.kernel, shared.bias))
+    for output, (inputs, probabilities) in enumerate(zip(inputs_of_shared, model.predict(clips, verbose=0))):
+        result = explain.Explainer(model, output=output).explain(clips, methods="saliency", target=2)
+        np.testing.assert_allclose(result.scores, (inputs @ kernel + bias)[:, 2], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(result.probabilities, probabilities, rtol=1e-5, atol=1e-6)

@@ -248,7 +248,7 @@ def test_rise_centres_a_callable_score_on_its_mean(gap_model, clips):
     """A callable score may be negative on every clip: RISE weighs each mask by the score less
     its mean over the masks (where the masks raise it), and the map stays in [0, 1]."""
     count, cells, keep = 10, 4, 0.5
-    result = explain.Explainer(gap_model, frames_per_pass=8).explain(
+    result = explain.Explainer(gap_model, frames_per_pass=4).explain(  # masks in two calls of 8
         clips, methods="rise", target=lambda logits: logits[:, 1] - 5.0, rise_masks=count, rise_cells=cells,
         rise_keep=keep, seed=1)
     masks = perturbations.rise_masks(range(count), FRAMES, SIZE, cells, keep=keep, seed=1)
@@ -334,3 +334,35 @@ def test_xgradcam_weights_stay_in_the_gradient_s_range_on_signed_activations():
 
     assert abs(weights([1.0, -0.999], [1.0, 0.0])) <= 1.0
     np.testing.assert_allclose(weights([1.0, 3.0], [2.0, 1.0]), (1 * 2 + 3 * 1) / 4, rtol=1e-6)
+
+
+def test_scorecam_scores_its_masked_clips_clips_per_call_at_a_time(gap_model, clips):
+    """4 frames x 6 channels = 24 masked clips per clip, handed to the model 16 at a time (the
+    explainer's bound, not T x K at once), with the weights of one call of all 24."""
+    small = explain.Explainer(gap_model, frames_per_pass=8)
+    assert small.clips_per_call() == 16
+    seen = []
+    scores = small.scores
+    small.scores = lambda batch, *args, **kwargs: seen.append(len(batch)) or scores(batch, *args, **kwargs)
+    chunked = small.explain(clips, methods="scorecam", layer="conv2", target=1)
+    assert seen and max(seen) <= 16 and sum(seen) == len(clips) * FRAMES * 6
+    whole = explain.Explainer(gap_model, frames_per_pass=1024).explain(clips, methods="scorecam", layer="conv2", target=1)
+    np.testing.assert_allclose(chunked.channel_weights["scorecam"], whole.channel_weights["scorecam"], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("head_layer", [
+    lambda: keras.layers.Bidirectional(keras.layers.GRU(4, activation="relu", return_sequences=True), name="bi"),
+    lambda: keras.layers.Dense(4, activation=keras.layers.ReLU(), name="relu_object")])
+def test_guided_backprop_refuses_a_relu_hidden_in_the_head(clips, head_layer):
+    """A ReLU inside a wrapper (a bidirectional GRU's) or given as a layer object is still a ReLU
+    it would skip. (A TimeDistributed Dense ReLU after the frame network is part of it: guided.)"""
+    keras.utils.set_random_seed(3)
+    frame = keras.Input((SIZE, SIZE, 3))
+    cnn = keras.Model(frame, keras.layers.GlobalAveragePooling2D()(
+        keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="conv1")(frame)))
+    clip = keras.Input((FRAMES, SIZE, SIZE, 3))
+    layer = head_layer()  # on the frames' features (N, T, 6)
+    features = keras.layers.GlobalAveragePooling1D()(layer(keras.layers.TimeDistributed(cnn)(clip)))
+    explainer = explain.Explainer(keras.Model(clip, keras.layers.Dense(3, activation="softmax")(features)))
+    with pytest.raises(ValueError, match=f"cannot guide the one of layer '{layer.name}'"):
+        explainer.explain(clips, methods="guided_backprop", layer="conv1")

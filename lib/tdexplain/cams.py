@@ -55,7 +55,8 @@ class GradCAMPlusPlus(CAM):
 @register
 class XGradCAM(CAM):
     name, title = "xgradcam", "XGrad-CAM"
-    reference = "Fu et al., 2020: weights = gradients averaged with each position's share of the channel's activation"
+    reference = ("Fu et al., 2020: weights = gradients averaged with each position's share of the channel's "
+                 "activation (a share of its absolute sum, for signed activations)")
 
     def weights(self, explainer, one, clips, options):
         """sum_ij A_ij / sum_ij |A_ij| x dS/dA_ij: Fu et al.'s shares where the activations are
@@ -126,6 +127,19 @@ def _channel_count(name: str, option, k: int) -> int:
     return min(int(option), k)
 
 
+def _masked(clip: np.ndarray, activations: np.ndarray, jobs: list) -> np.ndarray:
+    """Copies of the clip (T, H, W, 3), one per (frame, channel) job: that frame times that
+    channel's activation (T, h, w, K), upsampled and scaled to [0, 1]."""
+    frames, picked = np.array(jobs).T
+    masks = upsample(activations[frames, :, :, picked], clip.shape[-2])  # (jobs, H, W)
+    low = masks.min(axis=(1, 2), keepdims=True)
+    span = masks.max(axis=(1, 2), keepdims=True) - low
+    masks = np.divide(masks - low, span, out=np.zeros_like(masks), where=span > 0)
+    masked = np.repeat(clip[None], len(jobs), axis=0)
+    masked[np.arange(len(jobs)), frames] *= masks[..., None]
+    return masked
+
+
 @register
 class ScoreCAM(CAM):
     name, title = "scorecam", "Score-CAM"
@@ -136,21 +150,22 @@ class ScoreCAM(CAM):
     def weights(self, explainer, one, clips, options):
         """Each channel's upsampled, [0, 1]-scaled activation masks its own frame (the other
         frames unchanged); the softmax over channels of the target scores of the masked clips
-        gives the frame's channel weights. All masked clips run in batched forward passes."""
+        gives the frame's channel weights. The masked clips are made and scored
+        `clips_per_call` at a time, for the scored channels only: memory does not grow with
+        T x K (at 224 px, 8 frames and 512 channels, all at once would be 20 GB of clips)."""
         n, t, _, _, k = one.activations.shape
         channels = _channel_count("scorecam_channels", options["scorecam_channels"], k)
+        per_call = explainer.clips_per_call()
         weights = np.zeros((n, t, k), np.float32)
         for i in range(n):
-            masks = upsample(np.moveaxis(one.activations[i], -1, 1), clips.shape[-2])  # (T, K, H, W)
-            low = masks.min(axis=(2, 3), keepdims=True)
-            span = masks.max(axis=(2, 3), keepdims=True) - low
-            masks = np.divide(masks - low, span, out=np.zeros_like(masks), where=span > 0)
             strongest = _strongest(one.activations[i], channels)
             jobs = [(frame, channel) for frame in range(t) for channel in strongest[frame]]
-            masked = np.repeat(clips[i][None], len(jobs), axis=0)
-            for j, (frame, channel) in enumerate(jobs):
-                masked[j, frame] *= masks[frame, channel][..., None]
-            scores = explainer.scores(masked, one.targets()[i:i + 1].repeat(len(jobs)), one.layer)
+            scores = []
+            for start in range(0, len(jobs), per_call):
+                chunk = jobs[start:start + per_call]
+                scores.append(explainer.scores(_masked(clips[i], one.activations[i], chunk),
+                                               one.targets()[i:i + 1].repeat(len(chunk)), one.layer))
+            scores = np.concatenate(scores)
             for frame in range(t):
                 picked = scores[frame * channels:(frame + 1) * channels]
                 softmax = np.exp(picked - picked.max())

@@ -112,7 +112,8 @@ def _explain(args) -> int:
     try:
         summary = video.explain_video(args.video, out, model_path=args.model, method=args.method,
                                       layer=args.layer, window=args.window, stride=args.stride,
-                                      target=target, short=args.short, progress=not args.quiet)
+                                      target=target, short=args.short, progress=not args.quiet,
+                                      options=dict(args.option))
     except KeyboardInterrupt:
         print(f"tdexplain explain: interrupted; the windows explained so far are in {out} "
               f"(summary.json says complete: false)", file=sys.stderr)
@@ -153,9 +154,25 @@ def _add_explain(subparsers):
                    help="class to explain (name or index); default: each window's prediction")
     p.add_argument("--short", default="pad", choices=("pad", "error"),
                    help="a video shorter than one window: pad with its last frame, or stop")
+    p.add_argument("--option", action="append", default=[], type=_method_option, metavar="NAME=VALUE",
+                   help="a method's option, repeatable, e.g. --option scorecam_channels=32 (the methods' "
+                        "options and defaults are in the README's table of methods)")
     p.add_argument("--out", default=None, help="output folder (default: VIDEO_NAME_explained)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_explain)
+
+
+def _method_option(text: str) -> tuple:
+    """NAME=VALUE, the value read as a Python literal (32, 0.5, None), else kept as text."""
+    import ast
+
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value
 
 
 def _add_report(subparsers):

@@ -166,7 +166,7 @@ class Explainer:
         return self._forward(clips, layer, keep_activations=False, probe=probe)[1]
 
     def probabilities(self, clips, layer: str | None = None, probe=None) -> np.ndarray:
-        """Class probabilities (N, C) of clips, what the perturbation methods and the curves
+        """Class probabilities (N, C) of clips, what RISE and the deletion and insertion curves
         read: the model's softmax or sigmoid output (a linear head's: the softmax of its
         logits, their sigmoid for a single output); `layer` and `probe` as in `logits`."""
         return self._forward(clips, layer, keep_activations=False, probe=probe)[2]
@@ -185,7 +185,8 @@ class Explainer:
 
     def guided_gradients(self, clips, target, layer: str | None = None) -> np.ndarray:
         """Guided Backprop's gradients (N, T, H, W, 3) of the target score, every frame in one
-        pass (the backbone's ReLUs pass only positive gradients, `tdexplain.guided`)."""
+        pass (every ReLU, the backbone's and the head's, passes only positive gradients,
+        `tdexplain.guided`)."""
         clips = self.check_clips(clips)
         return self._run(clips, self.check_target(target, len(clips)), layer or self.default_layer,
                          kind="guided").input_gradients
@@ -216,7 +217,7 @@ class Explainer:
         """
         chosen = self.check_methods(methods)
         layer = self.check_layer(layer, chosen)
-        options = _check_options(options)
+        options = check_options(options)
         batch = self.check_clips(clips)
         target = self.check_target(target, len(batch))
         _check_baseline(options["ig_baseline"], batch.shape)
@@ -331,7 +332,9 @@ class Explainer:
         return targets.resolve(target, n, self.class_names)
 
 
-def _check_options(options: dict) -> dict:
+def check_options(options: dict) -> dict:
+    """The options with every method's defaults filled in, or a TypeError naming the unknown
+    ones and listing the valid ones with their defaults."""
     defaults = registry.option_defaults()
     unknown = sorted(set(options) - set(defaults))
     if unknown:

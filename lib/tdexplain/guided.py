@@ -2,7 +2,7 @@
 
 Forward, a ReLU; backward, the gradient passes only where the ReLU's input was positive
 (as for a ReLU) and the gradient arriving from above is positive. `guided_layer` gives, for
-a layer that ends in a ReLU (a Conv2D, Conv3D or Dense with activation="relu", a ReLU or
+a layer that ends in a ReLU (a Conv1D, Conv2D, Conv3D or Dense with activation="relu", a ReLU or
 Activation("relu") layer), a layer computing the same with its own weights and the guided
 gradient; other layers are used as they are. `unroll` swaps them in for the guided pass,
 in the backbone and the head alike, after `check_guidable` has refused a model with a ReLU
@@ -29,6 +29,13 @@ def _is_relu(activation) -> bool:
     return getattr(activation, "__name__", "") == "relu"
 
 
+def _has_relu(layer) -> bool:
+    """A ReLU layer, or a layer whose activation is a ReLU of any kind (ReLU6, a ReLU layer)."""
+    activation = getattr(layer, "activation", None)
+    return (isinstance(layer, keras.layers.ReLU) or isinstance(activation, keras.layers.ReLU)
+            or getattr(activation, "__name__", "") in ("relu", "relu6"))
+
+
 class _Guided(keras.layers.Layer):
     """`layer` with its ReLU replaced by `guided_relu` (the same weights, the same output)."""
 
@@ -38,7 +45,7 @@ class _Guided(keras.layers.Layer):
 
     def call(self, x):
         layer = self.wrapped
-        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv3D)):
+        if isinstance(layer, (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)):
             x = layer.convolution_op(x, layer.kernel)
         elif isinstance(layer, keras.layers.Dense):
             x = ops.matmul(x, layer.kernel)
@@ -53,8 +60,8 @@ class _Guided(keras.layers.Layer):
 def _guidable(layer) -> bool:
     plain_relu = (isinstance(layer, keras.layers.ReLU) and layer.max_value is None
                   and not layer.negative_slope and not layer.threshold)
-    ends_in_relu = (type(layer) in (keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Dense,
-                                    keras.layers.Activation)
+    ends_in_relu = (type(layer) in (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
+                                    keras.layers.Dense, keras.layers.Activation)
                     and _is_relu(layer.activation)
                     and getattr(layer, "data_format", "channels_last") == "channels_last")
     return plain_relu or ends_in_relu
@@ -69,10 +76,9 @@ def check_guidable(layers) -> None:
     """Refuse, naming it, a layer with a ReLU that `guided_layer` cannot guide: Guided
     Backprop that skipped it would silently be another method."""
     for layer in layers:
-        relu = isinstance(layer, keras.layers.ReLU) or getattr(getattr(layer, "activation", None), "__name__",
-                                                               "") in ("relu", "relu6")
-        if relu and not _guidable(layer):
+        inside = layer._flatten_layers(include_self=False, recursive=True)  # a wrapper's, a Bidirectional's
+        if (_has_relu(layer) and not _guidable(layer)) or any(_has_relu(inner) for inner in inside):
             raise ValueError(f"Guided Backprop guides every ReLU, and cannot guide the one of layer "
-                             f"{layer.name!r} ({type(layer).__name__}: a plain ReLU after a Conv2D, Conv3D "
-                             f"or Dense layer, channels last, or a ReLU layer without max_value, slope or "
-                             f"threshold): explain this model with another method")
+                             f"{layer.name!r} ({type(layer).__name__}: it guides a plain ReLU after a "
+                             f"Conv1D/2D/3D or Dense layer, channels last, or a ReLU layer without "
+                             f"max_value, slope or threshold): explain this model with another method")

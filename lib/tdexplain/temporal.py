@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from keras import ops
 
-from . import backend, targets
+from . import backend, shapes, targets, unroll
 from .data import check_clips
 from .models import class_names, input_spec, predict
 
@@ -41,7 +41,9 @@ def probability_over_time(model, clip, target=None, batch_size: int = 8) -> np.n
     clip = check_clips(clip, frames, size)[0]
     truncated = np.stack([np.concatenate([clip[:t + 1], np.repeat(clip[t:t + 1], frames - t - 1, 0)])
                           for t in range(frames)])
-    probabilities = predict(model, truncated, batch_size=batch_size)
+    kind = unroll.head(shapes.inspect(model).output_layer)
+    outputs = predict(model, truncated, batch_size=batch_size)
+    probabilities = ops.convert_to_numpy(unroll.to_probabilities(kind, outputs))
     if callable(target):
         raise ValueError("probability_over_time follows a class: pass a class index or name")
     target = targets.resolve(target, 1, class_names(model)).with_predictions(probabilities[-1:])
@@ -101,15 +103,15 @@ def memory(model, clips, target=None) -> np.ndarray:
     frames, size = input_spec(model)
     clips = check_clips(clips, frames, size)
     features = frame_features(model, clips)
-    head = head_model(model)
-    probabilities = np.asarray(head.predict(features, verbose=0))
+    head, kind = head_model(model), unroll.head(shapes.inspect(model).output_layer)
+    probabilities = ops.convert_to_numpy(unroll.to_probabilities(kind, head.predict(features, verbose=0)))
     if callable(target):
         raise ValueError("memory follows a class: pass a class index or name")
     chosen = targets.resolve(target, len(clips), class_names(model)).with_predictions(probabilities)
     one_hot = np.eye(probabilities.shape[1], dtype=np.float32)[chosen.classes]
 
     def log_probability(x):
-        return ops.sum(ops.log(head(x) + 1e-12) * one_hot, axis=-1)
+        return ops.sum(ops.log(unroll.to_probabilities(kind, head(x)) + 1e-12) * one_hot, axis=-1)
 
     gradients = backend.gradient(log_probability, features.astype(np.float32))
     norms = np.linalg.norm(gradients.reshape(len(clips), frames, -1), axis=-1)

@@ -22,8 +22,8 @@ from . import backend, graphs, shapes
 from .guided import check_guidable, guided_layer
 from .shapes import MIN_CAM_CELLS, default_layer, last_convolution, spatial_layers  # noqa: F401
 
-__all__ = ["find_time_distributed", "unrolled_model", "head", "HEADS", "spatial_layers", "default_layer",
-           "last_convolution", "MIN_CAM_CELLS"]
+__all__ = ["find_time_distributed", "unrolled_model", "head", "HEADS", "to_probabilities",
+           "spatial_layers", "default_layer", "last_convolution", "MIN_CAM_CELLS"]
 
 HEADS = ("softmax", "sigmoid", "linear")
 
@@ -116,10 +116,19 @@ def head(layer) -> str:
         raise ValueError(f"the output layer {layer.name!r} is a {type(layer).__name__}: tdexplain reads the "
                          f"scores from a Dense, Activation or Softmax output layer; end the model in one")
     name = getattr(layer.activation, "__name__", type(layer.activation).__name__)
+    name = {"softmax_v2": "softmax"}.get(name, name)  # tf.nn.softmax
     if name not in HEADS:
         raise ValueError(f"the output layer {layer.name!r} ends in {name}: tdexplain explains an output "
                          f"layer with softmax, sigmoid or no activation (logits)")
     return name
+
+
+def to_probabilities(kind: str, outputs):
+    """A head's probabilities from its outputs (keras.ops): the outputs of a softmax or sigmoid
+    head, the softmax of a linear head's (their sigmoid for a single output)."""
+    if kind != "linear":
+        return outputs
+    return ops.softmax(outputs) if outputs.shape[-1] > 1 else ops.sigmoid(outputs)
 
 
 def _logits(layer, kind: str, inputs, output):
@@ -127,7 +136,7 @@ def _logits(layer, kind: str, inputs, output):
     if kind == "linear":
         return output
     if isinstance(layer, keras.layers.Dense):
-        return _Logits(layer, name="logits")(inputs)
+        return _Logits(layer, name=f"{layer.name}_logits")(inputs)
     return inputs  # a Softmax or Activation layer's input
 
 
@@ -172,8 +181,8 @@ def unrolled_model(model, layer_name: str, input_gradients_only: bool = False,
             return args[0]  # the frame network ran the whole chain at its first layer
         swapped = guided and guided_layer(layer, f"{layer.name}_guided")
         output = swapped(*args) if swapped else layer(*args, **kwargs)
-        if layer is output_layer:
-            captured["logits"] = _logits(layer, kind, args[0], output)
+        if layer is output_layer:  # each node of it: a shared layer may compute other outputs too
+            captured.setdefault("heads", []).append((output, _logits(layer, kind, args[0], output)))
         if first is None and layer.name == layer_name:
             output = captured["activations"] = ops.add(output, probe)
         return output
@@ -184,8 +193,8 @@ def unrolled_model(model, layer_name: str, input_gradients_only: bool = False,
     inputs = [clips if i == video.clip_input else _Held(video.held[name], name=f"held_{name}")(clips)
               for i, name in enumerate(names)]
     _, outputs = _replay(video.graph, call, inputs)
-    probabilities, logits = keras.tree.flatten(outputs)[video.output or 0], captured["logits"]
-    if kind == "linear":
-        probabilities = ops.softmax(logits) if logits.shape[-1] > 1 else ops.sigmoid(logits)
+    output = keras.tree.flatten(outputs)[video.output or 0]
+    logits = next(logits for computed, logits in captured["heads"] if computed is output)
+    probabilities = to_probabilities(kind, logits) if kind == "linear" else output
     return keras.Model([clips, probe], [captured["activations"], logits, probabilities],
                        name=f"{video.model.name}_unrolled_at_{layer_name}")

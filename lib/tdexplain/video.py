@@ -75,13 +75,16 @@ def _normal_class(class_names) -> str:
 
 def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAULT_METHOD,
                   layer: str | None = None, window: int | None = None, stride: int | None = None,
-                  target=None, short: str = "pad", progress: bool = True) -> dict:
+                  target=None, short: str = "pad", progress: bool = True, options: dict | None = None) -> dict:
     """Explain a video file window by window; write summary.json, overlay.mp4 and timeline.png
     into `out` and return the summary. `window` and `stride` are in video frames; by default 3 s
     and 1 s of the video (`WINDOW_SECONDS`). Interrupted (Ctrl-C), it saves what was explained,
-    marks the summary partial, and raises KeyboardInterrupt again."""
+    marks the summary partial, and raises KeyboardInterrupt again. options: the method's
+    options (`Explainer.explain`), checked before anything is read or written."""
     if short not in SHORT_POLICIES:
         raise ValueError(f"short must be one of {SHORT_POLICIES}, got {short!r}")
+    options = options or {}
+    explain.check_options(options)
     info = data.video_info(video)
     per_second = info.fps if info.fps > 0 else 8.0  # a file without a frame rate: the samples' 8 fps
     window = max(1, round(WINDOW_SECONDS * per_second)) if window is None else window
@@ -110,7 +113,9 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
                   "width": info.width, "height": info.height, "duration_seconds": info.duration},
         "model": {"path": str(model_path), "classes": list(class_names), "frames": frames,
                   "size": size, "note": demo_note(model_path, video)},
-        "method": method, "layer": layer, "window": window, "stride": stride,
+        "method": method, "options": {name: value if isinstance(value, (bool, int, float, str, type(None)))
+                                      else f"<{type(value).__name__}>" for name, value in options.items()},
+        "layer": layer, "window": window, "stride": stride,
         "padded": window > info.frames, "windows": [], "verdict": None,
         "complete": False, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
@@ -132,7 +137,7 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
                 available = max(buffer)
                 picked = np.minimum(w.picked, available)
                 clip = np.stack([data.fit_frame(buffer[i], (size, size), "pad") for i in picked])
-                result = explainer.explain(clip, methods=method, layer=layer, target=target)
+                result = explainer.explain(clip, methods=method, layer=layer, target=target, **options)
                 importance = explain.frame_importance(model, clip, target=result.target,
                                                       explainer=explainer)[0]
                 entry, drawn = _window_entry(w, result, importance, buffer, picked, info, size,
