@@ -19,11 +19,13 @@ all: test
 
 # The library with the workbook's stack (the notebooks extra) and the test tools, installed by
 # uv (from PyPI, into .venv): the same packages as pip's, downloaded in parallel, in about half
-# pip's time on a fresh machine.
+# pip's time on a fresh machine. uv reads UV_INDEX_URL, not pip.conf, for a mirror.
 UV := $(BIN)/uv pip install --quiet --python $(BIN)/python
-$(STAMP): pyproject.toml
+$(BIN)/uv:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet uv
+
+$(STAMP): pyproject.toml | $(BIN)/uv
 	$(UV) -e '.[dev,notebooks]'
 	touch $(STAMP)
 
@@ -44,7 +46,7 @@ APP_PORT ?= 8866
 app: $(STAMP) $(VENV)/.app
 	$(BIN)/voila app/reviewer.ipynb --no-browser --port=$(APP_PORT)
 
-$(VENV)/.app: pyproject.toml | $(STAMP)
+$(VENV)/.app: pyproject.toml | $(STAMP) $(BIN)/uv
 	$(UV) -e '.[app]'
 	touch $@
 
@@ -61,7 +63,7 @@ test-browser: $(STAMP) $(VENV)/.browser
 	else echo "test-browser: SKIPPED: Debian's chromium is missing and apt-get could not install it"; \
 	    [ "$(REQUIRE_BROWSER)" != 1 ]; fi
 
-$(VENV)/.browser: pyproject.toml | $(STAMP)
+$(VENV)/.browser: pyproject.toml | $(STAMP) $(BIN)/uv
 	$(UV) -e '.[browser]'
 	touch $@
 

@@ -216,9 +216,12 @@ img{{max-width:22em;max-height:12em}}</style>
 
 def last_run_seconds(notebook: Path) -> float:
     """How long the notebook took when its stored outputs were last refreshed
-    (`scripts/refresh_notebooks.py` keeps it in the metadata); 0 when it does not say."""
-    metadata = json.loads(Path(notebook).read_text(encoding="utf-8")).get("metadata", {})
-    return float(metadata.get("tdexplain", {}).get("seconds", 0))
+    (`scripts/refresh_notebooks.py` keeps it in the metadata); 0 when it does not say, or
+    cannot be read (its render then says why)."""
+    try:
+        return float(json.loads(Path(notebook).read_text(encoding="utf-8"))["metadata"]["tdexplain"]["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
 
 
 def render_all(notebook_dir: Path, out_dir: Path, parameters: dict | None = None,
