@@ -241,3 +241,10 @@ def test_a_method_s_options_reach_it_and_a_wrong_one_is_named(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["explain", FIGHT, "--option", "scorecam_channels"])
     assert "expected NAME=VALUE, got 'scorecam_channels'" in capsys.readouterr().err
+    # the value reaches the method, which checks it; another method's option is refused
+    assert cli.main(["explain", FIGHT, "--out", str(tmp_path / "y"), "--quiet", "--method", "scorecam",
+                     "--option", "scorecam_channels=0"]) == 2
+    assert "scorecam_channels must be None (every channel) or an integer >= 1, got 0" in capsys.readouterr().err
+    assert cli.main(["explain", FIGHT, "--out", str(tmp_path / "z"), "--method", "gradcam",
+                     "--option", "scorecam_channels=2"]) == 2
+    assert "gradcam takes no option scorecam_channels; its options: none" in capsys.readouterr().err

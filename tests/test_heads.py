@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from tdexplain import data, explain, metrics, perturbations
+from tdexplain import data, explain, metrics, perturbations, temporal
 from tdexplain.backend import gradient
 from tdexplain.methods import blurred
 
@@ -160,3 +160,21 @@ def test_a_shared_output_layer_explains_the_chosen_output_s_own_node(clips):
         result = explain.Explainer(model, output=output).explain(clips, methods="saliency", target=2)
         np.testing.assert_allclose(result.scores, (inputs @ kernel + bias)[:, 2], rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(result.probabilities, probabilities, rtol=1e-5, atol=1e-6)
+
+
+def test_the_temporal_tools_read_a_linear_head_s_probabilities(clips):
+    linear = _logit_model(3)
+    softmax = _ending_in(linear, "softmax", as_layer=True)
+    for tool in (lambda m: temporal.memory(m, clips, target=1),
+                 lambda m: temporal.probability_over_time(m, clips[0], target=1)):
+        on_linear, on_softmax = tool(linear), tool(softmax)
+        assert np.isfinite(on_linear).all()
+        np.testing.assert_allclose(on_linear, on_softmax, rtol=1e-4, atol=1e-6)
+
+
+def test_a_softmax_output_layer_named_logits_is_explained(clips):
+    """The layer computing its logits must not take a name the model already has."""
+    logit_model = _logit_model(3)
+    model = keras.Model(logit_model.inputs, layers.Dense(3, activation="softmax", name="logits")(
+        logit_model.layers[-1].input))
+    assert explain.Explainer(model).explain(clips, methods="saliency", target=0).maps["saliency"].max() == 1

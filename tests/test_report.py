@@ -147,3 +147,11 @@ def test_a_widget_with_a_picture_is_reported_as_the_picture(tmp_path):
     page = report._to_html(path).read_text()
     assert f'src="data:image/png;base64,{png}"' in page
     assert "VBox(...)" not in page and "IntSlider(...)" in page  # a widget with no picture: as nbconvert shows it
+
+
+def test_a_notebook_without_a_readable_run_time_sorts_as_zero(tmp_path):
+    _notebook(tmp_path / "timed.ipynb", "x = 1", seconds=12)
+    _notebook(tmp_path / "untimed.ipynb", "x = 1")
+    (tmp_path / "broken.ipynb").write_text("{ not json")
+    assert [report.last_run_seconds(tmp_path / f"{n}.ipynb") for n in ("timed", "untimed", "broken", "gone")] == \
+        [12.0, 0.0, 0.0, 0.0]

@@ -39,7 +39,7 @@ METHODS = registry.names()
 # re-initialized model, as an explanation of the model must not.
 DEFAULT_METHOD = "integrated_gradients_blur"
 
-__all__ = ["Explainer", "Explanation", "METHODS", "DEFAULT_METHOD", "frame_importance",
+__all__ = ["Explainer", "Explanation", "METHODS", "DEFAULT_METHOD", "check_options", "frame_importance",
            "normalize_per_frame", "upsample", "blurred"]
 
 

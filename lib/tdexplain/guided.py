@@ -30,10 +30,11 @@ def _is_relu(activation) -> bool:
 
 
 def _has_relu(layer) -> bool:
-    """A ReLU layer, or a layer whose activation is a ReLU of any kind (ReLU6, a ReLU layer)."""
+    """A ReLU layer or operation (keras.ops.relu in a functional model), or a layer whose
+    activation is a ReLU of any kind (ReLU6, a ReLU layer)."""
     activation = getattr(layer, "activation", None)
-    return (isinstance(layer, keras.layers.ReLU) or isinstance(activation, keras.layers.ReLU)
-            or getattr(activation, "__name__", "") in ("relu", "relu6"))
+    return (isinstance(layer, keras.layers.ReLU) or type(layer).__name__ in ("Relu", "Relu6")
+            or isinstance(activation, keras.layers.ReLU) or getattr(activation, "__name__", "") in ("relu", "relu6"))
 
 
 class _Guided(keras.layers.Layer):
@@ -63,7 +64,8 @@ def _guidable(layer) -> bool:
     ends_in_relu = (type(layer) in (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
                                     keras.layers.Dense, keras.layers.Activation)
                     and _is_relu(layer.activation)
-                    and getattr(layer, "data_format", "channels_last") == "channels_last")
+                    and getattr(layer, "data_format", "channels_last") == "channels_last"
+                    and getattr(layer, "padding", "valid") != "causal")  # convolution_op does not pad it
     return plain_relu or ends_in_relu
 
 
@@ -73,12 +75,12 @@ def guided_layer(layer, name: str):
 
 
 def check_guidable(layers) -> None:
-    """Refuse, naming it, a layer with a ReLU that `guided_layer` cannot guide: Guided
-    Backprop that skipped it would silently be another method."""
+    """Refuse, naming it, a layer (or operation) with a ReLU that `guided_layer` cannot guide:
+    Guided Backprop that skipped it would silently be another method."""
     for layer in layers:
-        inside = layer._flatten_layers(include_self=False, recursive=True)  # a wrapper's, a Bidirectional's
+        inside = getattr(layer, "_flatten_layers", lambda **_: [])(include_self=False, recursive=True)
         if (_has_relu(layer) and not _guidable(layer)) or any(_has_relu(inner) for inner in inside):
             raise ValueError(f"Guided Backprop guides every ReLU, and cannot guide the one of layer "
                              f"{layer.name!r} ({type(layer).__name__}: it guides a plain ReLU after a "
-                             f"Conv1D/2D/3D or Dense layer, channels last, or a ReLU layer without "
+                             f"Conv1D/2D/3D (not causal) or Dense layer, channels last, or a ReLU layer without "
                              f"max_value, slope or threshold): explain this model with another method")

@@ -156,8 +156,10 @@ def unrolled_model(model, layer_name: str, input_gradients_only: bool = False,
     passes Guided Backprop's gradient (a model with one it cannot guide is refused).
     """
     video = model if isinstance(model, shapes.VideoModel) else shapes.inspect(model)
-    if guided:
-        check_guidable(video.backbone_layers() + video.head_layers())
+    if guided:  # the layers, and the operations that are no layer (keras.ops.relu)
+        operations = [op for graph in (video.graph, video.backbone) for op in graph.operations
+                      if not isinstance(op, keras.layers.Layer)]
+        check_guidable(video.backbone_layers() + video.head_layers() + operations)
     first, chain = (video.wrappers[0], video.wrappers[1:]) if video.wrappers else (None, ())
     if first is not None:
         split = _split(video.backbone, layer_name, input_gradients_only, guided)

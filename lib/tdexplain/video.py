@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import contours, data, explain, models, viz
+from . import contours, data, explain, models, registry, viz
 from .explain import DEFAULT_METHOD
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,12 @@ def _normal_class(class_names) -> str:
     return "normal" if "normal" in class_names else class_names[0]
 
 
+def _plain(value):
+    """An option's value as JSON can hold it: a number, text or None, else its type's name."""
+    value = value.item() if isinstance(value, np.generic) else value
+    return value if isinstance(value, (bool, int, float, str, type(None))) else f"<{type(value).__name__}>"
+
+
 def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAULT_METHOD,
                   layer: str | None = None, window: int | None = None, stride: int | None = None,
                   target=None, short: str = "pad", progress: bool = True, options: dict | None = None) -> dict:
@@ -80,11 +86,17 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
     into `out` and return the summary. `window` and `stride` are in video frames; by default 3 s
     and 1 s of the video (`WINDOW_SECONDS`). Interrupted (Ctrl-C), it saves what was explained,
     marks the summary partial, and raises KeyboardInterrupt again. options: the method's
-    options (`Explainer.explain`), checked before anything is read or written."""
+    options (`Explainer.explain`); their names are checked before anything is read or written,
+    their values by the method, at the first window."""
     if short not in SHORT_POLICIES:
         raise ValueError(f"short must be one of {SHORT_POLICIES}, got {short!r}")
+    explain.Explainer.check_methods(method)
     options = options or {}
     explain.check_options(options)
+    declared = registry.get(method).options
+    if set(options) - set(declared):
+        raise TypeError(f"{method} takes no option {', '.join(sorted(set(options) - set(declared)))}; its "
+                        f"options: {', '.join(f'{k}={v!r}' for k, v in declared.items()) or 'none'}")
     info = data.video_info(video)
     per_second = info.fps if info.fps > 0 else 8.0  # a file without a frame rate: the samples' 8 fps
     window = max(1, round(WINDOW_SECONDS * per_second)) if window is None else window
@@ -113,8 +125,7 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
                   "width": info.width, "height": info.height, "duration_seconds": info.duration},
         "model": {"path": str(model_path), "classes": list(class_names), "frames": frames,
                   "size": size, "note": demo_note(model_path, video)},
-        "method": method, "options": {name: value if isinstance(value, (bool, int, float, str, type(None)))
-                                      else f"<{type(value).__name__}>" for name, value in options.items()},
+        "method": method, "options": {name: _plain(value) for name, value in options.items()},
         "layer": layer, "window": window, "stride": stride,
         "padded": window > info.frames, "windows": [], "verdict": None,
         "complete": False, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
