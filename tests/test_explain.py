@@ -1,5 +1,7 @@
 """Correctness of the per-frame explanations, each against an independent computation."""
 
+import itertools
+
 import keras
 import numpy as np
 import pytest
@@ -478,3 +480,32 @@ def test_the_default_layer_is_the_deepest_convolution_with_8x8_cells():
         assert unroll.default_layer(cnn) == expected
         assert min(cnn.get_layer(expected).output.shape[1:3]) >= unroll.MIN_CAM_CELLS
     assert unroll.last_convolution(models._vgg19(64, 0.0625)) == "block5_conv4"
+
+
+def test_hirescam_xgradcam_and_ablationcam_equal_their_formulas_under_a_recurrent_head(model, explainer, clips):
+    """At block3_conv2, more convolutions, pooling, a GRU and dense blocks follow: the gradient
+    varies over positions, so Grad-CAM, HiResCAM, XGrad-CAM and Ablation-CAM differ, and each is
+    checked against its own formula on the unwrapped twin's tensors (Ablation-CAM by the twin's
+    forward passes with one channel of one frame zeroed)."""
+    layer, names = "block3_conv2", ("gradcam", "hirescam", "xgradcam", "ablationcam")
+    result = explainer.explain(clips[:2], methods=names, layer=layer, target=[1, 2])
+    _, after = _unwrapped_twin(model, layer)
+    for i, target in enumerate([1, 2]):
+        A, G = _twin_tensors(model, layer, clips[i], target)
+        frames, channels = A.shape[0], A.shape[-1]
+        hirescam = np.maximum((G * A).sum(axis=-1), 0)
+        total = np.abs(A).sum(axis=(1, 2), keepdims=True)
+        shares = np.divide(A, total, out=np.zeros_like(A), where=total > 0)  # a dead channel: weight 0
+        xgradcam = np.maximum(np.einsum("thwk,tk->thw", A, (shares * G).sum(axis=(1, 2))), 0)
+        ablated = np.repeat(A[None], frames * channels, axis=0)
+        for j, (t, k) in enumerate((t, k) for t in range(frames) for k in range(channels)):
+            ablated[j, t, :, :, k] = 0
+        score = keras.ops.convert_to_numpy(after(A))[0, target]
+        drops = score - keras.ops.convert_to_numpy(after(ablated.reshape((-1,) + A.shape[1:])))[:, target]
+        weights = (drops / abs(score)).reshape(frames, channels)
+        ablationcam = np.maximum(np.einsum("thwk,tk->thw", A, weights), 0)
+        for name, expected in (("hirescam", hirescam), ("xgradcam", xgradcam), ("ablationcam", ablationcam)):
+            np.testing.assert_allclose(result.raw[name][i], expected, rtol=1e-3,
+                                       atol=1e-3 * max(np.abs(expected).max(), 1e-12), err_msg=name)
+    for a, b in itertools.combinations(names, 2):  # the maps, each scaled per frame, differ here
+        assert not np.allclose(result.maps[a], result.maps[b], atol=0.05), (a, b)

@@ -131,7 +131,8 @@ class RISE(Method):
                 variants = masks * clips[i] + (1 - masks) * filled[i]
                 values = _values(explainer, variants, one.targets()[i:i + 1].repeat(len(masks)), one.layer)
                 if one.score is not None:  # scores less the first masks' mean: no float32 cancellation
-                    shifts[i] = values.mean() if start == 0 else shifts[i]
+                    if start == 0:
+                        shifts[i] = values.mean()
                     values = values - shifts[i]
                     score_sums[i] += values.sum()
                 totals[i] += np.tensordot(values, masks[..., 0], axes=1)
