@@ -384,6 +384,23 @@ def test_randomization_steps_and_description_follow_the_shape(case):
         assert any(stage.endswith(" / " + chain[-1].name) for stage in description.stages["stage"])
 
 
+def test_input_invariance_and_the_sanity_checks_run_on_every_shape(case, clips):
+    """The shifted twin computes the model's chosen output on x from x + c, whatever the shape
+    (Sequential, nested, multi-input, multi-output, Conv3D, ConvLSTM2D), and saliency on it
+    is the same map; the sanity checks take the same output and held inputs."""
+    shape = {k: v for k, v in (case.kwargs or {}).items() if k in ("output", "clip_input", "other_inputs")}
+    found = metrics.input_invariance(case.explainer(), clips, methods=("saliency", "gradient_x_input"),
+                                     layer=case.layer)
+    assert found.logit_difference < 1e-3 * max(1.0, np.abs(case.explainer().logits(clips)).max())
+    assert found.spearman["saliency"].min() > 0.99 and found.spearman["gradient_x_input"].max() < 0.99
+    randomized = metrics.model_randomization(case.model, clips, methods=("saliency",), mode="backbone",
+                                             layer=case.layer, progress=False, **shape)
+    assert randomized.spearman["saliency"][0] == 1.0 and len(randomized.spearman["saliency"]) > 1
+    again = metrics.reinitialization(case.model, clips, methods=("saliency",), layer=case.layer,
+                                     progress=False, **shape)
+    np.testing.assert_array_equal(again.maps["saliency"][0], randomized.maps["saliency"][0])
+
+
 # ---------------------------------------------------------------------- errors that say why
 
 def test_unsupported_models_get_one_error_listing_the_supported_shapes():

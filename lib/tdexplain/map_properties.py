@@ -25,7 +25,7 @@ import numpy as np
 from keras import ops
 from tqdm.auto import tqdm
 
-from . import unroll
+from . import graphs, shapes
 from .data import check_clips
 from .explain import Explainer, blurred
 from .similarity import spearman
@@ -314,12 +314,6 @@ class _Unshift(keras.layers.Layer):
         return input_shape
 
 
-def _reads_the_input(tensor) -> bool:
-    history = getattr(tensor, "_keras_history", None)
-    return isinstance(tensor, keras.KerasTensor) and history is not None and isinstance(
-        history.operation, keras.layers.InputLayer)
-
-
 def _check_shift(shift, frames: int, size: int) -> np.ndarray:
     array = np.asarray(shift, np.float32)
     try:
@@ -332,22 +326,22 @@ def _check_shift(shift, frames: int, size: int) -> np.ndarray:
     return array
 
 
-def shifted_twin(model: keras.Model, shift) -> keras.Model:
+def shifted_twin(model: keras.Model, shift, clip_input=None) -> keras.Model:
     """A model that takes clips x + shift and computes exactly what `model` computes on x.
 
-    The model's graph is replayed (`unroll._replay`) with its own layers (the weights are
-    shared, not copied) and `shift` subtracted from the input before the first layer that
-    reads it: the TimeDistributed layer is the model's own, so an `Explainer` of the twin
-    explains the same CNN. shift: a number or an array that broadcasts to a clip."""
-    frames, size = model.input_shape[1], model.input_shape[2]
-    unshift = _Unshift(_check_shift(shift, frames, size), name="subtract_shift")
-
-    def call(layer, *args, **kwargs):
-        args = keras.tree.map_structure(lambda x: unshift(x) if _reads_the_input(x) else x, args)
-        return layer(*args, **kwargs)
-
-    inputs, outputs = unroll._replay(model, call)
-    return keras.Model(inputs, outputs, name=f"{model.name}_shifted_input")
+    The model's graph (flattened: a Sequential or nested model too) is replayed with its own
+    layers (the weights are shared, not copied), `shift` subtracted from the clip input (the
+    only 5-D one, or `clip_input`) before anything reads it; the other inputs and every output
+    are the model's. An `Explainer` of the twin explains the same CNN. shift: a number or an
+    array that broadcasts to a clip."""
+    graph = graphs.flatten(model)
+    index = shapes.clip_input_index(graph, clip_input)
+    clip = graph.inputs[index]
+    unshift = _Unshift(_check_shift(shift, clip.shape[1], clip.shape[2]), name="subtract_shift")
+    inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype, name=graphs.input_name(t)) for t in graph.inputs]
+    read = [unshift(x) if i == index else x for i, x in enumerate(inputs)]
+    outputs = graphs.run_graph(graph, read, lambda layer, *args, **kwargs: layer(*args, **kwargs))
+    return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=f"{model.name}_shifted_input")
 
 
 @dataclass
@@ -368,7 +362,11 @@ class InputInvariance:
 
 
 def _twin_explainer(explainer: Explainer, shift) -> Explainer:
-    return Explainer(shifted_twin(explainer.model, shift), explainer.frames_per_pass, explainer.jit_compile)
+    """The explainer of the shifted twin, explaining the same output with the same inputs held."""
+    video = explainer.video
+    return Explainer(shifted_twin(explainer.model, shift, video.clip_input), explainer.frames_per_pass,
+                     explainer.jit_compile, output=video.output, clip_input=video.clip_input,
+                     other_inputs=video.held)
 
 
 def _invariance(explainer, twin, batch, methods, targets, layer, options, original=None) -> InputInvariance:

@@ -259,11 +259,14 @@ def _sanity_check(explainers, labels, clips, methods, target, layer, options, pr
 
 def model_randomization(model: keras.Model, clips, methods=("gradcam",), mode: str = "cascading",
                         by: str = "layer", layer: str | None = None, target=None, seed: int = 0,
-                        progress: bool = True, **options) -> SanityCheck:
+                        progress: bool = True, output=None, clip_input=None, other_inputs=None,
+                        **options) -> SanityCheck:
     """Model-parameter randomization test: maps of the same clips and target (the original
     model's prediction by default) as the weights are randomized (see `randomization_steps`).
     The model is not changed: a copy is randomized in place, step after step, and one
-    compiled explainer serves every step. `options` go to `Explainer.explain`."""
+    compiled explainer serves every step. `output`, `clip_input` and `other_inputs` choose
+    what is explained, as in `Explainer` (in every sanity check); `options` go to
+    `Explainer.explain`."""
     twin = models.copy_model(model)
     steps = randomization_steps(twin, mode, by)
     randomized = [[]] + [layers_ for _, layers_ in steps]  # so far, at each step (prefixes)
@@ -273,25 +276,29 @@ def model_randomization(model: keras.Model, clips, methods=("gradcam",), mode: s
         if step:
             _randomize(randomized[step][len(randomized[step - 1]):], rng)
 
-    return _sanity_check([Explainer(twin)] * (len(steps) + 1), ["original"] + [label for label, _ in steps],
+    explainer = Explainer(twin, output=output, clip_input=clip_input, other_inputs=other_inputs)
+    return _sanity_check([explainer] * (len(steps) + 1), ["original"] + [label for label, _ in steps],
                          clips, methods, target, layer, options, progress,
                          f"{mode} randomization", before_each=randomize)
 
 
 def reinitialization(model: keras.Model, clips, methods=("gradcam",), layer: str | None = None,
-                     target=None, seed: int = 0, progress: bool = True, **options) -> SanityCheck:
+                     target=None, seed: int = 0, progress: bool = True, output=None, clip_input=None,
+                     other_inputs=None, **options) -> SanityCheck:
     """The maps of the model and of a copy whose weights are all drawn again by their own
     initializers (nothing learnt left), for the same clips and target. A map that explains
     the model shares little with the copy's: `clip_spearman` near 0."""
     keras.utils.set_random_seed(seed)
     fresh = backend.settled(keras.models.clone_model(model))
-    return _sanity_check([Explainer(model), Explainer(fresh)], ["original", "re-initialized"],
+    shape = dict(output=output, clip_input=clip_input, other_inputs=other_inputs)
+    return _sanity_check([Explainer(model, **shape), Explainer(fresh, **shape)], ["original", "re-initialized"],
                          clips, methods, target, layer, options, progress, "re-initialization")
 
 
 def label_randomization(model: keras.Model, random_label_model: keras.Model, clips,
                         methods=("gradcam",), layer: str | None = None, target=None,
-                        progress: bool = True, **options) -> SanityCheck:
+                        progress: bool = True, output=None, clip_input=None, other_inputs=None,
+                        **options) -> SanityCheck:
     """Data randomization test: maps of the original model and of the same architecture
     trained the same way on shuffled labels (`models.RANDOM_LABELS_MODEL` for the demo), for
     the same clips and target class."""
@@ -299,7 +306,8 @@ def label_randomization(model: keras.Model, random_label_model: keras.Model, cli
         raise ValueError(f"random_label_model takes clips of (frames, size) "
                          f"{models.input_spec(random_label_model)}, the model "
                          f"{models.input_spec(model)}: train it at the model's size")
-    explainers = [Explainer(model), Explainer(random_label_model)]
+    shape = dict(output=output, clip_input=clip_input, other_inputs=other_inputs)
+    explainers = [Explainer(model, **shape), Explainer(random_label_model, **shape)]
     return _sanity_check(explainers, ["original", "random labels"], clips, methods, target,
                          layer, options, progress, "label randomization")
 
