@@ -25,13 +25,13 @@ def _notebook(path, *sources, parameters=None, seconds=None):
 def test_a_failing_notebook_keeps_the_others_and_says_why(tmp_path, capsys):
     notebooks, out = tmp_path / "nb", tmp_path / "reports"
     notebooks.mkdir()
-    started = "_ = open('started.txt', 'a').write('{}\\n')"
-    _notebook(notebooks / "01_ok.ipynb", started.format("01"), "print(6 * 7)",
+    _notebook(notebooks / "01_ok.ipynb", "print(6 * 7)",
               "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2], [3, 1]);", seconds=3)
-    _notebook(notebooks / "02_broken.ipynb", started.format("02"), "x = 1",
-              "raise RuntimeError('the model file is missing')", "print('never')", seconds=1)
-    _notebook(notebooks / "03_params.ipynb", started.format("03"), "print('value', value)",
-              parameters="value = 1", seconds=9)
+    _notebook(notebooks / "02_broken.ipynb", "x = 1", "raise RuntimeError('the model file is missing')",
+              "print('never')", seconds=1)
+    _notebook(notebooks / "03_params.ipynb", "print('value', value)", parameters="value = 1", seconds=9)
+    # handed to the two workers longest first (by the time each took when last refreshed)
+    assert [p.name[:2] for p in report.longest_first(notebooks.glob("*.ipynb"))] == ["03", "01", "02"]
     params = tmp_path / "p.yaml"
     params.write_text("value: 5\n")
     # Two at a time, as `make report` renders them: each result still lands in its place.
@@ -58,8 +58,6 @@ def test_a_failing_notebook_keeps_the_others_and_says_why(tmp_path, capsys):
     assert "the model file is missing" in broken
     # Parameters from the YAML file reach the notebook.
     assert "value 5" in (out / "03_params.html").read_text()
-    # The two that took longest when last refreshed started first, the shortest once one ended.
-    assert (notebooks / "started.txt").read_text().split()[-1] == "02"
 
 
 def test_jobs_must_be_a_whole_number(tmp_path, capsys):

@@ -224,6 +224,12 @@ def last_run_seconds(notebook: Path) -> float:
         return 0.0
 
 
+def longest_first(notebooks) -> list:
+    """The notebooks in the order they are handed to the workers: the longest last run first,
+    then by name."""
+    return sorted(sorted(notebooks), key=last_run_seconds, reverse=True)
+
+
 def render_all(notebook_dir: Path, out_dir: Path, parameters: dict | None = None,
                jobs: int = 1) -> list[Rendered]:
     """Render every notebook of the folder, `jobs` at a time (each in its own process and
@@ -239,12 +245,12 @@ def render_all(notebook_dir: Path, out_dir: Path, parameters: dict | None = None
     render = functools.partial(render_notebook, out_dir=Path(out_dir), parameters=parameters)
     start = time.perf_counter()
     if jobs == 1:
-        results = [render(nb) for nb in notebooks]
+        results = [render(nb) for nb in longest_first(notebooks)]
     else:
-        longest_first = sorted(notebooks, key=last_run_seconds, reverse=True)
         spawn = multiprocessing.get_context("spawn")  # no copy of a parent that loaded a backend
         with concurrent.futures.ProcessPoolExecutor(min(jobs, len(notebooks)), mp_context=spawn) as pool:
-            results = sorted(pool.map(render, longest_first), key=lambda rendered: rendered.notebook)
+            results = list(pool.map(render, longest_first(notebooks)))
+    results.sort(key=lambda rendered: rendered.notebook)
     write_index(results, Path(out_dir), parameters=parameters, seconds=time.perf_counter() - start, jobs=jobs)
     return results
 
