@@ -450,6 +450,10 @@ def test_outputs_and_inputs_must_be_chosen_when_ambiguous():
         explain.Explainer(two)
     explainer = explain.Explainer(two, clip_input="flow", other_inputs={"rgb": np.zeros((FRAMES, SIZE, SIZE, 3))})
     assert explainer.inner_layers == ["c"] and models.input_spec(two, clip_input=1) == (FRAMES, SIZE)
+    from tdexplain import widgets  # the explorer takes the clips' shape from the explainer's clip input
+
+    explorer = widgets.Explorer(two, clip=np.zeros((FRAMES, SIZE, SIZE, 3), np.uint8), explainer=explainer)
+    assert (explorer.frames, explorer.size) == (FRAMES, SIZE)
 
 
 def test_unknown_layers_list_the_inner_layers(clips):

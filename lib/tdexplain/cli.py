@@ -109,11 +109,13 @@ def _explain(args) -> int:
 
     out = Path(args.out) if args.out else Path(Path(args.video).stem + "_explained")
     target = int(args.target) if args.target is not None and args.target.isdigit() else args.target
+    output = int(args.output) if args.output is not None and args.output.isdigit() else args.output
     try:
         summary = video.explain_video(args.video, out, model_path=args.model, method=args.method,
                                       layer=args.layer, window=args.window, stride=args.stride,
                                       target=target, short=args.short, progress=not args.quiet,
-                                      options=dict(args.option))
+                                      options=dict(args.option), output=output,
+                                      other_inputs=_other_inputs(args.other_input) or None)
     except KeyboardInterrupt:
         print(f"tdexplain explain: interrupted; the windows explained so far are in {out} "
               f"(summary.json says complete: false)", file=sys.stderr)
@@ -157,9 +159,30 @@ def _add_explain(subparsers):
     p.add_argument("--option", action="append", default=[], type=_method_option, metavar="NAME=VALUE",
                    help="a method's option, repeatable, e.g. --option scorecam_channels=32 (the methods' "
                         "options and defaults are in the README's table of methods)")
+    p.add_argument("--output", default=None,
+                   help="the output to explain, by name or index, for a model with several")
+    p.add_argument("--other-input", action="append", default=[], metavar="NAME=FILE.npy",
+                   help="one sample's value of another input of the model (a .npy file), held for "
+                        "every window; repeatable")
     p.add_argument("--out", default=None, help="output folder (default: VIDEO_NAME_explained)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_explain)
+
+
+def _other_inputs(pairs: list) -> dict:
+    """{input name: the array of its .npy file} from NAME=FILE.npy pairs."""
+    import numpy as np
+
+    held = {}
+    for pair in pairs:
+        name, equals, path = pair.partition("=")
+        if not equals or not name:
+            raise ValueError(f"--other-input takes NAME=FILE.npy, got {pair!r}")
+        try:
+            held[name] = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"--other-input {name}: cannot read {path!r} as a .npy array ({error})") from None
+    return held
 
 
 def _method_option(text: str) -> tuple:

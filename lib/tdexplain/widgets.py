@@ -24,7 +24,6 @@ import numpy as np
 from . import contours, data, methods, video, viz
 from .explain import DEFAULT_METHOD, METHODS, Explainer
 from .extras import require
-from .models import input_spec
 
 require("tdexplain.widgets", "ipywidgets", "IPython")  # the notebooks extra
 
@@ -93,7 +92,7 @@ class Explorer:
 
     def __init__(self, model, clip="fight_01", explainer: Explainer | None = None):
         self.explainer = explainer or Explainer(model)
-        self.frames, self.size = input_spec(self.explainer.model)
+        self.frames, self.size = self.explainer.frames, self.explainer.size  # of its clip input
         self._cache = {}
         self.set_clip(clip)
 
