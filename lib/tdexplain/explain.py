@@ -209,11 +209,12 @@ class Explainer:
         of the backbone (see `inner_layers`), default `default_layer`. target: None for the
         predicted class, a class index or name, one per clip, or a callable score on the
         logits in keras.ops (``lambda logits: logits[:, 1] - logits[:, 0]``).
-        options, each used by the methods that declare it: SmoothGrad `smoothgrad_samples`
-        (25) noisy copies with noise `smoothgrad_noise` (0.15) x 255 from `seed` (0);
-        Integrated Gradients `ig_steps` (64) from `ig_baseline` (black, or an array like a
-        clip; the ``_blur`` variant starts from `blurred(clips)` and keeps the positive
-        attributions); Score-CAM the `scorecam_channels` most active channels (all).
+        options, each used by the methods that declare it: every method's options and their
+        defaults are in the README's table of methods and `check_options({})`,
+        for instance SmoothGrad's `smoothgrad_samples` noisy copies, Integrated Gradients'
+        `ig_steps` from `ig_baseline` (black, one clip, or one per clip), Score-CAM's and
+        Ablation-CAM's most active channels, occlusion's patch and RISE's masks. An unknown
+        name is refused with the list; each method checks its values.
         """
         chosen = self.check_methods(methods)
         layer = self.check_layer(layer, chosen)
