@@ -115,7 +115,7 @@ def _explain(args) -> int:
                                       layer=args.layer, window=args.window, stride=args.stride,
                                       target=target, short=args.short, progress=not args.quiet,
                                       options=dict(args.option), output=output,
-                                      other_inputs=_other_inputs(args.other_input) or None)
+                                      other_inputs=dict(args.other_input) or None)
     except KeyboardInterrupt:
         print(f"tdexplain explain: interrupted; the windows explained so far are in {out} "
               f"(summary.json says complete: false)", file=sys.stderr)
@@ -161,7 +161,7 @@ def _add_explain(subparsers):
                         "options and defaults are in the README's table of methods)")
     p.add_argument("--output", default=None,
                    help="the output to explain, by name or index, for a model with several")
-    p.add_argument("--other-input", action="append", default=[], metavar="NAME=FILE.npy",
+    p.add_argument("--other-input", action="append", default=[], type=_other_input, metavar="NAME=FILE.npy",
                    help="one sample's value of another input of the model (a .npy file), held for "
                         "every window; repeatable")
     p.add_argument("--out", default=None, help="output folder (default: VIDEO_NAME_explained)")
@@ -169,33 +169,33 @@ def _add_explain(subparsers):
     p.set_defaults(run=_explain)
 
 
-def _other_inputs(pairs: list) -> dict:
-    """{input name: the array of its .npy file} from NAME=FILE.npy pairs."""
-    import numpy as np
-
-    held = {}
-    for pair in pairs:
-        name, equals, path = pair.partition("=")
-        if not equals or not name:
-            raise ValueError(f"--other-input takes NAME=FILE.npy, got {pair!r}")
-        try:
-            held[name] = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as error:
-            raise ValueError(f"--other-input {name}: cannot read {path!r} as a .npy array ({error})") from None
-    return held
+def _name_value(text: str) -> tuple:
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
 
 
 def _method_option(text: str) -> tuple:
     """NAME=VALUE, the value read as a Python literal (32, 0.5, None), else kept as text."""
     import ast
 
-    name, equals, value = text.partition("=")
-    if not equals or not name:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    name, value = _name_value(text)
     try:
         return name, ast.literal_eval(value)
     except (ValueError, SyntaxError):
         return name, value
+
+
+def _other_input(text: str) -> tuple:
+    """NAME=FILE.npy: the input's name and the array in the file (one sample's value)."""
+    import numpy as np
+
+    name, path = _name_value(text)
+    try:
+        return name, np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise argparse.ArgumentTypeError(f"{name}: cannot read {path!r} as a .npy array ({error})") from None
 
 
 def _add_report(subparsers):

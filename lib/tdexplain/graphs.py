@@ -53,7 +53,7 @@ def flatten(model: keras.Model, name: str | None = None) -> keras.Model:
                          f"Sequential model, so its inner layers cannot be reached")
     if graph is model and not any(graph_of(layer) is not None for layer in model.layers):
         return model
-    inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype, name=input_name(t)) for t in graph.inputs]
+    inputs = fresh_inputs(graph)
     outputs = run_graph(graph, inputs, lambda layer, *args, **kwargs: layer(*args, **kwargs))
     names = [layer.name for layer in leaf_layers(model)]
     repeated = sorted({n for n in names if names.count(n) > 1})
@@ -61,6 +61,11 @@ def flatten(model: keras.Model, name: str | None = None) -> keras.Model:
         raise ValueError(f"the nested models of {model.name!r} reuse the layer name(s) "
                          f"{', '.join(repeated)}; tdexplain reaches inner layers by name: give them unique names")
     return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=name or model.name)
+
+
+def fresh_inputs(graph: keras.Model) -> list:
+    """New inputs like the graph's, with their names, to run its layers on again."""
+    return [keras.Input(batch_shape=t.shape, dtype=t.dtype, name=input_name(t)) for t in graph.inputs]
 
 
 def input_name(tensor) -> str:

@@ -338,7 +338,7 @@ def shifted_twin(model: keras.Model, shift, clip_input=None) -> keras.Model:
     index = shapes.clip_input_index(graph, clip_input)
     clip = graph.inputs[index]
     unshift = _Unshift(_check_shift(shift, clip.shape[1], clip.shape[2]), name="subtract_shift")
-    inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype, name=graphs.input_name(t)) for t in graph.inputs]
+    inputs = graphs.fresh_inputs(graph)
     read = [unshift(x) if i == index else x for i, x in enumerate(inputs)]
     outputs = graphs.run_graph(graph, read, lambda layer, *args, **kwargs: layer(*args, **kwargs))
     return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=f"{model.name}_shifted_input")

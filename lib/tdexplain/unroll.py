@@ -151,8 +151,8 @@ def unrolled_model(model, layer_name: str, input_gradients_only: bool = False,
     The head (`head`) sets the rest: logits are the scores before the output layer's softmax
     or sigmoid, probabilities its output; a linear head's outputs are the logits, and its
     probabilities their softmax (their sigmoid for a single output). input_gradients_only:
-    the frame network's convolutions pass gradients to their inputs by a faster route and give their weights none (for
-    explanations, never for training). guided: every ReLU, the backbone's and the head's,
+    the frame network's convolutions pass gradients to their inputs by a faster route and give
+    their weights none (for explanations, never for training). guided: every ReLU, the backbone's and the head's,
     passes Guided Backprop's gradient (a model with one it cannot guide is refused).
     """
     video = model if isinstance(model, shapes.VideoModel) else shapes.inspect(model)
@@ -197,6 +197,6 @@ def unrolled_model(model, layer_name: str, input_gradients_only: bool = False,
     _, outputs = _replay(video.graph, call, inputs)
     output = keras.tree.flatten(outputs)[video.output or 0]
     logits = next(logits for computed, logits in captured["heads"] if computed is output)
-    probabilities = to_probabilities(kind, logits) if kind == "linear" else output
+    probabilities = to_probabilities(kind, output)
     return keras.Model([clips, probe], [captured["activations"], logits, probabilities],
                        name=f"{video.model.name}_unrolled_at_{layer_name}")

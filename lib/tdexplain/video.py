@@ -107,7 +107,6 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
         raise ValueError(f"window must be >= 0 and stride >= 1, got window={window}, stride={stride}")
     model = models.load_model(model_path)
     explainer = explain.Explainer(model, output=output, clip_input=clip_input, other_inputs=other_inputs)
-    explainer.check_methods(method)
     layer = explainer.check_layer(layer, (method,))
     frames, size = explainer.frames, explainer.size
     class_names = explainer.class_names
