@@ -53,3 +53,28 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "tensorflow_only" in item.keywords or "both_backends" not in item.keywords:
             item.add_marker(pytest.mark.skip(reason=f"TensorFlow only (this run: {BACKEND})"))
+
+
+@pytest.fixture(scope="module")
+def two_io_model(tmp_path_factory):
+    """A saved model with inputs [meta (5,), clip (4, 32, 32, 3)] and outputs [action (classes
+    calm, fight), anomaly (one sigmoid)], and a .npy file of one meta value: (model path, meta
+    path)."""
+    import keras
+    import numpy as np
+
+    from tdexplain import models
+
+    keras.utils.set_random_seed(2)
+    frame = keras.Input((32, 32, 3))
+    cnn = keras.Model(frame, keras.layers.GlobalAveragePooling2D()(
+        keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(keras.layers.Rescaling(1 / 255)(frame))))
+    meta, clip = keras.Input((5,), name="meta"), keras.Input((4, 32, 32, 3), name="clip")
+    joined = keras.layers.Concatenate()([keras.layers.GRU(6)(keras.layers.TimeDistributed(cnn)(clip)),
+                                         keras.layers.Dense(3)(meta)])
+    model = keras.Model([meta, clip], [models.ClassProbabilities(("calm", "fight"), name="action")(joined),
+                                       keras.layers.Dense(1, activation="sigmoid", name="anomaly")(joined)])
+    folder = tmp_path_factory.mktemp("two_io")
+    model.save(folder / "two.keras")
+    np.save(folder / "meta.npy", np.linspace(-1, 1, 5).astype(np.float32))
+    return folder / "two.keras", folder / "meta.npy"

@@ -1,13 +1,14 @@
 """The reviewer's app (`make app`), driven through its widgets without a browser."""
 
 import base64
+import html
 import json
 import re
 
 import numpy as np
 import pytest
 
-from tdexplain import app, data, models
+from tdexplain import app, data, models, video
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +65,36 @@ def test_the_demo_model_on_footage_it_never_saw_says_so(tmp_path):
     reviewer.method.value = "saliency"
     assert reviewer.explain() is not None
     assert "note: " in reviewer.verdict.value and "synthetic" in reviewer.verdict.value
+
+
+def test_a_model_with_two_outputs_and_another_input_is_chosen_and_held_in_the_app(two_io_model, tmp_path):
+    """The app shows the outputs to choose from and a field for the other input; without its
+    file it says which input needs a value, with it the result is the command line's."""
+    model_path, meta_path = two_io_model
+    fight = str(data.sample_path("clips/fight_01.mp4"))
+    reviewer = app.ReviewerApp(fight, model_path=str(model_path))
+    assert reviewer.output.options == ("action", "anomaly") and reviewer.output.layout.display is None
+    assert reviewer.clip_input.layout.display == "none"  # one input of clips: no choice shown
+    assert reviewer.target.options == ("predicted", "calm", "fight") and reviewer.layer.options == ("rescaling", "conv")
+    [meta] = reviewer.other_inputs.children
+    assert meta.description == "meta" and "shape (5,)" in meta.placeholder
+    reviewer.method.value = "saliency"
+    assert reviewer.explain() is None
+    assert ("the model's input 'meta' needs a value: a .npy file of one sample, shape (5,)"
+            in html.unescape(reviewer.status.value))
+    meta.value = str(meta_path)
+    shown = reviewer.explain()
+    expected = video.explain_video(fight, tmp_path, model_path=str(model_path), method="saliency", progress=False,
+                                   output="action", other_inputs={"meta": np.load(meta_path)})
+    assert shown["model"]["output"] == "action" and shown["model"]["other_inputs"] == {"meta": [5]}
+    assert [w["probabilities"] for w in shown["windows"]] == [w["probabilities"] for w in expected["windows"]]
+    np.save(tmp_path / "other.npy", np.full(5, 3.0, np.float32))  # the held value reaches the model
+    meta.value = str(tmp_path / "other.npy")
+    assert reviewer.explain()["windows"][0]["probabilities"] != shown["windows"][0]["probabilities"]
+    reviewer.output.value = "anomaly"  # the other output: its own classes; the file typed stays
+    assert reviewer.target.options == ("predicted", "class_0")
+    assert reviewer.other_inputs.children[0].value == str(tmp_path / "other.npy")
+    np.save(tmp_path / "wrong.npy", np.zeros(3, np.float32))
+    reviewer.other_inputs.children[0].value = str(tmp_path / "wrong.npy")
+    assert reviewer.explain() is None
+    assert "other_inputs['meta'] must be one sample of shape (5,), got shape (3,)" in html.unescape(reviewer.status.value)

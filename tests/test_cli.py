@@ -250,26 +250,18 @@ def test_a_method_s_options_reach_it_and_a_wrong_one_is_named(tmp_path, capsys):
     assert "gradcam takes no option scorecam_channels; its options: none" in capsys.readouterr().err
 
 
-def test_a_model_with_two_inputs_and_two_outputs_is_explained_from_the_command_line(tmp_path, capsys):
+def test_a_model_with_two_inputs_and_two_outputs_is_explained_from_the_command_line(tmp_path, capsys,
+                                                                                  two_io_model):
     """The output to explain is chosen by name and the other input held from a .npy file; without
     it, the error names the input that needs a value."""
-    keras = pytest.importorskip("keras")
-    keras.utils.set_random_seed(2)
-    frame = keras.Input((32, 32, 3))
-    cnn = keras.Model(frame, keras.layers.GlobalAveragePooling2D()(
-        keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(keras.layers.Rescaling(1 / 255)(frame))))
-    meta, clip = keras.Input((5,), name="meta"), keras.Input((4, 32, 32, 3), name="clip")
-    joined = keras.layers.Concatenate()([keras.layers.GRU(6)(keras.layers.TimeDistributed(cnn)(clip)),
-                                         keras.layers.Dense(3)(meta)])
-    model = keras.Model([meta, clip], [models.ClassProbabilities(("calm", "fight"), name="action")(joined),
-                                       keras.layers.Dense(1, activation="sigmoid", name="anomaly")(joined)])
-    model.save(tmp_path / "two.keras")
-    np.save(tmp_path / "meta.npy", np.linspace(-1, 1, 5).astype(np.float32))
+    model_path, meta_path = two_io_model
     out = tmp_path / "explained"
-    assert cli.main(["explain", FIGHT, "--model", str(tmp_path / "two.keras"), "--out", str(out), "--quiet",
-                     "--method", "saliency", "--output", "action", "--other-input", f"meta={tmp_path / 'meta.npy'}"]) == 0
+    assert cli.main(["explain", FIGHT, "--model", str(model_path), "--out", str(out), "--quiet",
+                     "--method", "saliency", "--output", "action", "--other-input", f"meta={meta_path}"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["model"]["classes"] == ["calm", "fight"] and summary["complete"] is True
-    assert cli.main(["explain", FIGHT, "--model", str(tmp_path / "two.keras"), "--out", str(tmp_path / "x"),
+    assert (summary["model"]["output"], summary["model"]["clip_input"]) == ("action", "clip")
+    assert summary["model"]["other_inputs"] == {"meta": [5]}
+    assert cli.main(["explain", FIGHT, "--model", str(model_path), "--out", str(tmp_path / "x"),
                      "--output", "action"]) == 2
     assert "meta" in capsys.readouterr().err

@@ -1,7 +1,9 @@
 """The reviewer's app: why was this video flagged? No code to write.
 
 Choose a shipped sample or give a video file path, a model (the demo model by default), a
-method, a layer and a target, and press "Explain". The app runs `video.explain_video` (the
+method, a layer and a target, and press "Explain". A model with several outputs or several
+inputs of clips shows a choice of each; one with other inputs (metadata beside the clips)
+shows a field per input for a .npy file of one sample, held for every window. The app runs `video.explain_video` (the
 command line's `tdexplain explain`) and shows the verdict, the class probabilities of every
 window over time, the frames with their heat and contours, and links to download the overlay
 MP4 and the summary JSON. `make app` serves it with Voila (app/reviewer.ipynb, code hidden).
@@ -19,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import methods, models, video
+from . import methods, models, shapes, video
 from .explain import DEFAULT_METHOD, METHODS, Explainer
 from .extras import require
 
@@ -53,6 +55,9 @@ class ReviewerApp:
                                 placeholder="sample name or video file path", layout=w.Layout(width="420px"))
         self.model = w.Text(value=str(model_path), description="model", layout=w.Layout(width="420px"),
                             continuous_update=False)
+        self.output = w.Dropdown(description="output")
+        self.clip_input = w.Dropdown(description="clips in")
+        self.other_inputs = w.VBox()  # one Text per other input: a .npy file of one sample
         self.method = w.Dropdown(options=METHODS, value=DEFAULT_METHOD, description="method")
         self.layer = w.Dropdown(description="layer")
         self.target = w.Dropdown(description="target")
@@ -68,32 +73,88 @@ class ReviewerApp:
                              (self.frame_caption, "caption"), (self.picture, "picture"),
                              (self.downloads, "downloads")):
             widget.add_class(f"tdexplain-{name}")
-        self._explainer_for = {}
+        self._models, self._explainer_for, self._choosing = {}, {}, False
         self._load_model_choices()
         self.model.observe(lambda _: self._load_model_choices(), names="value")
+        for choice in (self.output, self.clip_input):
+            choice.observe(lambda _: self._load_layer_choices(), names="value")
         self.method.observe(lambda _: self._layer_applies(), names="value")
         self.run.on_click(lambda _: self.explain())
         self.frame.observe(lambda _: self._show_frame(), names="value")
         self.widget = w.VBox([
             w.HTML("<h2>Why was this video flagged?</h2>"),
-            self.video, self.model, w.HBox([self.method, self.layer, self.target]), self.run, self.status,
+            self.video, self.model, w.HBox([self.output, self.clip_input]), self.other_inputs,
+            w.HBox([self.method, self.layer, self.target]), self.run, self.status,
             self.verdict, self.timeline, self.frame, self.frame_caption, self.picture, self.downloads])
 
     def _load_model_choices(self) -> None:
-        """The layers and classes of the chosen model, or an error that names the file."""
+        """The outputs and clip inputs of the chosen model (shown where there is a choice),
+        then its layers and classes; or an error that names the file."""
         path = self.model.value
         try:
-            if path not in self._explainer_for:
-                self._explainer_for[path] = Explainer(models.load_model(path))
+            if path not in self._models:
+                self._models[path] = models.load_model(path)
         except (OSError, ValueError) as error:
-            self.status.value = f"<b>cannot load the model {html.escape(path)}: {html.escape(str(error))}</b>"
-            self.run.disabled = True
+            self._refuse(f"cannot load the model {html.escape(path)}: {html.escape(str(error))}")
             return
-        explainer = self._explainer_for[path]
+        model = self._models[path]
+        clip_inputs = [shapes.input_name(t) for t in model.inputs if len(t.shape) == 5]
+        self._choosing = True  # one _load_layer_choices, after both choices are set
+        for choice, options in ((self.output, shapes.output_names(model)),
+                                (self.clip_input, clip_inputs or [shapes.input_name(model.inputs[0])])):
+            choice.options, choice.value = options, options[0]
+            choice.layout.display = None if len(options) > 1 else "none"
+        self._choosing = False
+        self._load_layer_choices()
+
+    def _load_layer_choices(self) -> None:
+        """The layers and classes explained for the chosen output and clip input, and a field
+        for each other input; or the model's error, in the status line."""
+        path, output, clip_input = self.model.value, self.output.value, self.clip_input.value
+        model = self._models.get(path)
+        if self._choosing or model is None:
+            return
+        held = {shapes.input_name(t): t for t in model.inputs if shapes.input_name(t) != clip_input}
+        try:
+            key = (path, output, clip_input)
+            if key not in self._explainer_for:  # zeros stand in for the other inputs' files here
+                zeros = {name: np.zeros([d or 1 for d in t.shape[1:]], t.dtype) for name, t in held.items()}
+                self._explainer_for[key] = Explainer(model, output=output, clip_input=clip_input,
+                                                     other_inputs=zeros)
+        except ValueError as error:
+            self._refuse(f"cannot explain the model {html.escape(path)}: {html.escape(str(error))}")
+            return
+        import ipywidgets as w
+
+        typed = {field.description: field.value for field in self.other_inputs.children}
+        self._held_shapes = {name: tuple(t.shape[1:]) for name, t in held.items()}
+        self.other_inputs.children = [
+            w.Text(value=typed.get(name, ""), description=name, layout=w.Layout(width="420px"),
+                   placeholder=f"a .npy file of one sample, shape {shape}")
+            for name, shape in self._held_shapes.items()]
+        explainer = self._explainer_for[key]
         self.layer.options, self.layer.value = explainer.inner_layers, explainer.default_layer
         self.target.options, self.target.value = ["predicted"] + list(explainer.class_names), "predicted"
         self.run.disabled, self.status.value = False, ""
         self._layer_applies()
+
+    def _refuse(self, message: str) -> None:
+        self.status.value = f"<b>{message}</b>"
+        self.run.disabled = True
+
+    def _held_values(self) -> dict:
+        """The other inputs' values, read from their .npy files (checked by the explainer)."""
+        held = {}
+        for field in self.other_inputs.children:
+            path = field.value.strip()
+            if not path:
+                raise ValueError(f"the model's input {field.description!r} needs a value: a .npy file of "
+                                 f"one sample, shape {self._held_shapes[field.description]}")
+            try:
+                held[field.description] = np.load(path)
+            except (OSError, ValueError) as error:
+                raise ValueError(f"cannot read {path} for the input {field.description!r}: {error}") from error
+        return held
 
     def _layer_applies(self) -> None:
         self.layer.disabled = not methods.get(self.method.value).uses_layer
@@ -116,7 +177,9 @@ class ReviewerApp:
             target = None if self.target.value == "predicted" else self.target.value
             self.summary = video.explain_video(path, self.out, model_path=self.model.value,
                                                method=self.method.value, target=target, progress=False,
-                                               layer=self.layer.value if not self.layer.disabled else None)
+                                               layer=self.layer.value if not self.layer.disabled else None,
+                                               output=self.output.value, clip_input=self.clip_input.value,
+                                               other_inputs=self._held_values())
         except Exception as error:  # noqa: BLE001 - the reviewer reads it in the status line
             message = str(error) if isinstance(error, (OSError, ValueError)) else f"{type(error).__name__}: {error}"
             self.summary, self.frame_count = None, 0

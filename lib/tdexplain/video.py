@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import contours, data, explain, models, registry, viz
+from . import contours, data, explain, models, registry, shapes, viz
 from .explain import DEFAULT_METHOD
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,10 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
         "video": {"path": str(video), "frames": info.frames, "fps": info.fps,
                   "width": info.width, "height": info.height, "duration_seconds": info.duration},
         "model": {"path": str(model_path), "classes": list(class_names), "frames": frames,
-                  "size": size, "note": demo_note(model_path, video)},
+                  "size": size, "note": demo_note(model_path, video),
+                  "output": shapes.output_names(model)[explainer.video.output],
+                  "clip_input": shapes.input_name(explainer.video.clip_tensor),
+                  "other_inputs": {name: list(np.shape(value)) for name, value in explainer.video.held.items()}},
         "method": method, "options": {name: _plain(value) for name, value in options.items()},
         "layer": layer, "window": window, "stride": stride,
         "padded": window > info.frames, "windows": [], "verdict": None,
