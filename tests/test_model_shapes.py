@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from keras import layers, ops
 
-from tdexplain import architecture, data, explain, methods, metrics, models, shapes, unroll
+from tdexplain import architecture, data, explain, methods, metric_catalogue, metrics, models, shapes, unroll
 from tdexplain.backend import gradient
 
 FRAMES, SIZE = 4, 32
@@ -154,7 +154,64 @@ def multi_input_output() -> Case:
                 kwargs=dict(output="action", other_inputs={"meta": META}))
 
 
-BUILDERS = [sequential_backbone, functional_backbone, layer_by_layer, conv_lstm, conv3d, multi_input_output]
+def _small_cnn_case(name: str, frame_layers: list, layer: str, units: int = 3, activation="softmax") -> Case:
+    """TD(Sequential(frame_layers)) -> GRU -> Dense(units, activation)."""
+    cnn = keras.Sequential([keras.Input((SIZE, SIZE, 3)), *frame_layers], name="cnn")
+    gru, dense = layers.GRU(8, name="gru"), layers.Dense(units, activation=activation, name="scores")
+    clip = _clip_input()
+    model = keras.Model(clip, dense(gru(layers.TimeDistributed(cnn, name="td")(clip))), name=name)
+    return Case(model, layer, lambda f: _logits_of(dense)(gru(f)), frame_layers=frame_layers)
+
+
+def _plain_cnn() -> list:
+    return [layers.Rescaling(1 / 255, name="rescale"),
+            layers.Conv2D(4, 3, padding="same", activation="relu", name="conv_a"),
+            layers.Conv2D(6, 3, strides=2, padding="same", activation="relu", name="conv_b"),
+            layers.GlobalAveragePooling2D(name="gap")]
+
+
+def linear_head() -> Case:
+    """Dense(3) without activation (trained with from_logits=True): the outputs are the logits."""
+    return _small_cnn_case("linear_head", _plain_cnn(), "conv_b", activation=None)
+
+
+def sigmoid_head() -> Case:
+    """One sigmoid unit (a binary detector): one class, explained by its logit."""
+    return _small_cnn_case("sigmoid_head", _plain_cnn(), "conv_a", units=1, activation="sigmoid")
+
+
+def multi_label_head() -> Case:
+    """Three independent sigmoid units (multi-label)."""
+    return _small_cnn_case("multi_label_head", _plain_cnn(), "conv_b", activation="sigmoid")
+
+
+def mobilenet_style() -> Case:
+    """Conv -> BatchNorm -> ReLU6 -> depthwise Conv -> BatchNorm -> ReLU6 -> pointwise Conv,
+    explained at the second BatchNorm, whose activations are signed. The BatchNorm statistics
+    are drawn at random (fresh ones are an identity)."""
+    frame_layers = [layers.Rescaling(1 / 127.5, offset=-1, name="rescale"),
+                    layers.Conv2D(6, 3, strides=2, padding="same", use_bias=False, name="conv"),
+                    layers.BatchNormalization(name="bn_a"), layers.ReLU(6.0, name="relu6_a"),
+                    layers.DepthwiseConv2D(3, padding="same", use_bias=False, name="depthwise"),
+                    layers.BatchNormalization(name="bn_b"), layers.ReLU(6.0, name="relu6_b"),
+                    layers.Conv2D(8, 1, activation="relu", name="pointwise"),
+                    layers.GlobalAveragePooling2D(name="gap")]
+    case = _small_cnn_case("mobilenet_style", frame_layers, "bn_b")
+    rng = np.random.default_rng(0)
+    for bn in (l for l in frame_layers if isinstance(l, layers.BatchNormalization)):
+        k = bn.gamma.shape[0]
+        bn.set_weights([rng.uniform(0.5, 1.5, k), rng.normal(0, 0.3, k), rng.normal(0, 0.3, k),
+                        rng.uniform(0.5, 2.0, k)])
+    return case
+
+
+BUILDERS = [sequential_backbone, functional_backbone, layer_by_layer, conv_lstm, conv3d, multi_input_output,
+            linear_head, sigmoid_head, multi_label_head, mobilenet_style]
+# Maps of an absolute value: not empty where the gradient is not zero.
+ABSOLUTE = ("saliency", "gradient_x_input", "smoothgrad", "integrated_gradients", "guided_backprop")
+# What each shape refuses, and the message that says why.
+REFUSED = {"mobilenet_style": {name: "cannot guide the one of layer 'relu6_a' \\(ReLU"
+                               for name in ("guided_backprop", "guided_gradcam")}}
 
 
 @pytest.fixture(scope="module", params=BUILDERS, ids=lambda b: b.__name__)
@@ -166,6 +223,11 @@ def case(request):
 @pytest.fixture(scope="module")
 def clips():
     return data.synthetic_dataset(n=2, frames=FRAMES, size=SIZE, seed=5)[0].astype(np.float32)
+
+
+def _two_targets(case: Case) -> list:
+    """A target for each of the two clips: classes 1 and 0 (0 twice for a single unit)."""
+    return [1 % len(case.explainer().class_names), 0]
 
 
 def _apply(layers_, x):
@@ -239,7 +301,7 @@ def test_gradcam_equals_the_keras_recipe_on_a_twin(case, clips):
     """Per step (per frame, or per time step of a spatio-temporal layer): channel weights are
     the gradients averaged over space only."""
     explainer = case.explainer()
-    targets = [1, 0]
+    targets = _two_targets(case)
     result = explainer.explain(clips, methods="gradcam", layer=case.layer, target=targets)
     for i, target in enumerate(targets):
         conv_output, grads = _twin_tensors(case, clips[i], target)
@@ -252,7 +314,7 @@ def test_gradcam_equals_the_keras_recipe_on_a_twin(case, clips):
 
 def test_saliency_equals_autodiff_of_the_twin(case, clips):
     explainer = case.explainer()
-    targets = [0, 1]
+    targets = _two_targets(case)[::-1]
     result = explainer.explain(clips, methods="saliency", layer=case.layer, target=targets)
     for i, target in enumerate(targets):
         expected = _twin_input_gradient(case, clips[i], target)
@@ -263,10 +325,17 @@ def test_saliency_equals_autodiff_of_the_twin(case, clips):
                                    atol=1e-5 * np.abs(expected).max())
 
 
+@pytest.mark.both_backends
 def test_every_registered_method_keeps_the_contract_or_refuses_clearly(case, clips):
+    """Maps in [0, 1] at the clips' shape, each frame's peak 1 or 0, and not all empty (every
+    model here has a non-zero gradient); a method that cannot explain the shape is refused with
+    the reason (a layer with fewer time steps than frames, a ReLU6 Guided Backprop cannot
+    guide)."""
     explainer = case.explainer()
     steps = explainer.video.steps(case.layer)
-    usable = [m for m in methods.REGISTRY if steps == FRAMES or not methods.get(m).pairs_steps_with_frames]
+    refused = REFUSED.get(case.model.name, {})
+    usable = [m for m in methods.REGISTRY
+              if (steps == FRAMES or not methods.get(m).pairs_steps_with_frames) and m not in refused]
     result = explainer.explain(clips, methods=usable, layer=case.layer, **OPTIONS)
     for name in usable:
         maps = result.maps[name]
@@ -274,13 +343,75 @@ def test_every_registered_method_keeps_the_contract_or_refuses_clearly(case, cli
         assert np.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1, name
         peaks = maps.max(axis=(2, 3))
         assert np.all((peaks == 1) | (peaks == 0)), name
+        # Empty only where the method found nothing positive (a perturbation that only raises
+        # the score, weights all negative); the absolute gradients are never all zero here.
+        assert (peaks == 1).any() or (result.raw[name].max() <= 0 and name not in ABSOLUTE), name
         if methods.get(name).uses_layer:  # at the layer's steps (Guided Grad-CAM: at the frames)
             assert result.raw[name].shape[:2] in ((2, steps), (2, FRAMES)), name
             assert name not in result.channel_weights or result.channel_weights[name].shape[1] == steps, name
-    for name in set(methods.REGISTRY) - set(usable):
+    for name in set(methods.REGISTRY) - set(usable) - set(refused):
         with pytest.raises(ValueError, match=f"{name} masks frame t with step t.*'{case.layer}' has "
                                              f"{steps} time steps for the clip's {FRAMES} frames"):
             explainer.explain(clips, methods=name, layer=case.layer, **OPTIONS)
+    for name, reason in refused.items():
+        with pytest.raises(ValueError, match=reason):
+            explainer.explain(clips, methods=name, layer=case.layer, **OPTIONS)
+
+
+def _probabilities_by_hand(case: Case, clips) -> np.ndarray:
+    """The chosen output's probabilities from the model's own prediction: a softmax or sigmoid
+    output as it is, a linear head's outputs through a softmax."""
+    outputs = case.model.predict([META[None].repeat(len(clips), 0), clips] if case.kwargs else clips, verbose=0)
+    output = np.asarray(outputs[0] if case.kwargs else outputs)
+    if case.explainer().head != "linear":
+        return output
+    exp = np.exp(output - output.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.both_backends
+def test_every_metric_runs_on_every_shape(case, clips):
+    """Every metric of the catalogue on every shape, each checked against what it must give:
+    the curves start at the model's own probability of the target (softmax, sigmoid, or the
+    softmax of a linear head) and end at the fully removed (black) clip's; label randomization against the same model finds the same maps;
+    completeness's score difference is the logits' by a forward pass; the table has every
+    column of the catalogue."""
+    explainer, target = case.explainer(), [0, 0]
+    shape = {k: v for k, v in (case.kwargs or {}).items() if k in ("output", "clip_input", "other_inputs")}
+    masks = np.zeros((2, FRAMES, SIZE, SIZE), bool)
+    masks[:, :, 8:24, 8:24] = True
+    events = np.zeros((2, FRAMES), bool)
+    events[:, 1:3] = True
+    chosen = ("saliency", "gradcam")
+    table = metrics.evaluate_methods(explainer, clips, masks, chosen, layer=case.layer, target=target, steps=4,
+                                     progress=False, robustness_samples=1, invariance_shift=-127.5)
+    columns = {m.column for m in metric_catalogue.METRICS.values() if m.column}
+    assert columns <= set(table.columns) and np.isfinite(table[sorted(columns)].to_numpy(float)).all()
+    assert (table[["max_sensitivity", "local_lipschitz"]].to_numpy() >= 0).all()
+    expected = _probabilities_by_hand(case, clips)[:, 0]
+    for name in chosen:
+        np.testing.assert_allclose(table.attrs["curves"][name]["deletion"].probabilities[:, 0], expected,
+                                   rtol=1e-4, atol=1e-6)
+    maps = table.attrs["maps"]["gradcam"]
+    black = metrics.deletion_curve(explainer, clips, maps, target=target, steps=2, fill="black", progress=False)
+    removed = _probabilities_by_hand(case, np.zeros_like(clips))[:, 0]  # every pixel removed: black clips
+    np.testing.assert_allclose(black.probabilities[:, [0, -1]], np.stack([expected, removed], 1), rtol=1e-4,
+                               atol=1e-6)
+    importance = maps.sum(axis=(2, 3))
+    frames = metrics.frame_deletion_curve(explainer, clips, importance, target=target, progress=False)
+    np.testing.assert_allclose(frames.probabilities[:, 0], expected, rtol=1e-4, atol=1e-6)
+    for score in (metrics.temporal_pointing_game(importance, events), metrics.temporal_energy_share(importance, events),
+                  metrics.sparseness(maps), metrics.entropy(maps)):
+        assert np.isfinite(score).all()
+    assert np.all(metrics.grid_bound(masks, cells=4)["pointing_game"] == 1)  # the mask's cells hold its peak
+    response = metrics.evidence_response(explainer, clips, methods.blurred(clips), masks, layer=case.layer)
+    assert response["maps"].shape == (2, FRAMES, SIZE, SIZE) and np.isfinite(response["energy_inside"]).all()
+    found = metrics.completeness(explainer, clips, target=target, steps=4)
+    logits = explainer.logits(clips)[:, 0] - explainer.logits(np.zeros_like(clips))[:, 0]
+    np.testing.assert_allclose(found.score_difference, logits, rtol=1e-4, atol=1e-6)
+    same = metrics.label_randomization(case.model, case.model, clips, methods=("saliency",), layer=case.layer,
+                                       target=target, progress=False, **shape)
+    assert np.all(same.spearman["saliency"] > 0.999)
 
 
 def test_ablation_cam_zeroes_a_channel_of_one_time_step(clips):

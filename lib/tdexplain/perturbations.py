@@ -136,6 +136,8 @@ class RISE(Method):
                     values = values - shifts[i]
                     score_sums[i] += values.sum()
                 totals[i] += np.tensordot(values, masks[..., 0], axes=1)
+                del variants
+            del masks  # before the next chunk's are made: one chunk in memory at a time
         if one.score is not None:  # sum_i (s_i - mean s) M_i = sum_i s_i M_i - mean s x sum_i M_i
             totals -= (score_sums / count)[:, None, None, None] * mask_total
         return totals / (count * keep), None

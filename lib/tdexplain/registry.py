@@ -142,6 +142,7 @@ def score_drops(explainer, one: Pass, i: int, jobs: list, perturb):
         chunk = jobs[start:start + per_call - 1]
         copies, probe = perturb(chunk)
         scores = explainer.scores(copies, one.targets()[i:i + 1].repeat(len(chunk) + 1), one.layer, probe)
+        del copies, probe  # before the next chunk's are made: one chunk in memory at a time
         yield chunk, scores[0] - scores[1:]
 
 
