@@ -146,6 +146,8 @@ class ScoreCAM(CAM):
     pairs_steps_with_frames = True
     options = {"scorecam_channels": None}
     reference = "Wang et al., 2020: weights = softmax of the scores of channel-masked frames"
+    score = "the logit of each masked clip"
+    memory = "a batch's gradient pass, or `clips_per_call` masked clips"
 
     def weights(self, explainer, one, clips, options):
         """Each channel's upsampled, [0, 1]-scaled activation masks its own frame (the other
@@ -179,6 +181,9 @@ class AblationCAM(CAM):
     options = {"ablation_channels": None}
     reference = ("Desai & Ramaswamy, 2020: weights = the score's relative drop when the channel "
                  "is zeroed in its frame")
+    score = "the logit's drop"
+    memory = ("a batch's gradient pass, or `clips_per_call` clips with a probe each (one clip's "
+              "activations at the layer)")
 
     def weights(self, explainer, one, clips, options):
         """Channel k of frame t is zeroed by adding -A[t, ..., k] at the layer (the pass's
@@ -209,6 +214,7 @@ class GuidedGradCAM(Method):
     name, title = "guided_gradcam", "Guided Grad-CAM"
     uses_layer = True
     reference = "Selvaraju et al., 2017: Guided Backprop's map times the frame's upsampled Grad-CAM"
+    memory = "a batch's gradient pass (then its guided one)"
 
     def attribute(self, explainer, one, clips, options):
         cam, weights = REGISTRY["gradcam"].attribute(explainer, one, clips, options)

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import registry
 from .registry import (REGISTRY, Method, Pass, blurred, get, markdown_table, names,  # noqa: F401
-                       normalize_per_frame, option_defaults, register, to_frames, upsample)
+                       normalize_per_frame, option_defaults, register, score_drops, to_frames, upsample)
 
-__all__ = ["Method", "Pass", "REGISTRY", "register", "get", "names", "option_defaults",
-           "normalize_per_frame", "upsample", "to_frames", "blurred", "markdown_table"]
+__all__ = registry.__all__  # this module is the registry's public face, and registers every method
 
 
 # ---------------------------------------------------------------------- pixel methods
+
+SAMPLED_MEMORY = "a batch's gradient pass, or one of `frames_per_pass` frames"  # the sampled gradients
 
 
 @register
@@ -48,6 +50,7 @@ class SmoothGrad(Method):
     name, title = "smoothgrad", "SmoothGrad"
     options = {"smoothgrad_samples": 25, "smoothgrad_noise": 0.15, "seed": 0}
     reference = "Smilkov et al., 2017: saliency of the mean gradient over noisy copies"
+    memory = SAMPLED_MEMORY
 
     def attribute(self, explainer, one, clips, options):
         gradients = explainer.smoothgrad_gradients(
@@ -61,6 +64,7 @@ class IntegratedGradients(Method):
     name, title = "integrated_gradients", "Integrated Gradients"
     options = {"ig_steps": 64, "ig_baseline": None}
     reference = "Sundararajan et al., 2017: (x - baseline) x the mean gradient on the path, absolute"
+    memory = SAMPLED_MEMORY
 
     def attribute(self, explainer, one, clips, options):
         attributions = explainer.integrated_gradients(clips, one.targets(), options["ig_steps"],
@@ -73,6 +77,7 @@ class IntegratedGradientsBlur(Method):
     name, title = "integrated_gradients_blur", "IG from blur"
     options = {"ig_steps": 64}
     reference = "Sturmfels et al., 2020: Integrated Gradients from a blurred frame, positive part"
+    memory = SAMPLED_MEMORY
 
     def attribute(self, explainer, one, clips, options):
         # From a blurred copy of each frame, only the detail the frame adds is attributed; kept
@@ -87,6 +92,7 @@ class GuidedBackprop(Method):
     name, title = "guided_backprop", "Guided Backprop"
     reference = ("Springenberg et al., 2015: the gradient with each ReLU passing back only positive "
                  "gradients where its input was positive; absolute, largest over colours")
+    memory = "a batch's gradient pass (then its guided one)"
 
     def attribute(self, explainer, one, clips, options):
         return np.abs(explainer.guided_gradients(clips, one.targets(), one.layer)).max(axis=-1), None

@@ -16,7 +16,8 @@ FAMILIES = ("localization", "faithfulness", "randomization", "robustness", "comp
 class Metric:
     """name; function: what computes it in `tdexplain.metrics`; family (one of FAMILIES);
     measures: one sentence; better: "higher", "lower" or what to read; column: its column in
-    `evaluate_methods` ("" when it has none), present when the argument `asked_by` says so."""
+    `evaluate_methods` ("" when it has none), present when the argument `asked_by` says so;
+    score: what it reads of the model; memory: what bounds its peak memory."""
 
     name: str
     function: str
@@ -25,7 +26,14 @@ class Metric:
     better: str
     column: str = ""
     asked_by: str = ""
+    score: str = "the maps"  # what it reads of the model (see the README's "What score is explained")
+    memory: str = "the maps"  # what bounds its peak memory
 
+
+CURVES = dict(score="the probability",
+              memory="256 MB of changed clips at a time (`metrics.VARIANT_BYTES`; at least one clip's)")
+SANITY = dict(memory="the maps of every step, and a copy of the model")
+EXPLAIN_MEMORY = "the method's explain call"
 
 _CATALOGUE = (
     Metric("pointing game", "pointing_game", "localization",
@@ -45,30 +53,32 @@ _CATALOGUE = (
            "the best localization any map at a layer's grid can reach", "a ceiling, not a score"),
     Metric("evidence response", "evidence_response", "localization",
            "where an inner layer's activations change when the evidence is removed, scored as a map",
-           "higher: that layer can localize"),
+           "higher: that layer can localize", score="the layer's activations",
+           memory="the layer's activations for the clips, twice"),
     Metric("deletion AUC", "deletion_curve", "faithfulness",
            "the class probability as each frame's most important pixels are removed",
-           "lower", "deletion_auc"),
+           "lower", "deletion_auc", **CURVES),
     Metric("insertion AUC", "deletion_curve", "faithfulness",
            "the class probability as those pixels are revealed on a blurred clip (mode='insertion')",
-           "higher", "insertion_auc"),
+           "higher", "insertion_auc", **CURVES),
     Metric("frame deletion AUC", "frame_deletion_curve", "faithfulness",
-           "the class probability as whole frames are removed, the most important first", "lower"),
+           "the class probability as whole frames are removed, the most important first", "lower",
+           **CURVES),
     Metric("model randomization", "model_randomization", "randomization",
            "Spearman and SSIM of the maps with those of the model as its weights are randomized",
-           "lower: the map depends on the model"),
+           "lower: the map depends on the model", **SANITY),
     Metric("re-initialization", "reinitialization", "randomization",
            "Spearman and SSIM with the maps of a copy whose weights are drawn again",
-           "lower: the map depends on the model"),
+           "lower: the map depends on the model", **SANITY),
     Metric("label randomization", "label_randomization", "randomization",
            "Spearman and SSIM with the maps of the model trained on shuffled labels",
-           "lower: the map depends on what was learnt"),
+           "lower: the map depends on what was learnt", **SANITY),
     Metric("max-sensitivity", "max_sensitivity", "robustness",
            "largest relative change of the maps under small input noise (Yeh et al., 2019)",
-           "lower", "max_sensitivity", "robustness_samples > 0"),
+           "lower", "max_sensitivity", "robustness_samples > 0", memory=EXPLAIN_MEMORY),
     Metric("local Lipschitz", "local_lipschitz", "robustness",
            "largest change of the maps per unit of input noise (Alvarez-Melis and Jaakkola, 2018)",
-           "lower", "local_lipschitz", "robustness_samples > 0"),
+           "lower", "local_lipschitz", "robustness_samples > 0", memory=EXPLAIN_MEMORY),
     Metric("sparseness", "sparseness", "complexity",
            "Gini index of each frame's map (Chalasani et al., 2020)",
            "higher: more concentrated (not more correct)", "sparseness"),
@@ -76,10 +86,12 @@ _CATALOGUE = (
            "lower: more concentrated (not more correct)", "entropy"),
     Metric("completeness", "completeness", "axiomatic",
            "gap between the sum of Integrated Gradients' attributions and score(x) - score(baseline)",
-           "lower (0: complete)"),
+           "lower (0: complete)", score="the logit",
+           memory="gradient passes of `frames_per_pass` frames (Integrated Gradients')"),
     Metric("input invariance", "input_invariance", "axiomatic",
            "Spearman of the maps of the model on x and of a twin that takes x + c (Kindermans et al., 2017)",
-           "higher (1: invariant)", "input_invariance", "invariance_shift"),
+           "higher (1: invariant)", "input_invariance", "invariance_shift",
+           memory="the method's, twice (the model and its shifted twin)"),
 )
 
 METRICS: dict[str, Metric] = {metric.name: metric for metric in _CATALOGUE}
@@ -87,14 +99,14 @@ METRICS: dict[str, Metric] = {metric.name: metric for metric in _CATALOGUE}
 
 def markdown_table() -> str:
     """The README's table of metrics, by family (`python -m tdexplain.metric_catalogue`)."""
-    rows = ["| family | metric | function | what it measures | better | `evaluate_methods` column |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| family | metric | function | what it measures | better | reads | peak memory: at most | "
+            "`evaluate_methods` column |", "|---|---|---|---|---|---|---|---|"]
     for family in FAMILIES:
         for metric in (m for m in METRICS.values() if m.family == family):
             column = f"`{metric.column}`" if metric.column else "none"
             column += f" (with `{metric.asked_by}`)" if metric.asked_by else ""
             rows.append(f"| {family} | {metric.name} | `metrics.{metric.function}` | {metric.measures} | "
-                        f"{metric.better} | {column} |")
+                        f"{metric.better} | {metric.score} | {metric.memory} | {column} |")
     return "\n".join(rows)
 
 

@@ -46,6 +46,8 @@ class Occlusion(Method):
     options = {"occlusion_patch": None, "occlusion_stride": None}
     reference = ("Zeiler & Fergus, 2014: the score's drop when a sliding patch of one frame is "
                  "blurred, averaged over the patches on each pixel, positive part")
+    score = "the logit's drop"
+    memory = "a batch's gradient pass, or `clips_per_call` occluded clips"
 
     def attribute(self, explainer, one, clips, options):
         """Patches of `occlusion_patch` pixels (a quarter of the frame) every `occlusion_stride`
@@ -104,6 +106,8 @@ class RISE(Method):
     options = {"rise_masks": 400, "rise_cells": 6, "rise_frame_cells": None, "rise_keep": 0.5, "seed": 0}
     reference = ("Petsiuk et al., 2018, over frames and regions: the sum of random masks, each "
                  "weighted by the target's probability on the clip it masks, / (masks x keep)")
+    score = "the probability (a callable score: its value)"
+    memory = "a batch's gradient pass, or `clips_per_call` masks and masked clips"
 
     def attribute(self, explainer, one, clips, options):
         """S = sum_i p(M_i x + (1 - M_i) blur) M_i / (count x keep), with `rise_masks` masks of
@@ -128,7 +132,8 @@ class RISE(Method):
                                frame_cells, keep, options["seed"])[..., None]
             mask_total += masks[..., 0].sum(axis=0)
             for i in range(n):
-                variants = masks * clips[i] + (1 - masks) * filled[i]
+                variants = masks * (clips[i] - filled[i])  # M x + (1 - M) blur, with one array
+                variants += filled[i]
                 values = _values(explainer, variants, one.targets()[i:i + 1].repeat(len(masks)), one.layer)
                 if one.score is not None:  # scores less the first masks' mean: no float32 cancellation
                     if start == 0:

@@ -52,6 +52,8 @@ class Method:
     pairs_steps_with_frames = False  # the rule uses the layer's step t on frame t (needs S == T)
     options: dict = {}  # option name -> default
     reference = ""
+    score = "the logit"  # what it explains (README: "What score is explained")
+    memory = "a batch's gradient pass (`batch_size` clips)"  # what bounds its peak memory
 
     def attribute(self, explainer, one: Pass, clips: np.ndarray, options: dict):
         raise NotImplementedError
@@ -148,10 +150,11 @@ def score_drops(explainer, one: Pass, i: int, jobs: list, perturb):
 
 def markdown_table() -> str:
     """The README's table of methods, made from the registry (`python -m tdexplain.methods`)."""
-    rows = ["| method | title in figures | reads | options (default) | what it computes |",
-            "|---|---|---|---|---|"]
+    rows = ["| method | title in figures | reads | score | options (default) | peak memory: at most | "
+            "what it computes |", "|---|---|---|---|---|---|---|"]
     for method in REGISTRY.values():
         options = ", ".join(f"`{k}={v!r}`" for k, v in method.options.items()) or "none"
         reads = "an inner layer" if method.uses_layer else "the pixels"
-        rows.append(f"| `{method.name}` | {method.title} | {reads} | {options} | {method.reference} |")
+        rows.append(f"| `{method.name}` | {method.title} | {reads} | {method.score} | {options} | "
+                    f"{method.memory} | {method.reference} |")
     return "\n".join(rows)
