@@ -16,7 +16,7 @@ from tdexplain.methods import blurred, normalize_per_frame, upsample
 FRAMES, SIZE, CLASSES = 4, 32, ("normal", "fight", "shooting")
 
 
-def _gap_model(convolutions: int, seed: int = 3) -> keras.Model:
+def _gap_model(convolutions: int, seed: int = 3, frames: int = FRAMES) -> keras.Model:
     """TimeDistributed(rescale -> `convolutions` ReLU convolutions -> global average) ->
     average over time -> softmax Dense. The logits are linear in the last convolution's
     activations A: logit_c = b_c + sum_{t,y,x,k} A W_kc / (T h w)."""
@@ -26,7 +26,7 @@ def _gap_model(convolutions: int, seed: int = 3) -> keras.Model:
     for i in range(convolutions):
         x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name=f"conv{i + 1}")(x)
     cnn = keras.Model(frame, keras.layers.GlobalAveragePooling2D()(x), name="cnn")
-    clips = keras.Input((FRAMES, SIZE, SIZE, 3))
+    clips = keras.Input((frames, SIZE, SIZE, 3))
     features = keras.layers.GlobalAveragePooling1D()(keras.layers.TimeDistributed(cnn)(clips))
     return keras.Model(clips, models.ClassProbabilities(CLASSES, name="probabilities")(features))
 
@@ -372,3 +372,36 @@ def test_guided_backprop_refuses_a_relu_hidden_in_the_head(clips, head, named):
     with pytest.raises(ValueError, match=f"cannot guide the one of layer .*{re.escape(named)}"):
         explainer.explain(clips, methods="guided_backprop", layer="conv1")
     assert explainer.explain(clips, methods="saliency", layer="conv1").maps["saliency"].max() == 1
+
+
+@pytest.mark.parametrize("name, once, more", [
+    ("scorecam", dict(scorecam_channels=1), dict(scorecam_channels=4)),           # 7 and 28 masked clips
+    ("ablationcam", dict(ablation_channels=1), dict(ablation_channels=4)),        # 7 and 28 probes
+    ("occlusion", dict(occlusion_patch=SIZE, occlusion_stride=SIZE),              # 7 and 28 occluded clips
+     dict(occlusion_patch=SIZE // 2, occlusion_stride=SIZE // 2)),
+    ("rise", dict(rise_masks=8), dict(rise_masks=32))])
+def test_a_perturbation_method_holds_one_call_of_clips_whatever_its_count(name, once, more):
+    """NumPy's peak (tracemalloc) for a count that fills one call of `clips_per_call` (8) clips
+    and for one that needs four: the same, as one call's clips are released before the next
+    call's are made (they were not: two calls' clips at the peak). 7 frames, so that 7 jobs
+    and the unchanged row fill a call of Ablation-CAM and occlusion."""
+    import tracemalloc
+
+    model = _gap_model(2, frames=7)
+    clip = data.synthetic_dataset(n=1, frames=7, size=SIZE, seed=5)[0].astype(np.float32)
+    explainer = explain.Explainer(model, frames_per_pass=7)
+    assert explainer.clips_per_call() == 8
+
+    def peak(options):
+        explainer.explain(clip, methods=name, layer="conv2", **options)  # compiled passes built first
+        tracemalloc.start()
+        try:
+            explainer.explain(clip, methods=name, layer="conv2", **options)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    one_call_of_clips = 8 * clip.nbytes
+    small, large = peak(once), peak(more)
+    assert small > one_call_of_clips  # the call's clips are in the peak
+    assert large < small + 0.25 * one_call_of_clips, (small, large)
