@@ -86,11 +86,13 @@ def test_a_model_with_two_outputs_and_another_input_is_chosen_and_held_in_the_ap
     shown = reviewer.explain()
     expected = video.explain_video(fight, tmp_path, model_path=str(model_path), method="saliency", progress=False,
                                    output="action", other_inputs={"meta": np.load(meta_path)})
-    assert shown["model"]["output"] == "action" and shown["model"]["other_inputs"] == {"meta": [5]}
+    assert shown["model"]["output"] == "action" and shown["model"]["other_inputs"] == expected["model"]["other_inputs"]
     assert [w["probabilities"] for w in shown["windows"]] == [w["probabilities"] for w in expected["windows"]]
     np.save(tmp_path / "other.npy", np.full(5, 3.0, np.float32))  # the held value reaches the model
     meta.value = str(tmp_path / "other.npy")
-    assert reviewer.explain()["windows"][0]["probabilities"] != shown["windows"][0]["probabilities"]
+    other = reviewer.explain()
+    assert other["windows"][0]["probabilities"] != shown["windows"][0]["probabilities"]
+    assert other["model"]["other_inputs"]["meta"]["sha256"] != shown["model"]["other_inputs"]["meta"]["sha256"]
     reviewer.output.value = "anomaly"  # the other output: its own classes; the file typed stays
     assert reviewer.target.options == ("predicted", "class_0")
     assert reviewer.other_inputs.children[0].value == str(tmp_path / "other.npy")
@@ -98,3 +100,38 @@ def test_a_model_with_two_outputs_and_another_input_is_chosen_and_held_in_the_ap
     reviewer.other_inputs.children[0].value = str(tmp_path / "wrong.npy")
     assert reviewer.explain() is None
     assert "other_inputs['meta'] must be one sample of shape (5,), got shape (3,)" in html.unescape(reviewer.status.value)
+    np.savez(tmp_path / "two.npz", a=np.zeros(5), b=np.ones(5))
+    reviewer.other_inputs.children[0].value = str(tmp_path / "two.npz")
+    assert reviewer.explain() is None and "holds several arrays" in reviewer.status.value
+    reviewer.model.value = models.DEMO_MODEL  # another model: no choice to show, no file carried over
+    assert reviewer.output.layout.display == "none" and reviewer.other_inputs.children == ()
+    assert reviewer.target.options == ("predicted", "normal", "fight", "shooting")
+
+
+def test_a_model_with_two_clip_inputs_lets_the_reviewer_choose_which_one_the_video_feeds(tmp_path):
+    """The clip input is chosen in the app; the other one becomes a field, held from its file."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    rgb, flow = keras.Input((4, 32, 32, 3), name="rgb"), keras.Input((4, 32, 32, 3), name="flow")
+    cnn = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255),
+                            keras.layers.Conv2D(2, 3, activation="relu", name="c"), keras.layers.Flatten()])
+    joined = keras.layers.TimeDistributed(cnn)(keras.layers.Add()([rgb, flow]))
+    model = keras.Model([rgb, flow], keras.layers.Dense(2, activation="softmax")(keras.layers.GRU(2)(joined)))
+    model.save(tmp_path / "streams.keras")
+    np.save(tmp_path / "still.npy", np.full((4, 32, 32, 3), 90, np.float32))
+    fight = str(data.sample_path("clips/fight_01.mp4"))
+    reviewer = app.ReviewerApp(fight, model_path=str(tmp_path / "streams.keras"))
+    assert reviewer.clip_input.options == ("rgb", "flow") and reviewer.clip_input.layout.display is None
+    assert [f.description for f in reviewer.other_inputs.children] == ["flow"]
+    reviewer.clip_input.value = "flow"
+    [held] = reviewer.other_inputs.children
+    assert held.description == "rgb" and "shape (4, 32, 32, 3)" in held.placeholder
+    held.value = str(tmp_path / "still.npy")
+    reviewer.method.value = "saliency"
+    shown = reviewer.explain()
+    expected = video.explain_video(fight, tmp_path / "cli", model_path=str(tmp_path / "streams.keras"),
+                                   method="saliency", progress=False, clip_input="flow",
+                                   other_inputs={"rgb": np.load(tmp_path / "still.npy")})
+    assert shown["model"]["clip_input"] == "flow"
+    assert [w["probabilities"] for w in shown["windows"]] == [w["probabilities"] for w in expected["windows"]]

@@ -99,12 +99,15 @@ class ReviewerApp:
             return
         model = self._models[path]
         clip_inputs = [shapes.input_name(t) for t in model.inputs if len(t.shape) == 5]
+        self.other_inputs.children = []  # another model's files do not carry over
         self._choosing = True  # one _load_layer_choices, after both choices are set
-        for choice, options in ((self.output, shapes.output_names(model)),
-                                (self.clip_input, clip_inputs or [shapes.input_name(model.inputs[0])])):
-            choice.options, choice.value = options, options[0]
-            choice.layout.display = None if len(options) > 1 else "none"
-        self._choosing = False
+        try:
+            for choice, options in ((self.output, shapes.output_names(model)),
+                                    (self.clip_input, clip_inputs or [shapes.input_name(model.inputs[0])])):
+                choice.options, choice.value = options, options[0]
+                choice.layout.display = None if len(options) > 1 else "none"
+        finally:
+            self._choosing = False
         self._load_layer_choices()
 
     def _load_layer_choices(self) -> None:
@@ -139,8 +142,11 @@ class ReviewerApp:
         self._layer_applies()
 
     def _refuse(self, message: str) -> None:
+        """Say why in the status line; nothing of the last model stays to be chosen."""
         self.status.value = f"<b>{message}</b>"
         self.run.disabled = True
+        self.layer.options = self.target.options = ()
+        self.other_inputs.children = []
 
     def _held_values(self) -> dict:
         """The other inputs' values, read from their .npy files (checked by the explainer)."""
@@ -151,9 +157,13 @@ class ReviewerApp:
                 raise ValueError(f"the model's input {field.description!r} needs a value: a .npy file of "
                                  f"one sample, shape {self._held_shapes[field.description]}")
             try:
-                held[field.description] = np.load(path)
+                value = np.load(path)
             except (OSError, ValueError) as error:
                 raise ValueError(f"cannot read {path} for the input {field.description!r}: {error}") from error
+            if not isinstance(value, np.ndarray):  # an .npz archive
+                raise ValueError(f"{path} for the input {field.description!r} holds several arrays; give a "
+                                 f".npy file of one array")
+            held[field.description] = value
         return held
 
     def _layer_applies(self) -> None:

@@ -3,6 +3,7 @@ and the files a reviewer reads (summary.json, overlay.mp4, timeline.png)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -69,6 +70,13 @@ def demo_note(model_path, video) -> str | None:
     return None if Path(video).resolve().parent == samples else DEMO_NOTE
 
 
+def _held_record(value: np.ndarray) -> dict:
+    """What summary.json says of a held input: its shape and a digest of its values (two runs
+    with different values are told apart)."""
+    digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()[:16]
+    return {"shape": list(np.shape(value)), "sha256": digest}
+
+
 def _normal_class(class_names) -> str:
     return "normal" if "normal" in class_names else class_names[0]
 
@@ -128,7 +136,7 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
                   "size": size, "note": demo_note(model_path, video),
                   "output": shapes.output_names(model)[explainer.video.output],
                   "clip_input": shapes.input_name(explainer.video.clip_tensor),
-                  "other_inputs": {name: list(np.shape(value)) for name, value in explainer.video.held.items()}},
+                  "other_inputs": {name: _held_record(value) for name, value in explainer.video.held.items()}},
         "method": method, "options": {name: _plain(value) for name, value in options.items()},
         "layer": layer, "window": window, "stride": stride,
         "padded": window > info.frames, "windows": [], "verdict": None,
