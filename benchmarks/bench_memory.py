@@ -7,8 +7,8 @@ beforehand, so tracing is not counted):
 - host: tracemalloc's peak, the arrays the method makes in NumPy (masked clips, masks, probes);
 - backend: TensorFlow's allocator, `get_memory_info("CPU:0")` (or "GPU:0"); n/a under JAX,
   whose peak cannot be reset between methods.
-The sampled and masking methods run with small counts that still fill whole calls of
-`clips_per_call` clips; at the first size each is run again with twice the count, to show
+The sampled and masking methods run with small counts that fill at least one call of
+`clips_per_call` clips (or a gradient pass of `frames_per_pass` frames); at the first size each is run again with twice the count, to show
 that the peak depends on the call, not on how many channels, masks or samples there are
 (T x K = 4096 Score-CAM clips at the paper's size would take hours on a CPU, not more memory).
 Weights are random (ImageNet's cannot be downloaded here); memory does not depend on them.
@@ -83,9 +83,9 @@ def run_size(size: int, frames: int, width: float, peak: BackendPeak, doubled: b
     explainer = explain.Explainer(model)
     layer = explainer.default_layer
     k = explainer.activations(clip, layer).shape[-1]
-    # Build every compiled pass first: the gradient pass, the forward pass (padded to its
-    # chunk) and Guided Backprop's.
-    explainer.explain(clip, methods=("saliency", "guided_backprop"))
+    # Build every compiled pass first: the gradient pass for one clip and for a chunk of
+    # samples, the forward pass (padded to its chunk) and Guided Backprop's.
+    explainer.explain(clip, methods=("saliency", "guided_backprop", "smoothgrad"), smoothgrad_samples=8)
     explainer.logits(clip)
     rows = []
     for name, method in methods.REGISTRY.items():

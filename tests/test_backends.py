@@ -221,6 +221,7 @@ def test_tensorflow_and_jax_give_the_same_probabilities_and_maps(jax_run):
 def test_the_readme_lists_the_registered_methods():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert methods.markdown_table() in readme, "run `python -m tdexplain.methods` and paste its table"
+    assert [name for name in methods.__all__ if not hasattr(methods, name)] == []  # the registry's, re-exported
 
 
 def test_the_library_s_modules_import_one_another_without_cycles():

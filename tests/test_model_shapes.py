@@ -252,6 +252,11 @@ def _twin(case: Case, clip, target):
     return ops.convert_to_numpy(activations), score
 
 
+def _twin_score(case: Case, clip, target) -> float:
+    activations, score = _twin(case, clip, target)
+    return float(ops.convert_to_numpy(score(activations)))
+
+
 def _twin_tensors(case: Case, clip, target):
     """Activations and gradients (S, h, w, K) of the case's layer for one clip, on the twin."""
     activations, score = _twin(case, clip, target)
@@ -345,7 +350,8 @@ def test_every_registered_method_keeps_the_contract_or_refuses_clearly(case, cli
         assert np.all((peaks == 1) | (peaks == 0)), name
         # Empty only where the method found nothing positive (a perturbation that only raises
         # the score, weights all negative); the absolute gradients are never all zero here.
-        assert (peaks == 1).any() or (result.raw[name].max() <= 0 and name not in ABSOLUTE), name
+        for i, raw in enumerate(result.raw[name]):
+            assert (peaks[i] == 1).any() or (raw.max() <= 0 and name not in ABSOLUTE), (name, i)
         if methods.get(name).uses_layer:  # at the layer's steps (Guided Grad-CAM: at the frames)
             assert result.raw[name].shape[:2] in ((2, steps), (2, FRAMES)), name
             assert name not in result.channel_weights or result.channel_weights[name].shape[1] == steps, name
@@ -373,9 +379,10 @@ def _probabilities_by_hand(case: Case, clips) -> np.ndarray:
 def test_every_metric_runs_on_every_shape(case, clips):
     """Every metric of the catalogue on every shape, each checked against what it must give:
     the curves start at the model's own probability of the target (softmax, sigmoid, or the
-    softmax of a linear head) and end at the fully removed (black) clip's; label randomization against the same model finds the same maps;
-    completeness's score difference is the logits' by a forward pass; the table has every
-    column of the catalogue."""
+    softmax of a linear head) and end at the fully removed (black) clip's; label randomization
+    against the same model finds the same maps; completeness's score difference and attribution
+    sum are the twin's logits and its Integrated Gradients; the table has every column of the
+    catalogue."""
     explainer, target = case.explainer(), [0, 0]
     shape = {k: v for k, v in (case.kwargs or {}).items() if k in ("output", "clip_input", "other_inputs")}
     masks = np.zeros((2, FRAMES, SIZE, SIZE), bool)
@@ -407,8 +414,13 @@ def test_every_metric_runs_on_every_shape(case, clips):
     response = metrics.evidence_response(explainer, clips, methods.blurred(clips), masks, layer=case.layer)
     assert response["maps"].shape == (2, FRAMES, SIZE, SIZE) and np.isfinite(response["energy_inside"]).all()
     found = metrics.completeness(explainer, clips, target=target, steps=4)
-    logits = explainer.logits(clips)[:, 0] - explainer.logits(np.zeros_like(clips))[:, 0]
-    np.testing.assert_allclose(found.score_difference, logits, rtol=1e-4, atol=1e-6)
+    black = np.zeros_like(clips[0])
+    for i, clip in enumerate(clips):  # on the twin: its logits, and IG's midpoint sum of its gradients
+        difference = _twin_score(case, clip, 0) - _twin_score(case, black, 0)
+        mean_gradient = np.mean([_twin_input_gradient(case, alpha * clip, 0) for alpha in (0.125, 0.375, 0.625, 0.875)],
+                                axis=0)
+        np.testing.assert_allclose(found.score_difference[i], difference, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(found.attribution_sum[i], (clip * mean_gradient).sum(), rtol=1e-3, atol=1e-4)
     same = metrics.label_randomization(case.model, case.model, clips, methods=("saliency",), layer=case.layer,
                                        target=target, progress=False, **shape)
     assert np.all(same.spearman["saliency"] > 0.999)

@@ -374,34 +374,61 @@ def test_guided_backprop_refuses_a_relu_hidden_in_the_head(clips, head, named):
     assert explainer.explain(clips, methods="saliency", layer="conv1").maps["saliency"].max() == 1
 
 
+def _numpy_peak(run) -> int:
+    """NumPy's peak (tracemalloc) while `run()` runs, after a first run built its compiled passes."""
+    import tracemalloc
+
+    run()
+    tracemalloc.start()
+    try:
+        run()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.fixture(scope="module")
+def seven_frames():
+    """A model of 7 frames and one of its clips: 7 jobs and the unchanged row fill a call of 8
+    clips of Ablation-CAM and occlusion."""
+    return _gap_model(2, frames=7), data.synthetic_dataset(n=1, frames=7, size=SIZE, seed=5)[0][0].astype(np.float32)
+
+
 @pytest.mark.parametrize("name, once, more", [
     ("scorecam", dict(scorecam_channels=1), dict(scorecam_channels=4)),           # 7 and 28 masked clips
     ("ablationcam", dict(ablation_channels=1), dict(ablation_channels=4)),        # 7 and 28 probes
     ("occlusion", dict(occlusion_patch=SIZE, occlusion_stride=SIZE),              # 7 and 28 occluded clips
      dict(occlusion_patch=SIZE // 2, occlusion_stride=SIZE // 2)),
-    ("rise", dict(rise_masks=8), dict(rise_masks=32))])
-def test_a_perturbation_method_holds_one_call_of_clips_whatever_its_count(name, once, more):
-    """NumPy's peak (tracemalloc) for a count that fills one call of `clips_per_call` (8) clips
-    and for one that needs four: the same, as one call's clips are released before the next
-    call's are made (they were not: two calls' clips at the peak). 7 frames, so that 7 jobs
-    and the unchanged row fill a call of Ablation-CAM and occlusion."""
-    import tracemalloc
-
-    model = _gap_model(2, frames=7)
-    clip = data.synthetic_dataset(n=1, frames=7, size=SIZE, seed=5)[0].astype(np.float32)
-    explainer = explain.Explainer(model, frames_per_pass=7)
-    assert explainer.clips_per_call() == 8
-
-    def peak(options):
-        explainer.explain(clip, methods=name, layer="conv2", **options)  # compiled passes built first
-        tracemalloc.start()
-        try:
-            explainer.explain(clip, methods=name, layer="conv2", **options)
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-
+    ("rise", dict(rise_masks=8), dict(rise_masks=32)),
+    ("smoothgrad", dict(smoothgrad_samples=8), dict(smoothgrad_samples=32)),     # gradient passes of 8 clips
+    ("integrated_gradients", dict(ig_steps=8), dict(ig_steps=32))])
+def test_a_method_holds_one_call_of_clips_whatever_its_count(seven_frames, name, once, more):
+    """NumPy's peak for a count that fills one call of 8 clips (`clips_per_call`, or a gradient
+    pass of `frames_per_pass` frames) and for one that needs four: the same, as one call's clips
+    are released before the next call's are made. (Before, two calls' clips were at the peak:
+    this failed for Ablation-CAM, RISE, SmoothGrad and Integrated Gradients.)"""
+    model, clip = seven_frames
+    sampled = name in ("smoothgrad", "integrated_gradients")
+    explainer = explain.Explainer(model, frames_per_pass=7 * 8 if sampled else 7)
+    assert (explainer._chunk() if sampled else explainer.clips_per_call()) == 8
     one_call_of_clips = 8 * clip.nbytes
-    small, large = peak(once), peak(more)
+    small, large = (_numpy_peak(lambda: explainer.explain(clip, methods=name, layer="conv2", **options))
+                    for options in (once, more))
     assert small > one_call_of_clips  # the call's clips are in the peak
     assert large < small + 0.25 * one_call_of_clips, (small, large)
+
+
+def test_a_deletion_curve_holds_one_group_of_changed_clips_whatever_the_clips(seven_frames, monkeypatch):
+    """With VARIANT_BYTES set to one clip's 17 variants (16 steps), the curve of 4 clips peaks as
+    the curve of one: one group of changed clips at a time."""
+    from tdexplain import metrics
+
+    model, clip = seven_frames
+    explainer = explain.Explainer(model, frames_per_pass=7)
+    monkeypatch.setattr(metrics, "VARIANT_BYTES", 17 * clip.nbytes)
+    maps = np.random.default_rng(0).random((1,) + clip.shape[:3])
+    clips, four_maps = np.repeat(clip[None], 4, axis=0), np.repeat(maps, 4, axis=0)
+    small = _numpy_peak(lambda: metrics.deletion_curve(explainer, clip[None], maps, target=0, progress=False))
+    large = _numpy_peak(lambda: metrics.deletion_curve(explainer, clips, four_maps, target=0, progress=False))
+    group = 17 * clip.nbytes
+    assert small > group and large < small + 0.4 * group, (small, large)

@@ -97,6 +97,7 @@ class EigenCAM(Method):
     uses_layer = True
     reference = ("Muhammad & Yeasin, 2020: each frame's activations on their first principal "
                  "component, no gradient (blind to the target)")
+    score = "none (the activations only)"
 
     def attribute(self, explainer, one, clips, options):
         n, t, h, w, k = one.activations.shape
@@ -181,7 +182,7 @@ class AblationCAM(CAM):
     options = {"ablation_channels": None}
     reference = ("Desai & Ramaswamy, 2020: weights = the score's relative drop when the channel "
                  "is zeroed in its frame")
-    score = "the logit's drop"
+    score = "the logit's relative drop"
     memory = ("a batch's gradient pass, or `clips_per_call` clips with a probe each (one clip's "
               "activations at the layer)")
 

@@ -259,6 +259,7 @@ class Explainer:
             gradients = self._run(inputs, target[np.array([i for i, _ in chunk])], layer).input_gradients
             for (i, _), gradient in zip(chunk, gradients):
                 total[i] += gradient
+            del inputs, gradients, gradient  # before the next chunk's are made: one chunk at a time
         return total / count
 
     def smoothgrad_gradients(self, clips, target, samples=25, noise=0.15, seed=0,

@@ -125,6 +125,7 @@ def _curve(explainer: Explainer, clips, rank, target, steps: int, mode: str, fil
             of_target = of_target.reshape(variants.shape[:2] + (-1,))
             probabilities[part] = np.take_along_axis(of_target, target[part, None, None], axis=2)[..., 0]
             bar.update(len(variants))
+            del changed, variants  # before the next group's are made: one group in memory at a time
     return Curve(mode, fractions, probabilities, target)
 
 
