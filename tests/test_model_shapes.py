@@ -147,8 +147,9 @@ def multi_input_output() -> Case:
     x = joined([gru(layers.TimeDistributed(cnn)(clip)), meta_dense(meta)])
     model = keras.Model([meta, clip], [action(x), anomaly(x)], name="multi_io")
 
-    def head(features):
-        return _logits_of(action)(joined([gru(features), meta_dense(ops.convert_to_tensor(META[None]))]))
+    def head(features):  # the meta value held for each of the clips
+        meta = ops.convert_to_tensor(np.repeat(META[None], features.shape[0], axis=0))
+        return _logits_of(action)(joined([gru(features), meta_dense(meta)]))
 
     return Case(model, "conv_a", head, frame_layers=frame_layers,
                 kwargs=dict(output="action", other_inputs={"meta": META}))
@@ -263,10 +264,16 @@ def _twin_tensors(case: Case, clip, target):
     return activations, gradient(score, activations)
 
 
-def _twin_input_gradient(case: Case, clip, target):
-    if case.frame_layers is not None:
-        return gradient(lambda v: case.head(ops.expand_dims(_apply(case.frame_layers, v), 0))[0, target], clip)
-    return gradient(lambda v: case.head(_apply(case.clip_layers, v[None]))[0, target], clip)
+def _twin_input_gradients(case: Case, inputs, target):
+    """Input gradients (k, T, H, W, 3) of the twin's target score for k clips, in one call."""
+    if case.frame_layers is not None:  # the k x T frames are the batch; features go back to (k, T, F)
+        def total(v):
+            features = _apply(case.frame_layers, ops.reshape(v, (-1,) + tuple(v.shape[2:])))
+            return ops.sum(case.head(ops.reshape(features, (len(inputs), FRAMES, -1)))[:, target])
+    else:
+        def total(v):
+            return ops.sum(case.head(_apply(case.clip_layers, v))[:, target])
+    return gradient(total, np.asarray(inputs, np.float32))
 
 
 # ---------------------------------------------------------------------- the shapes found
@@ -322,7 +329,7 @@ def test_saliency_equals_autodiff_of_the_twin(case, clips):
     targets = _two_targets(case)[::-1]
     result = explainer.explain(clips, methods="saliency", layer=case.layer, target=targets)
     for i, target in enumerate(targets):
-        expected = _twin_input_gradient(case, clips[i], target)
+        expected = _twin_input_gradients(case, clips[i:i + 1], target)[0]
         assert np.abs(expected).max() > 0
         np.testing.assert_allclose(result.input_gradients[i], expected, rtol=1e-4,
                                    atol=1e-5 * np.abs(expected).max())
@@ -417,8 +424,8 @@ def test_every_metric_runs_on_every_shape(case, clips):
     black = np.zeros_like(clips[0])
     for i, clip in enumerate(clips):  # on the twin: its logits, and IG's midpoint sum of its gradients
         difference = _twin_score(case, clip, 0) - _twin_score(case, black, 0)
-        mean_gradient = np.mean([_twin_input_gradient(case, alpha * clip, 0) for alpha in (0.125, 0.375, 0.625, 0.875)],
-                                axis=0)
+        path = np.array([0.125, 0.375, 0.625, 0.875], np.float32)[:, None, None, None, None] * clip
+        mean_gradient = _twin_input_gradients(case, path, 0).mean(axis=0)
         np.testing.assert_allclose(found.score_difference[i], difference, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(found.attribution_sum[i], (clip * mean_gradient).sum(), rtol=1e-3, atol=1e-4)
     same = metrics.label_randomization(case.model, case.model, clips, methods=("saliency",), layer=case.layer,

@@ -3,12 +3,12 @@
 Choose a shipped sample or give a video file path, a model (the demo model by default), a
 method, a layer and a target, and press "Explain". A model with several outputs or several
 inputs of clips shows a choice of each; one with other inputs (metadata beside the clips)
-shows a field per input for a .npy file of one sample, held for every window. The app runs `video.explain_video` (the
-command line's `tdexplain explain`) and shows the verdict, the class probabilities of every
-window over time, the frames with their heat and contours, and links to download the overlay
-MP4 and the summary JSON. `make app` serves it with Voila (app/reviewer.ipynb, code hidden).
-Needs the `notebooks` extra (ipywidgets; `app` adds Voila): importing this module without it
-says so.
+shows a field per input for a .npy file of one sample, held for every window. The app runs
+`video.explain_video` (the command line's `tdexplain explain`) and shows the verdict, the
+class probabilities of every window over time, the frames with their heat and contours, and
+links to download the overlay MP4 and the summary JSON. `make app` serves it with Voila
+(app/reviewer.ipynb, code hidden). Needs the `notebooks` extra (ipywidgets; `app` adds
+Voila): importing this module without it says so.
 """
 
 from __future__ import annotations
@@ -159,7 +159,8 @@ class ReviewerApp:
             try:
                 value = np.load(path)
             except (OSError, ValueError) as error:
-                raise ValueError(f"cannot read {path} for the input {field.description!r}: {error}") from error
+                raise ValueError(f"cannot read {path} for the input {field.description!r}: "
+                                 f"{error}") from error
             if not isinstance(value, np.ndarray):  # an .npz archive
                 raise ValueError(f"{path} for the input {field.description!r} holds several arrays; give a "
                                  f".npy file of one array")

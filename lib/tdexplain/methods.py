@@ -19,12 +19,13 @@ from . import registry
 from .registry import (REGISTRY, Method, Pass, blurred, get, markdown_table, names,  # noqa: F401
                        normalize_per_frame, option_defaults, register, score_drops, to_frames, upsample)
 
-__all__ = list(registry.__all__)  # this module is the registry's public face, and registers every method
+__all__ = list(registry.__all__)  # the registry's public face; importing it registers every method
 
 
 # ---------------------------------------------------------------------- pixel methods
 
-SAMPLED_MEMORY = "a batch's gradient pass, or one of `frames_per_pass` frames (at least a clip)"  # the sampled gradients
+# What bounds the sampled gradients' memory (SmoothGrad, both Integrated Gradients).
+SAMPLED_MEMORY = "a batch's gradient pass, or one of `frames_per_pass` frames (at least a clip)"
 
 
 @register
