@@ -4,6 +4,7 @@ import base64
 import html
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -92,7 +93,7 @@ def test_a_model_with_two_outputs_and_another_input_is_chosen_and_held_in_the_ap
     meta.value = str(tmp_path / "other.npy")
     other = reviewer.explain()
     assert other["windows"][0]["probabilities"] != shown["windows"][0]["probabilities"]
-    assert other["model"]["other_inputs"]["meta"]["sha256"] != shown["model"]["other_inputs"]["meta"]["sha256"]
+    assert other["model"]["other_inputs"]["meta"]["sha256_16"] != shown["model"]["other_inputs"]["meta"]["sha256_16"]
     reviewer.output.value = "anomaly"  # the other output: its own classes; the file typed stays
     assert reviewer.target.options == ("predicted", "class_0")
     assert reviewer.other_inputs.children[0].value == str(tmp_path / "other.npy")
@@ -102,10 +103,17 @@ def test_a_model_with_two_outputs_and_another_input_is_chosen_and_held_in_the_ap
     assert "other_inputs['meta'] must be one sample of shape (5,), got shape (3,)" in html.unescape(reviewer.status.value)
     np.savez(tmp_path / "two.npz", a=np.zeros(5), b=np.ones(5))
     reviewer.other_inputs.children[0].value = str(tmp_path / "two.npz")
-    assert reviewer.explain() is None and "holds several arrays" in reviewer.status.value
-    reviewer.model.value = models.DEMO_MODEL  # another model: no choice to show, no file carried over
+    assert reviewer.explain() is None and "is an .npz archive" in reviewer.status.value
+    shutil.copy(model_path, tmp_path / "same_inputs.keras")  # another model: its own fields, empty
+    reviewer.model.value = str(tmp_path / "same_inputs.keras")
+    assert [(f.description, f.value) for f in reviewer.other_inputs.children] == [("meta", "")]
+    reviewer.model.value = str(tmp_path / "missing.keras")  # nothing of the last model to choose
+    assert "cannot load the model" in reviewer.status.value and reviewer.run.disabled
+    assert reviewer.output.options == reviewer.clip_input.options == reviewer.layer.options == ()
     assert reviewer.output.layout.display == "none" and reviewer.other_inputs.children == ()
-    assert reviewer.target.options == ("predicted", "normal", "fight", "shooting")
+    reviewer.model.value = models.DEMO_MODEL  # one output, one input: no choice shown
+    assert reviewer.output.layout.display == "none" and reviewer.other_inputs.children == ()
+    assert reviewer.target.options == ("predicted", "normal", "fight", "shooting") and not reviewer.run.disabled
 
 
 def test_a_model_with_two_clip_inputs_lets_the_reviewer_choose_which_one_the_video_feeds(tmp_path):
@@ -116,7 +124,8 @@ def test_a_model_with_two_clip_inputs_lets_the_reviewer_choose_which_one_the_vid
     rgb, flow = keras.Input((4, 32, 32, 3), name="rgb"), keras.Input((4, 32, 32, 3), name="flow")
     cnn = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255),
                             keras.layers.Conv2D(2, 3, activation="relu", name="c"), keras.layers.Flatten()])
-    joined = keras.layers.TimeDistributed(cnn)(keras.layers.Add()([rgb, flow]))
+    # the streams weigh differently, so which one the video feeds changes the answer
+    joined = keras.layers.TimeDistributed(cnn)(keras.layers.Add()([rgb, keras.layers.Rescaling(0.25)(flow)]))
     model = keras.Model([rgb, flow], keras.layers.Dense(2, activation="softmax")(keras.layers.GRU(2)(joined)))
     model.save(tmp_path / "streams.keras")
     np.save(tmp_path / "still.npy", np.full((4, 32, 32, 3), 90, np.float32))
@@ -135,3 +144,6 @@ def test_a_model_with_two_clip_inputs_lets_the_reviewer_choose_which_one_the_vid
                                    other_inputs={"rgb": np.load(tmp_path / "still.npy")})
     assert shown["model"]["clip_input"] == "flow"
     assert [w["probabilities"] for w in shown["windows"]] == [w["probabilities"] for w in expected["windows"]]
+    reviewer.clip_input.value = "rgb"  # the video into the other stream, the file held in flow
+    reviewer.other_inputs.children[0].value = str(tmp_path / "still.npy")
+    assert reviewer.explain()["windows"][0]["probabilities"] != shown["windows"][0]["probabilities"]

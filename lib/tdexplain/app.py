@@ -96,6 +96,13 @@ class ReviewerApp:
                 self._models[path] = models.load_model(path)
         except (OSError, ValueError) as error:
             self._refuse(f"cannot load the model {html.escape(path)}: {html.escape(str(error))}")
+            self._choosing = True  # no output or clip input to choose: the model is not there
+            try:
+                for choice in (self.output, self.clip_input):
+                    choice.options, choice.layout.display = (), "none"
+            finally:
+                self._choosing = False
+            self.other_inputs.children = []
             return
         model = self._models[path]
         clip_inputs = [shapes.input_name(t) for t in model.inputs if len(t.shape) == 5]
@@ -142,11 +149,11 @@ class ReviewerApp:
         self._layer_applies()
 
     def _refuse(self, message: str) -> None:
-        """Say why in the status line; nothing of the last model stays to be chosen."""
+        """Say why in the status line; no layer or target of the last choice stays to be chosen
+        (the files typed for the other inputs stay, for the next output chosen)."""
         self.status.value = f"<b>{message}</b>"
         self.run.disabled = True
         self.layer.options = self.target.options = ()
-        self.other_inputs.children = []
 
     def _held_values(self) -> dict:
         """The other inputs' values, read from their .npy files (checked by the explainer)."""
@@ -161,8 +168,9 @@ class ReviewerApp:
             except (OSError, ValueError) as error:
                 raise ValueError(f"cannot read {path} for the input {field.description!r}: "
                                  f"{error}") from error
-            if not isinstance(value, np.ndarray):  # an .npz archive
-                raise ValueError(f"{path} for the input {field.description!r} holds several arrays; give a "
+            if not isinstance(value, np.ndarray):
+                value.close()
+                raise ValueError(f"{path} for the input {field.description!r} is an .npz archive; give a "
                                  f".npy file of one array")
             held[field.description] = value
         return held

@@ -31,7 +31,8 @@ class Metric:
 
 
 CURVES = dict(score="the probability",
-              memory="256 MB of changed clips at a time (`metrics.VARIANT_BYTES`; at least one clip's)")
+              memory="256 MiB of changed clips at a time (`metrics.VARIANT_BYTES`; at least one clip's), "
+                     "and the filled copy and the ranks of every clip")
 SANITY = dict(memory="the maps of every step, and a copy of the model")
 EXPLAIN_MEMORY = "the method's explain call"
 

@@ -71,10 +71,10 @@ def demo_note(model_path, video) -> str | None:
 
 
 def _held_record(value: np.ndarray) -> dict:
-    """What summary.json says of a held input: its shape and a digest of its values (two runs
-    with different values are told apart)."""
+    """What summary.json says of a held input: its shape and the first 16 hex digits of the
+    SHA-256 of its values (two runs with different values are told apart)."""
     digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()[:16]
-    return {"shape": list(np.shape(value)), "sha256": digest}
+    return {"shape": list(np.shape(value)), "sha256_16": digest}
 
 
 def _normal_class(class_names) -> str:
