@@ -85,9 +85,14 @@ def test_a_model_with_two_outputs_and_another_input_is_chosen_and_held_in_the_ap
             in html.unescape(reviewer.status.value))
     meta.value = str(meta_path)
     shown = reviewer.explain()
+    kept = dict(reviewer._explainer_for)
+    assert reviewer.explain() == shown | {"started": reviewer.summary["started"]}
+    assert reviewer._explainer_for == kept  # the same explainer again: its compiled passes reused
     expected = video.explain_video(fight, tmp_path, model_path=str(model_path), method="saliency", progress=False,
                                    output="action", other_inputs={"meta": np.load(meta_path)})
     assert shown["model"]["output"] == "action" and shown["model"]["other_inputs"] == expected["model"]["other_inputs"]
+    with pytest.raises(ValueError, match="output, clip_input and other_inputs belong to the explainer"):
+        video.explain_video(fight, tmp_path, explainer=next(iter(kept.values())), output="action")
     assert [w["probabilities"] for w in shown["windows"]] == [w["probabilities"] for w in expected["windows"]]
     np.save(tmp_path / "other.npy", np.full(5, 3.0, np.float32))  # the held value reaches the model
     meta.value = str(tmp_path / "other.npy")

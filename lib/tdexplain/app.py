@@ -120,17 +120,14 @@ class ReviewerApp:
     def _load_layer_choices(self) -> None:
         """The layers and classes explained for the chosen output and clip input, and a field
         for each other input; or the model's error, in the status line."""
-        path, output, clip_input = self.model.value, self.output.value, self.clip_input.value
+        path, clip_input = self.model.value, self.clip_input.value
         model = self._models.get(path)
         if self._choosing or model is None:
             return
         held = {shapes.input_name(t): t for t in model.inputs if shapes.input_name(t) != clip_input}
-        try:
-            key = (path, output, clip_input)
-            if key not in self._explainer_for:  # zeros stand in for the other inputs' files here
-                zeros = {name: np.zeros([d or 1 for d in t.shape[1:]], t.dtype) for name, t in held.items()}
-                self._explainer_for[key] = Explainer(model, output=output, clip_input=clip_input,
-                                                     other_inputs=zeros)
+        try:  # zeros stand in for the other inputs' files here: the menus do not depend on them
+            explainer = self._explainer_of({name: np.zeros([d or 1 for d in t.shape[1:]], t.dtype)
+                                            for name, t in held.items()})
         except ValueError as error:
             self._refuse(f"cannot explain the model {html.escape(path)}: {html.escape(str(error))}")
             return
@@ -142,7 +139,6 @@ class ReviewerApp:
             w.Text(value=typed.get(name, ""), description=name, layout=w.Layout(width="420px"),
                    placeholder=f"a .npy file of one sample, shape {shape}")
             for name, shape in self._held_shapes.items()]
-        explainer = self._explainer_for[key]
         self.layer.options, self.layer.value = explainer.inner_layers, explainer.default_layer
         self.target.options, self.target.value = ["predicted"] + list(explainer.class_names), "predicted"
         self.run.disabled, self.status.value = False, ""
@@ -154,6 +150,17 @@ class ReviewerApp:
         self.status.value = f"<b>{message}</b>"
         self.run.disabled = True
         self.layer.options = self.target.options = ()
+
+    def _explainer_of(self, held: dict) -> Explainer:
+        """The explainer of the chosen model, output and clip input, holding these values of the
+        other inputs: one per choice and values, kept, so its compiled passes serve every
+        Explain (`explain_video` takes it instead of loading the model again)."""
+        key = (self.model.value, self.output.value, self.clip_input.value,
+               tuple((name, np.asarray(value).tobytes()) for name, value in held.items()))
+        if key not in self._explainer_for:
+            self._explainer_for[key] = Explainer(self._models[self.model.value], output=self.output.value,
+                                                 clip_input=self.clip_input.value, other_inputs=held)
+        return self._explainer_for[key]
 
     def _held_values(self) -> dict:
         """The other inputs' values, read from their .npy files (checked by the explainer)."""
@@ -197,8 +204,7 @@ class ReviewerApp:
             self.summary = video.explain_video(path, self.out, model_path=self.model.value,
                                                method=self.method.value, target=target, progress=False,
                                                layer=self.layer.value if not self.layer.disabled else None,
-                                               output=self.output.value, clip_input=self.clip_input.value,
-                                               other_inputs=self._held_values())
+                                               explainer=self._explainer_of(self._held_values()))
         except Exception as error:  # noqa: BLE001 - the reviewer reads it in the status line
             message = str(error) if isinstance(error, (OSError, ValueError)) else f"{type(error).__name__}: {error}"
             self.summary, self.frame_count = None, 0

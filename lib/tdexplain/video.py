@@ -90,14 +90,17 @@ def _plain(value):
 def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAULT_METHOD,
                   layer: str | None = None, window: int | None = None, stride: int | None = None,
                   target=None, short: str = "pad", progress: bool = True, options: dict | None = None,
-                  output=None, clip_input=None, other_inputs=None) -> dict:
+                  output=None, clip_input=None, other_inputs=None,
+                  explainer: explain.Explainer | None = None) -> dict:
     """Explain a video file window by window; write summary.json, overlay.mp4 and timeline.png
     into `out` and return the summary. `window` and `stride` are in video frames; by default 3 s
     and 1 s of the video (`WINDOW_SECONDS`). Interrupted (Ctrl-C), it saves what was explained,
     marks the summary partial, and raises KeyboardInterrupt again. options: the method's
     options (`Explainer.explain`); their names are checked before anything is read or written,
     their values by the method, at the first window. output, clip_input, other_inputs: which
-    output of the model is explained and what its other inputs hold, as in `Explainer`."""
+    output of the model is explained and what its other inputs hold, as in `Explainer`.
+    explainer: an `Explainer` already made for the model (its compiled passes are reused: the
+    app keeps one per model), instead of loading `model_path`, which the summary then names."""
     if short not in SHORT_POLICIES:
         raise ValueError(f"short must be one of {SHORT_POLICIES}, got {short!r}")
     explain.Explainer.check_methods(method)
@@ -113,8 +116,13 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
     stride = max(1, round(per_second)) if stride is None else stride
     if window < 0 or stride < 1:
         raise ValueError(f"window must be >= 0 and stride >= 1, got window={window}, stride={stride}")
-    model = models.load_model(model_path)
-    explainer = explain.Explainer(model, output=output, clip_input=clip_input, other_inputs=other_inputs)
+    if explainer is None:
+        explainer = explain.Explainer(models.load_model(model_path), output=output, clip_input=clip_input,
+                                      other_inputs=other_inputs)
+    elif (output, clip_input, other_inputs) != (None, None, None):
+        raise ValueError("output, clip_input and other_inputs belong to the explainer: pass them to "
+                         "Explainer(model, ...), not to explain_video with explainer=")
+    model = explainer.model
     layer = explainer.check_layer(layer, (method,))
     frames, size = explainer.frames, explainer.size
     class_names = explainer.class_names
