@@ -68,7 +68,8 @@ def two_io_model(tmp_path_factory):
     keras.utils.set_random_seed(2)
     frame = keras.Input((32, 32, 3))
     cnn = keras.Model(frame, keras.layers.GlobalAveragePooling2D()(
-        keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(keras.layers.Rescaling(1 / 255)(frame))))
+        keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(
+            keras.layers.Rescaling(1 / 255, name="rescale")(frame))))
     meta, clip = keras.Input((5,), name="meta"), keras.Input((4, 32, 32, 3), name="clip")
     joined = keras.layers.Concatenate()([keras.layers.GRU(6)(keras.layers.TimeDistributed(cnn)(clip)),
                                          keras.layers.Dense(3)(meta)])

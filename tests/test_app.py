@@ -76,7 +76,7 @@ def test_a_model_with_two_outputs_and_another_input_is_chosen_and_held_in_the_ap
     reviewer = app.ReviewerApp(fight, model_path=str(model_path))
     assert reviewer.output.options == ("action", "anomaly") and reviewer.output.layout.display is None
     assert reviewer.clip_input.layout.display == "none"  # one input of clips: no choice shown
-    assert reviewer.target.options == ("predicted", "calm", "fight") and reviewer.layer.options == ("rescaling", "conv")
+    assert reviewer.target.options == ("predicted", "calm", "fight") and reviewer.layer.options == ("rescale", "conv")
     [meta] = reviewer.other_inputs.children
     assert meta.description == "meta" and "shape (5,)" in meta.placeholder
     reviewer.method.value = "saliency"
