@@ -448,7 +448,7 @@ def test_the_papers_variant_predicts_the_same_and_its_td_output_gradcam_is_the_k
         x = layer(x)
         if layer is wrapper:
             td_output = x
-    head = keras.layers.Dense(variant.layers[-1].units)
+    head = keras.layers.Dense(variant.layers[-1].units, name="recipe_logits")  # a name no model here has
     logits = head(x)
     head.set_weights(variant.layers[-1].get_weights())
     grad_model = keras.Model(clip, [td_output, logits])
