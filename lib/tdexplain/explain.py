@@ -12,7 +12,7 @@ the same pass over batches of their samples, in memory-bounded chunks; Score-CAM
 forward passes of masked frames. The pass itself is compiled by `tdexplain.backend` on
 TensorFlow or JAX.
 
-What is explained follows the model's head (`unroll.head`): every method explains the target's
+What is explained follows the model's head (`shapes.head`): every method explains the target's
 logit, the score before the output layer's softmax or sigmoid (a linear head's output itself),
 but RISE, which reads its probability, the model's output, as the deletion and insertion
 curves do (for a linear head, the softmax of its outputs, or their sigmoid for a single
@@ -98,7 +98,7 @@ class Explainer:
         self.video = shapes.inspect(model, output, clip_input, other_inputs)
         self.backbone = self.video.backbone
         self.frames, self.size = self.video.frames, self.video.size
-        self.head = unroll.head(self.video.output_layer)  # softmax, sigmoid or linear; refuses others
+        self.head = self.video.head  # softmax, sigmoid or linear; refuses others
         self.class_names = class_names(model, self.video.output)
         self.inner_layers = self.video.inner_layers
         self.default_layer = self.video.default_layer

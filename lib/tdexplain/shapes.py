@@ -32,6 +32,7 @@ SUPPORTED = ("(1) TimeDistributed(CNN model, nested models allowed) -> head, "
 SPATIOTEMPORAL = (keras.layers.Conv3D, keras.layers.ConvLSTM2D)
 # The default layer keeps at least this many cells per side (see `default_layer`).
 MIN_CAM_CELLS = 8
+HEADS = ("softmax", "sigmoid", "linear")  # the output activations tdexplain reads (`head`)
 
 
 # ---------------------------------------------------------------------- layers to explain
@@ -167,6 +168,29 @@ class VideoModel:
     def output_layer(self):
         """The leaf layer that computes the explained output."""
         return producer(self.graph.outputs[self.output or 0])
+
+    @property
+    def head(self) -> str:
+        """What the explained output is: "softmax", "sigmoid" or "linear" (`head`)."""
+        return head(self.output_layer)
+
+
+def head(layer) -> str:
+    """What the output layer makes of its scores: "softmax", "sigmoid" or "linear" (no
+    activation), read from a Dense layer's activation or a Softmax or Activation layer. Other
+    activations (their outputs are neither probabilities nor logits: a ReLU's zeros have no
+    gradient) and other output layers (what they output cannot be read) are refused."""
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    if not isinstance(layer, (keras.layers.Dense, keras.layers.Activation)):
+        raise ValueError(f"the output layer {layer.name!r} is a {type(layer).__name__}: tdexplain reads the "
+                         f"scores from a Dense, Activation or Softmax output layer; end the model in one")
+    name = getattr(layer.activation, "__name__", type(layer.activation).__name__)
+    name = {"softmax_v2": "softmax"}.get(name, name)  # tf.nn.softmax
+    if name not in HEADS:
+        raise ValueError(f"the output layer {layer.name!r} ends in {name}: tdexplain explains an output "
+                         f"layer with softmax, sigmoid or no activation (logits)")
+    return name
 
 
 def video_part(model: keras.Model, clip_input=None) -> VideoModel:

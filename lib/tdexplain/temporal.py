@@ -32,11 +32,6 @@ def occluded_clips(clip: np.ndarray, fill: str = "neighbors") -> np.ndarray:
     return copies
 
 
-def _head(model) -> str:
-    """softmax, sigmoid or linear (`unroll.head`): what the model's outputs are."""
-    return unroll.head(shapes.inspect(model).output_layer)
-
-
 def probability_over_time(model, clip, target=None, batch_size: int = 8) -> np.ndarray:
     """The class probability as the clip unfolds, (T,): at frame t, the model's output when it
     has seen frames 0..t (the later frames hold frame t, so nothing new happens after it).
@@ -47,7 +42,7 @@ def probability_over_time(model, clip, target=None, batch_size: int = 8) -> np.n
     truncated = np.stack([np.concatenate([clip[:t + 1], np.repeat(clip[t:t + 1], frames - t - 1, 0)])
                           for t in range(frames)])
     outputs = predict(model, truncated, batch_size=batch_size)
-    probabilities = ops.convert_to_numpy(unroll.to_probabilities(_head(model), outputs))
+    probabilities = ops.convert_to_numpy(unroll.to_probabilities(shapes.inspect(model).head, outputs))
     if callable(target):
         raise ValueError("probability_over_time follows a class: pass a class index or name")
     target = targets.resolve(target, 1, class_names(model)).with_predictions(probabilities[-1:])
@@ -107,7 +102,7 @@ def memory(model, clips, target=None) -> np.ndarray:
     frames, size = input_spec(model)
     clips = check_clips(clips, frames, size)
     features = frame_features(model, clips)
-    head, kind = head_model(model), _head(model)
+    head, kind = head_model(model), shapes.inspect(model).head
     probabilities = ops.convert_to_numpy(unroll.to_probabilities(kind, head.predict(features, verbose=0)))
     if callable(target):
         raise ValueError("memory follows a class: pass a class index or name")

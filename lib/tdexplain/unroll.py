@@ -22,10 +22,8 @@ from . import backend, graphs, shapes
 from .guided import check_guidable, guided_layer
 from .shapes import MIN_CAM_CELLS, default_layer, last_convolution, spatial_layers  # noqa: F401
 
-__all__ = ["find_time_distributed", "unrolled_model", "head", "HEADS", "to_probabilities",
+__all__ = ["find_time_distributed", "unrolled_model", "to_probabilities",
            "spatial_layers", "default_layer", "last_convolution", "MIN_CAM_CELLS"]
-
-HEADS = ("softmax", "sigmoid", "linear")
 
 
 def find_time_distributed(model: keras.Model) -> keras.layers.TimeDistributed:
@@ -105,24 +103,6 @@ def _replay(model: keras.Model, call, inputs=None):
     return inputs, model._run_through_graph(inputs, operation_fn=lambda layer: layer, call_fn=call)
 
 
-def head(layer) -> str:
-    """What the output layer makes of its scores: "softmax", "sigmoid" or "linear" (no
-    activation), read from a Dense layer's activation or a Softmax or Activation layer. Other
-    activations (their outputs are neither probabilities nor logits: a ReLU's zeros have no
-    gradient) and other output layers (what they output cannot be read) are refused."""
-    if isinstance(layer, keras.layers.Softmax):
-        return "softmax"
-    if not isinstance(layer, (keras.layers.Dense, keras.layers.Activation)):
-        raise ValueError(f"the output layer {layer.name!r} is a {type(layer).__name__}: tdexplain reads the "
-                         f"scores from a Dense, Activation or Softmax output layer; end the model in one")
-    name = getattr(layer.activation, "__name__", type(layer.activation).__name__)
-    name = {"softmax_v2": "softmax"}.get(name, name)  # tf.nn.softmax
-    if name not in HEADS:
-        raise ValueError(f"the output layer {layer.name!r} ends in {name}: tdexplain explains an output "
-                         f"layer with softmax, sigmoid or no activation (logits)")
-    return name
-
-
 def to_probabilities(kind: str, outputs):
     """A head's probabilities from its outputs (keras.ops): the outputs of a softmax or sigmoid
     head, the softmax of a linear head's (their sigmoid for a single output)."""
@@ -148,7 +128,7 @@ def unrolled_model(model, layer_name: str, input_gradients_only: bool = False,
 
     `model`: a Keras model (its only output and clip input) or a `shapes.VideoModel` (from
     `shapes.inspect`: the chosen output, the clip input, the other inputs' held values).
-    The head (`head`) sets the rest: logits are the scores before the output layer's softmax
+    The head (`shapes.head`) sets the rest: logits are the scores before the output layer's softmax
     or sigmoid, probabilities its output; a linear head's outputs are the logits, and its
     probabilities their softmax (their sigmoid for a single output). input_gradients_only:
     the frame network's convolutions pass gradients to their inputs by a faster route and give
@@ -169,7 +149,7 @@ def unrolled_model(model, layer_name: str, input_gradients_only: bool = False,
         inner = video.get_layer(layer_name).output
         probe = keras.Input(shape=inner.shape[1:], dtype=inner.dtype, name="probe")
     output_layer = video.output_layer
-    kind = head(output_layer)
+    kind = video.head
     captured = {}
 
     def call(layer, *args, **kwargs):
