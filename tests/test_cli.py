@@ -265,3 +265,7 @@ def test_a_model_with_two_inputs_and_two_outputs_is_explained_from_the_command_l
     assert cli.main(["explain", FIGHT, "--model", str(model_path), "--out", str(tmp_path / "x"),
                      "--output", "action"]) == 2
     assert "meta" in capsys.readouterr().err
+    np.savez(tmp_path / "meta.npz", meta=np.load(meta_path))  # the app's rule: one .npy array, named
+    with pytest.raises(SystemExit):
+        cli.main(["explain", FIGHT, "--model", str(model_path), "--other-input", f"meta={tmp_path / 'meta.npz'}"])
+    assert "for the input 'meta' is an .npz archive; give a .npy file" in capsys.readouterr().err

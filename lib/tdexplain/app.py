@@ -170,16 +170,7 @@ class ReviewerApp:
             if not path:
                 raise ValueError(f"the model's input {field.description!r} needs a value: a .npy file of "
                                  f"one sample, shape {self._held_shapes[field.description]}")
-            try:
-                value = np.load(path)
-            except (OSError, ValueError) as error:
-                raise ValueError(f"cannot read {path} for the input {field.description!r}: "
-                                 f"{error}") from error
-            if not isinstance(value, np.ndarray):
-                value.close()
-                raise ValueError(f"{path} for the input {field.description!r} is an .npz archive; give a "
-                                 f".npy file of one array")
-            held[field.description] = value
+            held[field.description] = video.read_held_input(field.description, path)
         return held
 
     def _layer_applies(self) -> None:

@@ -189,13 +189,13 @@ def _method_option(text: str) -> tuple:
 
 def _other_input(text: str) -> tuple:
     """NAME=FILE.npy: the input's name and the array in the file (one sample's value)."""
-    import numpy as np
+    from .video import read_held_input
 
     name, path = _name_value(text)
     try:
-        return name, np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise argparse.ArgumentTypeError(f"{name}: cannot read {path!r} as a .npy array ({error})") from None
+        return name, read_held_input(name, path)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _add_report(subparsers):

@@ -70,6 +70,19 @@ def demo_note(model_path, video) -> str | None:
     return None if Path(video).resolve().parent == samples else DEMO_NOTE
 
 
+def read_held_input(name: str, path) -> np.ndarray:
+    """The value of the model's input `name` for one sample, from a .npy file (the command
+    line's --other-input and the app's fields), or a ValueError naming the input and the file."""
+    try:
+        value = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot read {path} for the input {name!r}: {error}") from error
+    if not isinstance(value, np.ndarray):
+        value.close()
+        raise ValueError(f"{path} for the input {name!r} is an .npz archive; give a .npy file of one array")
+    return value
+
+
 def _held_record(value: np.ndarray) -> dict:
     """What summary.json says of a held input: its shape and the first 16 hex digits of the
     SHA-256 of its values (two runs with different values are told apart)."""
