@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml | $(BIN)/uv
 	touch $(STAMP)
 
 report: $(STAMP)
-	$(BIN)/python -m tdexplain.report notebooks --out reports $(if $(PARAMS),--parameters $(PARAMS))
+	$(BIN)/python -m tdexplain.workbook.report notebooks --out reports $(if $(PARAMS),--parameters $(PARAMS))
 
 # Every test and notebook check on TensorFlow, then the backend-sensitive tests on JAX.
 test: $(STAMP)

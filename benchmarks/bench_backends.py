@@ -53,10 +53,10 @@ def compiled_forward(model):
 
 
 def explain_versus_forward(model, clips, rounds=9):
-    from tdexplain import explain
+    from tdexplain import Explainer
 
     forward = compiled_forward(model)
-    explainer = explain.Explainer(model)
+    explainer = Explainer(model)
     run = lambda: explainer.explain(clips, methods=("saliency", "gradcam"))  # noqa: E731
     forward(clips), run()  # tracing and compilation are not what we measure
     # Paired rounds: the load of a shared machine drifts over seconds, so each round's ratio
@@ -73,16 +73,17 @@ def measure(width, out):
     """Run in a process whose backend is set: items 1 and 2, and the maps for item 3."""
     import keras
 
-    from tdexplain import data, explain, models
+    from tdexplain import Explainer, load_model, METHODS
+    from tdexplain.workbook import data, models
 
     keras.utils.set_random_seed(0)
     paper = models.build_model(frames=8, size=112, width=width, gru_units=1024)
     paper_clip = data.synthetic_dataset(1, 8, 112, seed=0)[0].astype(np.float32)
-    demo = models.load_model(models.DEMO_MODEL)
+    demo = load_model(models.DEMO_MODEL)
     demo_clips = data.synthetic_dataset(8, 8, 64, seed=6000)[0].astype(np.float32)
-    result = explain.Explainer(demo).explain(demo_clips, methods=explain.METHODS, **EQUALITY_OPTIONS)
+    result = Explainer(demo).explain(demo_clips, methods=METHODS, **EQUALITY_OPTIONS)
     np.savez(out.with_suffix(".npz"), probabilities=result.probabilities,
-             **{method: result.maps[method] for method in explain.METHODS})
+             **{method: result.maps[method] for method in METHODS})
     versions = {"keras": keras.__version__}
     if keras.backend.backend() == "jax":
         import jax

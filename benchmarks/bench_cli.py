@@ -16,7 +16,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from tdexplain import data, explain, models, video  # noqa: E402
+from tdexplain import DEFAULT_METHOD, explain_video, load_model  # noqa: E402
+from tdexplain.workbook import data, models  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCENES = ("normal", "fight", "normal", "shooting", "normal", "fight")  # 6 x 16 frames
@@ -27,17 +28,17 @@ def main():
         frames = np.concatenate([data.synthetic_clip(label, 16, 128, seed=50 + i).frames
                                  for i, label in enumerate(SCENES)])
         path = data.write_video(Path(folder) / "long.mp4", frames, fps=8)
-        model = models.load_model(models.DEMO_MODEL)
+        model = load_model(models.DEMO_MODEL)
         clips = np.stack([data.fit_frame(f, (64, 64), "pad") for f in frames]).reshape(-1, 8, 64, 64, 3)
         models.predict(model, clips)  # warm-up
         start = time.perf_counter()
         models.predict(model, clips)
         predict_s = time.perf_counter() - start
         rows = {}
-        for method in (explain.DEFAULT_METHOD, "gradcam", "saliency", "layercam"):
-            video.explain_video(path, Path(folder) / "warm", method=method, progress=False)
+        for method in (DEFAULT_METHOD, "gradcam", "saliency", "layercam"):
+            explain_video(path, Path(folder) / "warm", method=method, progress=False)
             start = time.perf_counter()
-            summary = video.explain_video(path, Path(folder) / method, method=method, progress=False)
+            summary = explain_video(path, Path(folder) / method, method=method, progress=False)
             seconds = time.perf_counter() - start
             rows[method] = dict(seconds=seconds, frames_per_second=len(frames) / seconds,
                                 ratio_to_prediction=seconds / predict_s,

@@ -27,7 +27,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tdexplain import data, explain, models, unroll  # noqa: E402
+from tdexplain import Explainer, load_model  # noqa: E402
+from tdexplain.engine import shapes, unroll  # noqa: E402
+from tdexplain.workbook import data, models  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -45,7 +47,7 @@ def timed(function, repeats=3):
 def frame_by_frame_saliency(model):
     """A frame-by-frame loop: for each frame, one forward and backward pass watching that frame
     (one reading of the paper's "compute gradients for each image"; it does not say how)."""
-    unrolled = unroll.unrolled_model(model, unroll.last_convolution(models.backbone_of(model)),
+    unrolled = unroll.unrolled_model(model, shapes.last_convolution(models.backbone_of(model)),
                                      input_gradients_only=True)  # the same graph as the one pass
 
     @tf.function(reduce_retracing=True)
@@ -71,7 +73,7 @@ def explain_versus_forward(width, size, frames, jit_compile):
     model = models.build_model(frames=frames, size=size, width=width, gru_units=1024)
     clip = data.synthetic_dataset(1, frames, size, seed=0)[0].astype(np.float32)
     forward = tf.function(lambda x: model(x, training=False), jit_compile=jit_compile)
-    explainer = explain.Explainer(model, jit_compile=jit_compile)
+    explainer = Explainer(model, jit_compile=jit_compile)
     # Paired rounds (a forward, then an explain, 9 times): the load of a shared machine drifts
     # over seconds, so each round's ratio is taken under the same load; the median is reported.
     rounds = [(timed(lambda: forward(tf.constant(clip)).numpy(), repeats=1),
@@ -86,7 +88,7 @@ def explain_versus_forward(width, size, frames, jit_compile):
 def one_pass_versus_loop(width, size, frames):
     model = models.build_model(frames=frames, size=size, width=width, gru_units=1024)
     clip = data.synthetic_dataset(1, frames, size, seed=0)[0].astype(np.float32)
-    explainer = explain.Explainer(model)
+    explainer = Explainer(model)
     loop = frame_by_frame_saliency(model)
     target = explainer.explain(clip, methods="saliency").target
     one = explainer.explain(clip, methods="saliency").input_gradients
@@ -99,7 +101,7 @@ def one_pass_versus_loop(width, size, frames):
 
 
 def smoothgrad_time(model, clip):
-    explainer = explain.Explainer(model)
+    explainer = Explainer(model)
     t_saliency = timed(lambda: explainer.explain(clip, methods="saliency"))
     t_smooth = timed(lambda: explainer.explain(clip, methods="smoothgrad", smoothgrad_samples=25),
                      repeats=2)
@@ -111,10 +113,11 @@ def smoothgrad_time(model, clip):
 # process's high-water mark: ru_maxrss alone cannot show growth that stays under an earlier peak.
 MEMORY_PROBE = """
 import resource, sys, tracemalloc, numpy as np
-from tdexplain import data, explain, models
-model = models.load_model(models.DEMO_MODEL)
+from tdexplain import Explainer, load_model
+from tdexplain.workbook import data, models
+model = load_model(models.DEMO_MODEL)
 clip = data.synthetic_dataset(1, 8, 64, seed=0)[0]
-explainer = explain.Explainer(model, frames_per_pass=64)
+explainer = Explainer(model, frames_per_pass=64)
 explainer.explain(clip, methods="smoothgrad", smoothgrad_samples=2)  # traced and compiled once
 def traced_peak(**options):
     tracemalloc.start()
@@ -140,7 +143,7 @@ def smoothgrad_memory(samples):
 
 
 def frames_per_second(model, clips):
-    explainer = explain.Explainer(model)
+    explainer = Explainer(model)
     seconds = timed(lambda: explainer.explain(clips, methods=("saliency", "gradcam")), repeats=2)
     return dict(clips=len(clips), frames=int(np.prod(clips.shape[:2])), seconds=seconds,
                 frames_per_second=float(np.prod(clips.shape[:2]) / seconds))
@@ -152,7 +155,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="VGG19 of width 1/4 for items 1-2")
     args = parser.parse_args()
     width = 0.25 if args.quick else 1.0
-    demo = models.load_model(models.DEMO_MODEL)
+    demo = load_model(models.DEMO_MODEL)
     demo_clips = data.synthetic_dataset(8, 8, 64, seed=5)[0].astype(np.float32)
     results = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, "

@@ -11,7 +11,9 @@ import platform
 import time
 from pathlib import Path
 
-from tdexplain import models, widgets
+from tdexplain import load_model
+from tdexplain.interfaces import widgets
+from tdexplain.workbook import models
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CHANGES = [("frame", 5), ("opacity", 0.8), ("levels", (0.3, 0.7)), ("method", "gradcam"),
@@ -21,7 +23,7 @@ CHANGES = [("frame", 5), ("opacity", 0.8), ("levels", (0.3, 0.7)), ("method", "g
 
 
 def main():
-    model = models.load_model(models.DEMO_MODEL)
+    model = load_model(models.DEMO_MODEL)
     explorer = widgets.Explorer(model, "shooting_01")
     panel = explorer.controls()
     explorer.explainer.logits(explorer.clip[None])  # warm-up

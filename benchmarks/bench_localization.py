@@ -5,8 +5,8 @@ the evidence) and the share of the map's energy on the evidence, each against it
 level; the median per-clip rank correlation with the maps of a re-initialized copy of the
 model (the randomization check: a map that explains the model must change with it). For
 each layer, the two measures that say why a CAM misses: where the layer's activations
-respond to the evidence (`metrics.evidence_response`) and the best any map at its grid
-can score (`metrics.grid_bound`). The accuracy on the same clips is the baseline: the maps
+respond to the evidence (`localization.evidence_response`) and the best any map at its grid
+can score (`localization.grid_bound`). The accuracy on the same clips is the baseline: the maps
 of a model that is wrong say little.
 
 Usage: python benchmarks/bench_localization.py [--model PATH] [--clips-per-class 10] [--out JSON]
@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tdexplain import data, explain, metrics, models
+from tdexplain import Explainer, load_model
+from tdexplain.metrics import localization, randomization
+from tdexplain.workbook import data, models, synthetic
 
 RESULTS = Path(__file__).resolve().parent / "results" / "localization.json"
 SEEDS = (9090, 31337)  # two seed ranges that neither training nor the tests use
@@ -31,7 +33,7 @@ PIXEL_METHODS = ("saliency", "gradient_x_input", "integrated_gradients", "integr
 def unseen_scenes(per_class: int, frames: int, size: int):
     """Clips of every class from the seed ranges, with the same scenes without their evidence."""
     seeds = [base + i for base in SEEDS for i in range(per_class // len(SEEDS))]
-    plan = [(label, seed) for label in data.CLASSES for seed in seeds]
+    plan = [(label, seed) for label in synthetic.CLASSES for seed in seeds]
     scenes = [data.synthetic_clip(label, frames, size, seed) for label, seed in plan]
     hidden = [data.synthetic_clip(label, frames, size, seed, hidden=("evidence",)) for label, seed in plan]
     stack = lambda clips, key: np.stack([getattr(c, key) for c in clips])  # noqa: E731
@@ -41,7 +43,7 @@ def unseen_scenes(per_class: int, frames: int, size: int):
 
 
 def score(maps, masks, sanity, method):
-    found = metrics.localization(maps, masks)
+    found = localization.localization(maps, masks)
     return {"pointing_game": float(np.nanmean(found["pointing_game"])),
             "pointing_chance": float(np.nanmean(found["pointing_chance"])),
             "energy_inside": float(np.nanmean(found["energy_inside"])),
@@ -50,17 +52,17 @@ def score(maps, masks, sanity, method):
 
 
 def main(model_path, per_class, out=RESULTS):
-    model = models.load_model(model_path)
-    explainer = explain.Explainer(model)
+    model = load_model(model_path)
+    explainer = Explainer(model)
     clips, labels, masks, without_evidence = unseen_scenes(per_class, explainer.frames, explainer.size)
     start = time.perf_counter()
     accuracy = float((explainer.logits(clips).argmax(axis=1) == labels).mean())
     rows = []
     for layer in LAYERS:
-        sanity = metrics.reinitialization(model, clips, CAMS, layer=layer, progress=False)
-        response = metrics.evidence_response(explainer, clips, without_evidence, masks, layer)
+        sanity = randomization.reinitialization(model, clips, CAMS, layer=layer, progress=False)
+        response = localization.evidence_response(explainer, clips, without_evidence, masks, layer)
         cells = explainer.backbone.get_layer(layer).output.shape[1]
-        bound = metrics.grid_bound(masks, cells)
+        bound = localization.grid_bound(masks, cells)
         for method in CAMS:
             rows.append({"layer": layer, "cells": cells, "method": method,
                          **score(sanity.maps[method][0], masks, sanity, method),
@@ -68,7 +70,7 @@ def main(model_path, per_class, out=RESULTS):
                          "response_energy": float(np.nanmean(response["energy_inside"])),
                          "grid_bound_pointing": float(np.nanmean(bound["pointing_game"])),
                          "grid_bound_energy": float(np.nanmean(bound["energy_inside"]))})
-    sanity = metrics.reinitialization(model, clips, PIXEL_METHODS, progress=False)
+    sanity = randomization.reinitialization(model, clips, PIXEL_METHODS, progress=False)
     for method in PIXEL_METHODS:
         rows.append({"layer": "input", "cells": explainer.size, "method": method,
                      **score(sanity.maps[method][0], masks, sanity, method)})
@@ -76,7 +78,7 @@ def main(model_path, per_class, out=RESULTS):
 
     print(f"{Path(model_path).name}: {len(clips)} unseen clips (seeds {SEEDS}), accuracy "
           f"{accuracy:.3f}, default layer {explainer.default_layer}, pointing tolerance "
-          f"{metrics.pointing_tolerance(explainer.size)} px, evidence share "
+          f"{localization.pointing_tolerance(explainer.size)} px, evidence share "
           f"{masks.mean():.3f}; {seconds:.0f} s")
     print(f"{'layer':13} {'cells':>5} {'method':26} {'pointing':>8} {'(chance)':>8} {'energy':>7} "
           f"{'x chance':>8} {'re-init rho':>11} {'response pt/en':>15} {'grid bound pt/en':>16}")
@@ -93,7 +95,7 @@ def main(model_path, per_class, out=RESULTS):
     out.write_text(json.dumps({
         "model": Path(model_path).name, "clips": len(clips), "seeds": SEEDS, "accuracy": accuracy,
         "default_layer": explainer.default_layer, "evidence_share": float(masks.mean()),
-        "tolerance_px": metrics.pointing_tolerance(explainer.size), "seconds": round(seconds, 1),
+        "tolerance_px": localization.pointing_tolerance(explainer.size), "seconds": round(seconds, 1),
         "rows": rows}, indent=2))
 
 

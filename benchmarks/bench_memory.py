@@ -28,7 +28,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tdexplain import backend, data, explain, methods, models
+from tdexplain import Explainer
+from tdexplain.engine import backend, registry
+from tdexplain.workbook import data, models
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MB = 2**20
@@ -80,7 +82,7 @@ def run_size(size: int, frames: int, width: float, peak: BackendPeak, doubled: b
     keras.utils.set_random_seed(0)
     model = models.build_model(frames=frames, size=size, width=width, gru_units=64, dense_blocks=1)
     clip = data.synthetic_dataset(n=1, frames=frames, size=size, seed=3)[0].astype(np.float32)
-    explainer = explain.Explainer(model)
+    explainer = Explainer(model)
     layer = explainer.default_layer
     k = explainer.activations(clip, layer).shape[-1]
     # Build every compiled pass first: the gradient pass for one clip and for a chunk of
@@ -88,7 +90,7 @@ def run_size(size: int, frames: int, width: float, peak: BackendPeak, doubled: b
     explainer.explain(clip, methods=("saliency", "guided_backprop", "smoothgrad"), smoothgrad_samples=8)
     explainer.logits(clip)
     rows = []
-    for name, method in methods.REGISTRY.items():
+    for name, method in registry.REGISTRY.items():
         scaled = (1, 2) if doubled and set(method.options) & set(counted_options(size, 1)) else (1,)
         for scale in scaled:
             row = measure(explainer, clip, name, counted_options(size, scale), peak)

@@ -16,7 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tdexplain import data, explain, methods, models, widgets
+from tdexplain import Explainer, load_model, read_video
+from tdexplain.engine import backend, registry, shapes
+from tdexplain.interfaces import widgets
+from tdexplain.workbook import models
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -35,14 +38,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=2)
     args = parser.parse_args()
-    model = models.load_model(models.DEMO_MODEL)
-    frames, size = models.input_spec(model)
+    model = load_model(models.DEMO_MODEL)
+    frames, size = shapes.input_spec(model)
     paths = list(widgets.sample_clips().values())[:args.clips]
-    clips = np.stack([data.read_video(path, frames=frames, size=size) for path in paths])
-    explainer = explain.Explainer(model)
+    clips = np.stack([read_video(path, frames=frames, size=size) for path in paths])
+    explainer = Explainer(model)
     baseline = seconds(explainer, clips, "saliency", repeats=5)
     rows = []
-    for name, method in methods.REGISTRY.items():
+    for name, method in registry.REGISTRY.items():
         taken = baseline if name == "saliency" else seconds(explainer, clips, name, repeats=2)
         rows.append(dict(method=name, reads="layer" if method.uses_layer else "pixels",
                          seconds_per_clip=taken / len(clips), ratio_to_saliency=taken / baseline))
@@ -54,7 +57,7 @@ def main():
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "methods.json").write_text(json.dumps({
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "backend": explain.backend.current(), "clips": len(clips), "frames": frames, "size": size,
+        "backend": backend.current(), "clips": len(clips), "frames": frames, "size": size,
         "layer": explainer.default_layer, "saliency_seconds_per_clip": baseline / len(clips),
         "methods": rows}, indent=2) + "\n")
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tdexplain import data, models, sweep, training
+from tdexplain import load_model
+from tdexplain.workbook import data, models, sweep, synthetic, training
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sweep.json"
 
@@ -24,9 +25,9 @@ BASE = {"gru_units": 128, "dropout": 0.5, "dense_blocks": 3}
 
 def course_sweep():
     """The defaults of notebooks/06_hyperparameters.ipynb."""
-    base = models.load_model(models.DEMO_MODEL)
+    base = load_model(models.DEMO_MODEL)
     evaluation = [data.synthetic_clip(label, frames=8, size=64, seed=4000 + i)
-                  for label in data.CLASSES for i in range(20)]
+                  for label in synthetic.CLASSES for i in range(20)]
     sweep_data = sweep.SweepData(
         base, train=data.synthetic_dataset(600, 8, 64, seed=4100)[:2],
         validation=data.synthetic_dataset(120, 8, 64, seed=4200)[:2],

@@ -1,14 +1,14 @@
 """Does time carry the class? The temporal task's model and its per-frame twin on unseen clips.
 
 The temporal task is built so that no single frame tells a fight from a normal clip (see
-`tdexplain.synthetic`). Measured here, on clips of a seed that neither training nor the tests
+`tdexplain.workbook.synthetic`). Measured here, on clips of a seed that neither training nor the tests
 use:
 - accuracy per class of the model (CNN + GRU) and of the per-frame baseline (the same frame
   network and recipe, the GRU replaced by an average over time), on the clips as they are and
   with time taken out (`temporal.time_dependence`: single frames repeated, the best single
   frame, frames shuffled, reversed);
 - when: which frame each frame-importance method ranks first and its share of the importance
-  on the event's frames (`metrics.temporal_localization`), against chance (the event's share of
+  on the event's frames (`localization.temporal_localization`), against chance (the event's share of
   the frames), with bootstrap intervals; the frame-deletion AUC of the best of them (chosen
   and measured on the same clips) against a random frame order;
 - where: the default method's pointing game and energy on the evidence (masks exist in the
@@ -25,7 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tdexplain import data, explain, metrics, models, temporal
+from tdexplain import DEFAULT_METHOD, Explainer, load_model
+from tdexplain.engine import shapes
+from tdexplain.methods.frames import frame_importance, frame_shares
+from tdexplain.metrics import evaluate, faithfulness, localization, randomization
+from tdexplain.workbook import data, models, temporal
 
 RESULTS = Path(__file__).resolve().parent / "results" / "temporal_task.json"
 SEED = 9090  # neither training (10000 + epoch, 2, 3) nor the tests use it
@@ -34,22 +38,22 @@ SEED = 9090  # neither training (10000 + epoch, 2, 3) nor the tests use it
 def frame_importances(model, clips, explainer) -> dict:
     """Every way the library ranks frames, (N, T) each, for the predicted class."""
     return {
-        "occlusion (neighbours)": explain.frame_importance(model, clips, explainer=explainer),
-        "occlusion (blank)": explain.frame_importance(model, clips, fill="blank", explainer=explainer),
-        "gradient x input mass": explain.frame_importance(model, clips, "gradient", explainer=explainer),
+        "occlusion (neighbours)": frame_importance(explainer, clips),
+        "occlusion (blank)": frame_importance(explainer, clips, fill="blank"),
+        "gradient x input mass": frame_shares(explainer.explain(clips, "gradient_x_input").raw["gradient_x_input"]),
         "memory (gradient at the GRU input)": temporal.memory(model, clips),
         "random order": np.random.default_rng(0).random(clips.shape[:2]),
     }
 
 
 def interval(values) -> list:
-    return [round(float(v), 3) for v in metrics.bootstrap_interval(values)]
+    return [round(float(v), 3) for v in evaluate.bootstrap_interval(values)]
 
 
 def when(importances, events, labels) -> list:
     rows = []
     for name, importance in importances.items():
-        found = metrics.temporal_localization(importance, events)
+        found = localization.temporal_localization(importance, events)
         pointing = found["temporal_pointing_game"]
         rows.append({"method": name}
                     | {key: round(float(np.nanmean(values)), 3) for key, values in found.items()}
@@ -62,16 +66,16 @@ def when(importances, events, labels) -> list:
 def frame_deletion(explainer, clips, best, random_order) -> dict:
     found = {}
     for name, scores in (("best", best), ("random order", random_order)):
-        auc = metrics.frame_deletion_curve(explainer, clips, scores, progress=False).auc
+        auc = faithfulness.frame_deletion_curve(explainer, clips, scores, progress=False).auc
         found[name] = {"auc": round(float(auc.mean()), 3), "interval": interval(auc)}
     return found
 
 
 def where(model, explainer, clips, masks) -> dict:
-    method = explain.DEFAULT_METHOD
+    method = DEFAULT_METHOD
     maps = explainer.explain(clips, methods=method).maps[method]
-    found = metrics.localization(maps, masks)
-    sanity = metrics.reinitialization(model, clips[:12], (method,), progress=False)
+    found = localization.localization(maps, masks)
+    sanity = randomization.reinitialization(model, clips[:12], (method,), progress=False)
     return {"method": method,
             "pointing_game": round(float(np.nanmean(found["pointing_game"])), 3),
             "pointing_chance": round(float(np.nanmean(found["pointing_chance"])), 3),
@@ -83,15 +87,15 @@ def where(model, explainer, clips, masks) -> dict:
 
 
 def main(model_path, baseline_path, n, seed, out=RESULTS):
-    model, baseline = models.load_model(model_path), models.load_model(baseline_path)
-    frames, size = models.input_spec(model)
+    model, baseline = load_model(model_path), load_model(baseline_path)
+    frames, size = shapes.input_spec(model)
     clips, labels, masks, events = data.synthetic_dataset(n, frames, size, seed, with_events=True,
                                                           task="temporal")
     clips = clips.astype(np.float32)
     start = time.perf_counter()
     tables = {name: temporal.time_dependence(m, clips, labels).round(3)
               for name, m in (("cnn_gru", model), ("frame_average", baseline))}
-    explainer = explain.Explainer(model)
+    explainer = Explainer(model)
     importances = frame_importances(model, clips, explainer)
     when_rows = when(importances, events, labels)
     best = max((row for row in when_rows if row["method"] != "random order"),

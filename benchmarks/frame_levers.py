@@ -17,7 +17,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tdexplain import data, explain, metrics, models, training
+from tdexplain.engine.maps import normalize_per_frame, upsample
+from tdexplain.metrics import localization
+from tdexplain.workbook import data, models, synthetic, training
 
 LAYERS = ("block3_conv4", "block4_conv4", "block5_conv4")
 
@@ -55,7 +57,7 @@ def main(variant, epochs=12, size=64):
         classifier.fit(x, y, batch_size=128, epochs=1, shuffle=True, verbose=0)
 
     seeds = [base + i for base in (9090, 31337) for i in range(5)]
-    scenes = [data.synthetic_clip(label, 8, size, seed, task="posture") for label in data.CLASSES for seed in seeds]
+    scenes = [data.synthetic_clip(label, 8, size, seed, task="posture") for label in synthetic.CLASSES for seed in seeds]
     test = np.concatenate([s.frames for s in scenes]).astype(np.float32)
     masks = np.concatenate([s.mask for s in scenes])[:, None]
     labels = np.repeat([s.label_index for s in scenes], 8)
@@ -70,8 +72,8 @@ def main(variant, epochs=12, size=64):
             score = tf.reduce_sum(tf.gather(log_probabilities, labels, batch_dims=1))
         gradients = tape.gradient(score, activations).numpy()
         cam = np.maximum(np.einsum("nhwk,nk->nhw", activations.numpy(), gradients.mean(axis=(1, 2))), 0)
-        maps = explain.normalize_per_frame(explain.upsample(cam, size))[:, None]
-        found = metrics.localization(maps, masks)
+        maps = normalize_per_frame(upsample(cam, size))[:, None]
+        found = localization.localization(maps, masks)
         scores[layer] = (np.nanmean(found["pointing_game"]),
                          np.nanmean(found["energy_inside"]) / np.nanmean(found["chance"]))
     print(f"{variant}, {epochs} epochs, {size} px: frame accuracy {accuracy:.3f}; Grad-CAM "

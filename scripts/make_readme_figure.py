@@ -7,7 +7,8 @@ import numpy as np
 
 matplotlib.use("Agg")
 
-from tdexplain import data, viz  # noqa: E402
+from tdexplain.interfaces import viz  # noqa: E402
+from tdexplain.workbook import data, synthetic  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "overview.png"
 
@@ -15,7 +16,7 @@ OUT = Path(__file__).resolve().parents[1] / "docs" / "overview.png"
 def main():
     viz.setup_style()
     rows, titles = [], []
-    for label in data.CLASSES:
+    for label in synthetic.CLASSES:
         clip = data.synthetic_clip(label, frames=8, size=96, seed=11)
         rows.append(clip.frames)
         titles.append(label)

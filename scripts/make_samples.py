@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tdexplain import data
+from tdexplain.workbook import data
 
 FRAMES, SIZE, FPS = 24, 128, 8
 SEEDS = {"normal": (101, 102), "fight": (201, 202), "shooting": (301, 303)}

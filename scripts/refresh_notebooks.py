@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from tdexplain.report import _ipc_kernel_manager
+from tdexplain.workbook.report import _ipc_kernel_manager
 
 CHECK = "# NBVAL_CHECK_OUTPUT"
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"

@@ -6,7 +6,7 @@ models.RANDOM_LABELS_MODEL, models.FRAME_AVERAGE_MODEL), so an install ships the
 
 The paper's head shape (GRU, 3 blocks of Dense + Dropout(0.5)) at course size: VGG19 of
 1/8 width at 64x64, 8 frames, GRU of 64 units, trained from scratch on the synthetic temporal
-task (`tdexplain.synthetic`: no single frame tells a fight from a normal clip), a new training
+task (`tdexplain.workbook.synthetic`: no single frame tells a fight from a normal clip), a new training
 set of 900 clips for every epoch (dataset seeds 10000 + epoch), validated on seed 2 and tested
 on seed 3, which training never saw. Its frames cannot be labelled with their clip's class, so
 stage 1 pretrains the CNN to regress each frame's poses (`synthetic.POSES`: what ImageNet
@@ -42,7 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tdexplain import data, models, training
+from tdexplain import load_model
+from tdexplain.workbook import data, models, synthetic, training
 
 BUILD = dict(frames=8, size=64, width=0.125, gru_units=64, dropout=0.5, dense_blocks=3,
              dense_units=128)
@@ -75,7 +76,7 @@ def main(out=models.DEMO_MODEL, random_labels=False, frame_average=False, task="
 
     def dataset(clips, seed, with_poses=poses):  # (clips, labels) and the frames' poses
         clips_, labels, _, *more = data.synthetic_dataset(clips, BUILD["frames"], BUILD["size"], seed,
-                                                           task=task, with_poses=with_poses)
+                                                          task=task, with_poses=with_poses)
         return (clips_, labels, *more)
 
     def training_set(epoch: int):
@@ -103,7 +104,7 @@ def main(out=models.DEMO_MODEL, random_labels=False, frame_average=False, task="
     training.write_metrics(result, training.metrics_path(out), **more)
     # Saved straight after training the weights file was 3x larger (4.7 MB, same weights);
     # loading and saving again writes it compactly.
-    models.save_model(models.load_model(out), out)
+    models.save_model(load_model(out), out)
     validation = (f"validation accuracy {result.validation['accuracy']:.3f}" if result.validation else
                   "no validation set (shuffled labels)")
     print(f"{validation}, test accuracy {test['accuracy']:.3f}, macro F1 {test['f1']:.3f}, "
@@ -116,8 +117,8 @@ if __name__ == "__main__":
     parser.add_argument("--random-labels", action="store_true")
     parser.add_argument("--frame-average", action="store_true",
                         help="the per-frame baseline: an average over time instead of the GRU")
-    parser.add_argument("--task", choices=data.TASKS, default="temporal",
-                        help="the synthetic task (tdexplain.synthetic); the shipped models' is temporal")
+    parser.add_argument("--task", choices=synthetic.TASKS, default="temporal",
+                        help="the synthetic task (tdexplain.workbook.synthetic); the shipped models' is temporal")
     parser.add_argument("--paper", action="store_true", help="the paper's sizes, saved under models/")
     arguments = parser.parse_args()
     if arguments.random_labels and arguments.frame_average:

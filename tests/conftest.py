@@ -44,7 +44,7 @@ def pytest_collection_modifyitems(config, items):
     # The notebooks' checks first, the longest notebook first (`make test` hands whole files to
     # two workers in this order, --no-loadscope-reorder): the many short test files then fill in
     # around them, and no long notebook is left to run alone at the end.
-    from tdexplain import report  # here: importing tdexplain loads Keras, after the set-up above
+    from tdexplain.workbook import report  # here: importing tdexplain loads Keras, after the set-up above
 
     seconds = functools.cache(report.last_run_seconds)
     items.sort(key=lambda item: -seconds(item.path) if item.path.suffix == ".ipynb" else 0)
@@ -63,7 +63,7 @@ def two_io_model(tmp_path_factory):
     import keras
     import numpy as np
 
-    from tdexplain import models
+    from tdexplain.workbook import models
 
     keras.utils.set_random_seed(2)
     frame = keras.Input((32, 32, 3))
@@ -79,3 +79,38 @@ def two_io_model(tmp_path_factory):
     model.save(folder / "two.keras")
     np.save(folder / "meta.npy", np.linspace(-1, 1, 5).astype(np.float32))
     return folder / "two.keras", folder / "meta.npy"
+
+
+# ---------------------------------------------------------------- the toy model most tests explain
+
+@pytest.fixture(scope="module")
+def model(request):
+    """The paper's shape at toy size (VGG19 of width 1/16, a GRU of 8 units, one dense block) at
+    the test module's FRAMES and SIZE, its weights drawn from the module's MODEL_SEED: each file
+    its own weights, the same on every run and backend."""
+    import keras
+
+    from tdexplain.workbook import models
+
+    keras.utils.set_random_seed(request.module.MODEL_SEED)
+    return models.build_model(frames=request.module.FRAMES, size=request.module.SIZE, width=0.0625,
+                              gru_units=8, dense_blocks=1)
+
+
+@pytest.fixture(scope="module")
+def explainer(model):
+    from tdexplain import Explainer
+
+    return Explainer(model)
+
+
+@pytest.fixture(scope="module")
+def clips(request):
+    """Three synthetic clips (float32) at the module's FRAMES and SIZE, drawn from its CLIPS_SEED."""
+    import numpy as np
+
+    from tdexplain.workbook import data
+
+    module = request.module
+    return data.synthetic_dataset(n=3, frames=module.FRAMES, size=module.SIZE,
+                                  seed=module.CLIPS_SEED)[0].astype(np.float32)

@@ -9,7 +9,9 @@ import shutil
 import numpy as np
 import pytest
 
-from tdexplain import app, data, models, video
+from tdexplain import explain_video, read_video
+from tdexplain.interfaces import app
+from tdexplain.workbook import data, models
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,7 @@ def test_pixel_methods_disable_the_layer_and_errors_stay_in_the_status_line(tmp_
 
 
 def test_the_demo_model_on_footage_it_never_saw_says_so(tmp_path):
-    clip = data.read_video(data.sample_path("clips/normal_01.mp4"), frames=8, size=64)
+    clip = read_video(data.sample_path("clips/normal_01.mp4"), frames=8, size=64)
     path = data.write_video(tmp_path / "my_camera.mp4", np.concatenate([clip, clip]))
     reviewer = app.ReviewerApp(str(path))
     reviewer.method.value = "saliency"
@@ -88,11 +90,11 @@ def test_a_model_with_two_outputs_and_another_input_is_chosen_and_held_in_the_ap
     kept = dict(reviewer._explainer_for)
     assert reviewer.explain() == shown | {"started": reviewer.summary["started"]}
     assert reviewer._explainer_for == kept  # the same explainer again: its compiled passes reused
-    expected = video.explain_video(fight, tmp_path, model_path=str(model_path), method="saliency", progress=False,
-                                   output="action", other_inputs={"meta": np.load(meta_path)})
+    expected = explain_video(fight, tmp_path, model_path=str(model_path), method="saliency", progress=False,
+                             output="action", other_inputs={"meta": np.load(meta_path)})
     assert shown["model"]["output"] == "action" and shown["model"]["other_inputs"] == expected["model"]["other_inputs"]
     with pytest.raises(ValueError, match="output, clip_input and other_inputs belong to the explainer"):
-        video.explain_video(fight, tmp_path, explainer=next(iter(kept.values())), output="action")
+        explain_video(fight, tmp_path, explainer=next(iter(kept.values())), output="action")
     assert [w["probabilities"] for w in shown["windows"]] == [w["probabilities"] for w in expected["windows"]]
     np.save(tmp_path / "other.npy", np.full(5, 3.0, np.float32))  # the held value reaches the model
     meta.value = str(tmp_path / "other.npy")
@@ -144,8 +146,8 @@ def test_a_model_with_two_clip_inputs_lets_the_reviewer_choose_which_one_the_vid
     held.value = str(tmp_path / "still.npy")
     reviewer.method.value = "saliency"
     shown = reviewer.explain()
-    expected = video.explain_video(fight, tmp_path / "cli", model_path=str(tmp_path / "streams.keras"),
-                                   method="saliency", progress=False, clip_input="flow",
+    expected = explain_video(fight, tmp_path / "cli", model_path=str(tmp_path / "streams.keras"),
+                             method="saliency", progress=False, clip_input="flow",
                                    other_inputs={"rgb": np.load(tmp_path / "still.npy")})
     assert shown["model"]["clip_input"] == "flow"
     assert [w["probabilities"] for w in shown["windows"]] == [w["probabilities"] for w in expected["windows"]]

@@ -13,39 +13,33 @@ import keras
 import numpy as np
 import pytest
 
-from tdexplain import data, explain, methods, models, registry
+from tdexplain import Explainer, load_model, METHODS, methods, read_video
+from tdexplain.engine import registry, shapes
+from tdexplain.methods.frames import frame_importance
+from tdexplain.metrics import faithfulness
+from tdexplain.workbook import data, models
 
 pytestmark = pytest.mark.both_backends
 
 FRAMES, SIZE = 4, 32
+MODEL_SEED, CLIPS_SEED = 2, 7  # the shared fixtures' (conftest.py)
 OPTIONS = dict(smoothgrad_samples=3, ig_steps=4, scorecam_channels=4, ablation_channels=4, rise_masks=8,
                occlusion_patch=16, occlusion_stride=16)
 SAMPLES = ("normal_01", "fight_01", "shooting_01")
 
 
 @pytest.fixture(scope="module")
-def model():
-    keras.utils.set_random_seed(2)
-    return models.build_model(frames=FRAMES, size=SIZE, width=0.0625, gru_units=8, dense_blocks=1)
-
-
-@pytest.fixture(scope="module")
-def clips():
-    return data.synthetic_dataset(n=3, frames=FRAMES, size=SIZE, seed=7)[0].astype(np.float32)
-
-
-@pytest.fixture(scope="module")
 def together(model, clips):
-    return explain.Explainer(model).explain(clips, methods=explain.METHODS, layer="block3_conv2", **OPTIONS)
+    return Explainer(model).explain(clips, methods=METHODS, layer="block3_conv2", **OPTIONS)
 
 
 @pytest.fixture(scope="module")
 def clip_by_clip(model):
     """One clip per pass, shared by the methods (each compiled pass is built once)."""
-    return explain.Explainer(model, frames_per_pass=FRAMES)
+    return Explainer(model, frames_per_pass=FRAMES)
 
 
-@pytest.mark.parametrize("name", list(methods.REGISTRY))
+@pytest.mark.parametrize("name", list(registry.REGISTRY))
 def test_every_registered_method_keeps_the_contract(model, clips, together, clip_by_clip, name):
     """Shape, dtype, range, per-frame normalization; the same maps clip by clip as in one
     batch (chunking and batching change nothing); the same maps for the predicted class
@@ -57,7 +51,7 @@ def test_every_registered_method_keeps_the_contract(model, clips, together, clip
     assert np.all((peaks == 1) | (peaks == 0)) and (peaks == 1).any()
     assert together.raw[name].shape[:2] == (3, FRAMES)
     if name in together.channel_weights:
-        assert methods.get(name).uses_layer
+        assert registry.get(name).uses_layer
         assert together.channel_weights[name].shape == (3, FRAMES, together.activations.shape[-1])
     alone = clip_by_clip.explain(
         clips[1:2], methods=name, layer="block3_conv2", target=int(together.target[1]), **OPTIONS)
@@ -71,7 +65,7 @@ def test_every_registered_method_keeps_the_contract(model, clips, together, clip
 
 
 def test_the_result_holds_each_clip_s_probabilities_and_the_predicted_class(model, together):
-    assert together.probabilities.shape == (3, len(models.class_names(model)))
+    assert together.probabilities.shape == (3, len(shapes.class_names(model)))
     np.testing.assert_allclose(together.probabilities.sum(axis=1), 1, rtol=1e-5)
     np.testing.assert_array_equal(together.target, together.probabilities.argmax(axis=1))
     assert together.activations.shape[:2] == (3, FRAMES)
@@ -93,10 +87,10 @@ def last_frame_only(model):
     clip = keras.Input((FRAMES, SIZE, SIZE, 3))
     x = keras.layers.TimeDistributed(cnn)(models.VGGPreprocess()(clip))
     x = keras.layers.Lambda(lambda f: f[:, -1])(x)
-    return explain.Explainer(keras.Model(clip, keras.layers.Dense(3, activation="softmax")(x)))
+    return Explainer(keras.Model(clip, keras.layers.Dense(3, activation="softmax")(x)))
 
 
-@pytest.mark.parametrize("name", [n for n in methods.REGISTRY if n not in LIGHT_IGNORED_FRAMES])
+@pytest.mark.parametrize("name", [n for n in registry.REGISTRY if n not in LIGHT_IGNORED_FRAMES])
 def test_frames_the_score_ignores_get_empty_maps(last_frame_only, name):
     """A model that reads only the last frame: every map of a method that follows the score
     is zero elsewhere."""
@@ -111,7 +105,7 @@ def test_frames_the_score_ignores_get_empty_maps(last_frame_only, name):
 def test_a_callable_score_is_explained_as_the_difference_it_names(model, clips):
     """Gradients are linear in the score: explaining "logit 2 - logit 0" gives the difference
     of the two classes' input and activation gradients, and a target label for figures."""
-    explainer = explain.Explainer(model)
+    explainer = Explainer(model)
 
     def fight_minus_normal(logits):
         return logits[:, 2] - logits[:, 0]
@@ -131,7 +125,7 @@ def test_a_callable_score_is_explained_as_the_difference_it_names(model, clips):
 
 
 def test_unknown_options_and_targets_name_what_is_valid(model, clips):
-    explainer = explain.Explainer(model)
+    explainer = Explainer(model)
     with pytest.raises(TypeError, match="unknown option.*smoothgrad_samples=25"):
         explainer.explain(clips, methods="saliency", smoothgrad_sample=3)
     with pytest.raises(ValueError, match="unknown class 'riot'; classes: normal, fight, shooting"):
@@ -147,15 +141,18 @@ JAX_RUN = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     import conftest  # noqa: F401 - with this process's KERAS_BACKEND=jax, it blocks TensorFlow
     import numpy as np
-    from tdexplain import data, explain, metrics, models
-    clips = np.stack([data.read_video(data.sample_path(f"clips/{{n}}.mp4")) for n in {samples}])
-    explainer = explain.Explainer(models.load_model())
+    from tdexplain import Explainer, load_model, METHODS, read_video
+    from tdexplain.methods.frames import frame_importance
+    from tdexplain.metrics import faithfulness
+    from tdexplain.workbook import data
+    clips = np.stack([read_video(data.sample_path(f"clips/{{n}}.mp4")) for n in {samples}])
+    explainer = Explainer(load_model())
     options = {options}
-    result = explainer.explain(clips, methods=explain.METHODS, **options)
-    importance = explain.frame_importance(explainer.model, clips, explainer=explainer)
-    curve = metrics.deletion_curve(explainer, clips, result.maps["gradcam"], steps=4, progress=False)
+    result = explainer.explain(clips, methods=METHODS, **options)
+    importance = frame_importance(explainer, clips)
+    curve = faithfulness.deletion_curve(explainer, clips, result.maps["gradcam"], steps=4, progress=False)
     np.savez(sys.argv[1] + "/jax.npz", probabilities=result.probabilities, importance=importance,
-             curve=curve.probabilities, **{{"map_" + m: result.maps[m] for m in explain.METHODS}})
+             curve=curve.probabilities, **{{"map_" + m: result.maps[m] for m in METHODS}})
     print(json.dumps({{"backend": __import__("keras").backend.backend(),
                        "tensorflow_loaded": any(m.split(".")[0] == "tensorflow" for m in sys.modules)}}))
 """)
@@ -198,56 +195,26 @@ def test_tensorflow_and_jax_give_the_same_probabilities_and_maps(jax_run):
     with per-frame correlation >= 0.999, the same frame importance and deletion curve."""
     _, out = jax_run
     on_jax = np.load(out / "jax.npz")
-    clips = np.stack([data.read_video(data.sample_path(f"clips/{name}.mp4")) for name in SAMPLES])
-    explainer = explain.Explainer(models.load_model())
-    result = explainer.explain(clips, methods=explain.METHODS, **OPTIONS)
+    clips = np.stack([read_video(data.sample_path(f"clips/{name}.mp4")) for name in SAMPLES])
+    explainer = Explainer(load_model())
+    result = explainer.explain(clips, methods=METHODS, **OPTIONS)
     np.testing.assert_allclose(on_jax["probabilities"], result.probabilities, atol=1e-4)
-    for method in explain.METHODS:
+    for method in METHODS:
         a = on_jax["map_" + method].reshape(-1, result.maps[method][0, 0].size)  # one row a frame
         b = result.maps[method].reshape(a.shape)
         lit = b.std(axis=1) > 0
         assert (lit == (a.std(axis=1) > 0)).all(), method
         correlation = [np.corrcoef(x, y)[0, 1] for x, y in zip(a[lit], b[lit])]
         assert min(correlation) >= 0.999, (method, min(correlation))
-    importance = explain.frame_importance(explainer.model, clips, explainer=explainer)
+    importance = frame_importance(explainer, clips)
     np.testing.assert_allclose(on_jax["importance"], importance, rtol=1e-3, atol=1e-3)
     # JAX's own map deletes the same pixels here (the backends' maps, equal to float32 rounding,
     # can order near-ties differently, and the curve would then compare two deletions)
-    from tdexplain import metrics
-    curve = metrics.deletion_curve(explainer, clips, on_jax["map_gradcam"], steps=4, progress=False)
+    curve = faithfulness.deletion_curve(explainer, clips, on_jax["map_gradcam"], steps=4, progress=False)
     np.testing.assert_allclose(on_jax["curve"], curve.probabilities, atol=1e-4)
 
 
 def test_the_readme_lists_the_registered_methods():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert methods.markdown_table() in readme, "run `python -m tdexplain.methods` and paste its table"
-    assert [name for name in methods.__all__ if not hasattr(methods, name)] == []  # the registry's, re-exported
-    assert methods.__all__ is not registry.__all__
 
-
-def test_the_library_s_modules_import_one_another_without_cycles():
-    """Every import between tdexplain's modules, at the top or inside a function, forms a
-    graph without cycles (a cycle works only by the order of imports, and breaks on refactors)."""
-    import ast
-
-    package = Path(methods.__file__).resolve().parent
-    graph = {}
-    for path in package.glob("*.py"):
-        edges = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                names = [node.module] if node.module else [alias.name for alias in node.names]
-                edges.update(name.split(".")[0] for name in names)
-        graph[path.stem] = edges & {p.stem for p in package.glob("*.py")}
-
-    def cycle_from(module, path):
-        if module in path:
-            return path[path.index(module):] + [module]
-        for imported in graph[module]:
-            found = cycle_from(imported, path + [module])
-            if found:
-                return found
-        return None
-
-    for module in graph:
-        assert cycle_from(module, []) is None, " -> ".join(cycle_from(module, []))

@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 
 import tdexplain
-from tdexplain import cli, data, explain, models
+from tdexplain import DEFAULT_METHOD, load_model
+from tdexplain.engine import shapes
+from tdexplain.interfaces import cli, video
+from tdexplain.workbook import data, models
 
 FIGHT = data.sample_path("clips/fight_01.mp4")
 
@@ -36,7 +39,7 @@ def test_explain_a_shipped_clip(tmp_path, capsys):
                                 "height": 128, "duration_seconds": 3.0}
     assert summary["model"]["classes"] == ["normal", "fight", "shooting"]
     assert summary["model"]["note"] is None  # a shipped synthetic clip: what the demo model knows
-    assert summary["complete"] is True and summary["method"] == explain.DEFAULT_METHOD
+    assert summary["complete"] is True and summary["method"] == DEFAULT_METHOD
     assert summary["layer"] == "block4_conv4"
     windows = summary["windows"]
     # The default window is the demo model's clip: 24 frames (3 s at 8 fps) read as 8.
@@ -142,7 +145,7 @@ def test_unknown_method_is_refused_by_the_parser(capsys):
 
 def test_interrupted_run_keeps_the_windows_done(tmp_path, monkeypatch, capsys):
     calls = {"n": 0}
-    real = explain.frame_importance
+    real = video.frame_importance
 
     def interrupt_on_the_second_window(*args, **kwargs):
         calls["n"] += 1
@@ -150,7 +153,7 @@ def test_interrupted_run_keeps_the_windows_done(tmp_path, monkeypatch, capsys):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(explain, "frame_importance", interrupt_on_the_second_window)
+    monkeypatch.setattr(video, "frame_importance", interrupt_on_the_second_window)
     out = tmp_path / "partial"
     assert cli.main(["explain", FIGHT, "--out", str(out), "--quiet", "--window", "8"]) == 130
     assert "interrupted" in capsys.readouterr().err
@@ -161,13 +164,13 @@ def test_interrupted_run_keeps_the_windows_done(tmp_path, monkeypatch, capsys):
 
 
 def test_help_lists_every_option_with_its_default():
-    done = subprocess.run([sys.executable, "-m", "tdexplain.cli", "explain", "--help"],
+    done = subprocess.run([sys.executable, "-m", "tdexplain.interfaces.cli", "explain", "--help"],
                           capture_output=True, text=True, check=True)
     for option in ("--model", "--method", "--layer", "--window", "--stride", "--target", "--out"):
         assert option in done.stdout
     assert re.search(r"--window WINDOW .*default: 3 s of video", " ".join(done.stdout.split()))
-    assert re.search(rf"--method METHOD .*\(default: {explain.DEFAULT_METHOD}\)", " ".join(done.stdout.split()))
-    top = subprocess.run([sys.executable, "-m", "tdexplain.cli", "--help"], capture_output=True,
+    assert re.search(rf"--method METHOD .*\(default: {DEFAULT_METHOD}\)", " ".join(done.stdout.split()))
+    top = subprocess.run([sys.executable, "-m", "tdexplain.interfaces.cli", "--help"], capture_output=True,
                          text=True, check=True).stdout
     assert all(command in top for command in ("explain", "train", "report"))
 
@@ -191,7 +194,7 @@ def test_train_command_on_synthetic_clips_and_on_a_folder(tmp_path, capsys):
             data.write_video(tmp_path / "videos" / label / f"{seed}.mp4", clip.frames)
     folder_model = tmp_path / "folder.keras"
     assert cli.main(["train", "--out", str(folder_model), "--data", str(tmp_path / "videos")] + tiny) == 0
-    assert models.class_names(models.load_model(folder_model)) == ("brawl", "calm")
+    assert shapes.class_names(load_model(folder_model)) == ("brawl", "calm")
     assert cli.main(["train", "--out", str(tmp_path / "x.keras"), "--data",
                      str(tmp_path / "nothing")] + tiny) == 2
     assert "dataset folder not found" in capsys.readouterr().err
@@ -221,7 +224,7 @@ def test_the_console_shows_no_backend_log_line(tmp_path):
     """TensorFlow writes its start-up lines ("failed call to cuInit", oneDNN, CPU features)
     whatever TF_CPP_MIN_LOG_LEVEL says; tdexplain drops them as the backend loads."""
     environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    done = subprocess.run([sys.executable, "-m", "tdexplain.cli", "explain", str(FIGHT),
+    done = subprocess.run([sys.executable, "-m", "tdexplain.interfaces.cli", "explain", str(FIGHT),
                            "--out", str(tmp_path)], capture_output=True, text=True, env=environment)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "verdict: fight" in done.stdout
@@ -251,7 +254,7 @@ def test_a_method_s_options_reach_it_and_a_wrong_one_is_named(tmp_path, capsys):
 
 
 def test_a_model_with_two_inputs_and_two_outputs_is_explained_from_the_command_line(tmp_path, capsys,
-                                                                                  two_io_model):
+                                                                                    two_io_model):
     """The output to explain is chosen by name and the other input held from a .npy file; without
     it, the error names the input that needs a value."""
     model_path, meta_path = two_io_model

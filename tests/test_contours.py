@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tdexplain import contours
+from tdexplain.interfaces import contours
 
 SIZE = 96
 ys, xs = np.mgrid[0:SIZE, 0:SIZE]

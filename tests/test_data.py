@@ -5,12 +5,14 @@ import cv2
 import numpy as np
 import pytest
 
-from tdexplain import data, synthetic
+from tdexplain import read_video
+from tdexplain.engine.clips import check_clips
+from tdexplain.workbook import data, synthetic
 
 
 # --------------------------------------------------------------------------- synthetic clips
 
-@pytest.mark.parametrize("label", data.CLASSES)
+@pytest.mark.parametrize("label", synthetic.CLASSES)
 def test_clip_is_deterministic_for_a_seed(label):
     a = data.synthetic_clip(label, frames=6, size=48, seed=3)
     b = data.synthetic_clip(label, frames=6, size=48, seed=3)
@@ -83,7 +85,7 @@ def test_dataset_is_fast():
     assert time.perf_counter() - start < 5.0
 
 
-@pytest.mark.parametrize("label", data.CLASSES)
+@pytest.mark.parametrize("label", synthetic.CLASSES)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_mask_is_exactly_the_evidence_and_never_a_distractor(label, seed):
     """Checked against independent renders: without the evidence, and without the distractors."""
@@ -106,8 +108,8 @@ def test_mask_is_exactly_the_evidence_and_never_a_distractor(label, seed):
     assert changed_by_distractor.any(), "every class has a distractor"
 
 
-@pytest.mark.parametrize("task", data.TASKS)
-@pytest.mark.parametrize("label", data.CLASSES)
+@pytest.mark.parametrize("task", synthetic.TASKS)
+@pytest.mark.parametrize("label", synthetic.CLASSES)
 def test_boxes_enclose_the_mask(label, task):
     clip = data.synthetic_clip(label, frames=5, size=64, seed=7, task=task)
     for mask, boxes in zip(clip.mask, clip.boxes):
@@ -120,7 +122,7 @@ def test_boxes_enclose_the_mask(label, task):
 
 def test_evidence_objects_per_class():
     names = {label: {b[0] for fb in data.synthetic_clip(label, 8, 64, seed=0, task="posture").boxes for b in fb}
-             for label in data.CLASSES}
+             for label in synthetic.CLASSES}
     assert names["fight"] == {"fighter0", "fighter1", "fighter0_arm", "fighter1_arm"}
     assert {"gun", "shooter_arm", "flash"} <= names["shooting"]
     assert names["normal"] and all(n.startswith("walker") for n in names["normal"])
@@ -212,7 +214,7 @@ def test_temporal_clip_shapes_and_events_at_any_size_and_length(label, frames, s
 
 @pytest.mark.parametrize("seed", range(12))
 def test_events_are_one_stretch_of_at_most_half_the_clip(seed):
-    for label in data.CLASSES:
+    for label in synthetic.CLASSES:
         clip = data.synthetic_clip(label, frames=8, size=32, seed=seed, task="temporal")
         frames = np.flatnonzero(clip.events)
         if label == "normal":
@@ -384,7 +386,7 @@ def clip_file(tmp_path):
 
 def test_round_trip_within_codec_error(clip_file):
     path, clip = clip_file
-    back = data.read_video(path, frames=12, size=64)
+    back = read_video(path, frames=12, size=64)
     assert back.shape == clip.shape and back.dtype == np.uint8
     error = np.abs(back.astype(float) - clip).mean()
     assert error < 8, error
@@ -410,26 +412,26 @@ def test_uniform_sampling_and_stride(tmp_path):
     def indices(clip):
         return (clip.reshape(len(clip), -1).mean(axis=1) / 20).round().astype(int).tolist()
 
-    assert indices(data.read_video(path, frames=4, size=32)) == [0, 3, 6, 9]
-    assert indices(data.read_video(path, frames=3, size=32, start=2, stride=3)) == [2, 5, 8]
-    assert indices(data.read_video(path, frames=5, size=32, start=7, stride=1, short="loop")) == [7, 8, 9, 7, 8]
-    assert indices(data.read_video(path, frames=5, size=32, start=7, stride=1, short="pad")) == [7, 8, 9, 9, 9]
+    assert indices(read_video(path, frames=4, size=32)) == [0, 3, 6, 9]
+    assert indices(read_video(path, frames=3, size=32, start=2, stride=3)) == [2, 5, 8]
+    assert indices(read_video(path, frames=5, size=32, start=7, stride=1, short="loop")) == [7, 8, 9, 7, 8]
+    assert indices(read_video(path, frames=5, size=32, start=7, stride=1, short="pad")) == [7, 8, 9, 9, 9]
     with pytest.raises(ValueError, match=r"only 3 are available; pass short='loop'"):
-        data.read_video(path, frames=5, size=32, start=7, stride=1)
+        read_video(path, frames=5, size=32, start=7, stride=1)
     with pytest.raises(ValueError, match="start=12 but the video has only 10 frames"):
-        data.read_video(path, frames=2, size=32, start=12)
+        read_video(path, frames=2, size=32, start=12)
 
 
 def test_resize_keeps_aspect_by_padding_or_cropping(tmp_path):
     wide = np.full((2, 40, 80, 3), 200, np.uint8)
     path = data.write_video(tmp_path / "wide.mp4", wide, fps=5)
-    padded = data.read_video(path, frames=2, size=40, fit="pad")
+    padded = read_video(path, frames=2, size=40, fit="pad")
     # 80x40 into 40x40: 40x20 content, black bands of 10 rows above and below.
     assert padded[:, :8].max() < 20 and padded[:, -8:].max() < 20
     assert padded[:, 12:28].min() > 170
-    cropped = data.read_video(path, frames=2, size=40, fit="crop")
+    cropped = read_video(path, frames=2, size=40, fit="crop")
     assert cropped.min() > 170
-    rect = data.read_video(path, frames=2, size=(20, 30), fit="stretch")
+    rect = read_video(path, frames=2, size=(20, 30), fit="stretch")
     assert rect.shape == (2, 20, 30, 3)
 
 
@@ -439,7 +441,7 @@ def test_grayscale_video_reads_as_rgb(tmp_path):
     for k in range(4):
         writer.write(np.full((32, 32), 40 * k + 20, np.uint8))
     writer.release()
-    clip = data.read_video(path, frames=4, size=32)
+    clip = read_video(path, frames=4, size=32)
     assert clip.shape == (4, 32, 32, 3)
     np.testing.assert_array_equal(clip[..., 0], clip[..., 1])
     np.testing.assert_array_equal(clip[..., 1], clip[..., 2])
@@ -455,7 +457,7 @@ def test_four_channel_and_gray_frames_convert_at_the_boundary():
 
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="video not found: .*nothing.mp4"):
-        data.read_video(tmp_path / "nothing.mp4")
+        read_video(tmp_path / "nothing.mp4")
     with pytest.raises(FileNotFoundError, match="video not found"):
         data.video_info(tmp_path / "nothing.mp4")
 
@@ -469,11 +471,11 @@ def test_not_a_video_corrupt_and_empty_files(tmp_path):
     empty.write_bytes(b"")
     for path in (text, corrupt):
         with pytest.raises(ValueError, match=f"{path.name}.*(not a readable video|no decodable frame)"):
-            data.read_video(path)
+            read_video(path)
     with pytest.raises(ValueError, match="empty.mp4 is empty"):
-        data.read_video(empty)
+        read_video(empty)
     with pytest.raises(ValueError, match="is not a file"):
-        data.read_video(tmp_path)
+        read_video(tmp_path)
 
 
 def test_truncated_video(tmp_path, clip_file):
@@ -481,7 +483,7 @@ def test_truncated_video(tmp_path, clip_file):
     truncated = tmp_path / "truncated.mp4"
     truncated.write_bytes(path.read_bytes()[:300])
     with pytest.raises(ValueError, match="truncated.mp4"):
-        data.read_video(truncated)
+        read_video(truncated)
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -495,7 +497,7 @@ def test_truncated_video(tmp_path, clip_file):
 def test_read_video_rejects_bad_arguments(clip_file, kwargs, message):
     path, _ = clip_file
     with pytest.raises((ValueError, TypeError), match=message):
-        data.read_video(path, **kwargs)
+        read_video(path, **kwargs)
 
 
 def test_write_video_rejects_bad_frames(tmp_path):
@@ -524,27 +526,27 @@ def test_load_folder(tmp_path):
 
 def test_check_clips():
     good = np.zeros((2, 4, 8, 8, 3), np.uint8)
-    assert data.check_clips(good).dtype == np.float32
-    assert data.check_clips(good[0]).shape == (1, 4, 8, 8, 3)
+    assert check_clips(good).dtype == np.float32
+    assert check_clips(good[0]).shape == (1, 4, 8, 8, 3)
     with pytest.raises(ValueError, match=r"clips must have 5 frames per clip, got 4"):
-        data.check_clips(good, frames=5)
+        check_clips(good, frames=5)
     with pytest.raises(ValueError, match=r"frames must be 16x16, got 8x8"):
-        data.check_clips(good, size=16)
+        check_clips(good, size=16)
     with pytest.raises(ValueError, match=r"must have shape .*RGB.*got \(2, 4, 8, 8, 1\)"):
-        data.check_clips(np.zeros((2, 4, 8, 8, 1)))
+        check_clips(np.zeros((2, 4, 8, 8, 1)))
     bad = good.astype(np.float32)
     bad[0, 0, 0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        data.check_clips(bad)
+        check_clips(bad)
     with pytest.raises(TypeError, match="dtype"):
-        data.check_clips(np.zeros((1, 1, 2, 2, 3), dtype=object))
+        check_clips(np.zeros((1, 1, 2, 2, 3), dtype=object))
 
 
 @pytest.mark.parametrize("stem,label,seed", [("fight_01", "fight", 201), ("shooting_02", "shooting", 303)])
 def test_shipped_samples_match_their_generator(stem, label, seed):
     """data_samples/ was made by scripts/make_samples.py: clips within codec error, masks exact."""
     clip = data.synthetic_clip(label, frames=24, size=128, seed=seed)
-    video = data.read_video(data.sample_path(f"clips/{stem}.mp4"), frames=24, size=128)
+    video = read_video(data.sample_path(f"clips/{stem}.mp4"), frames=24, size=128)
     assert np.abs(video.astype(float) - clip.frames).mean() < 8
     np.testing.assert_array_equal(data.read_mask(data.sample_path(f"clips/{stem}_mask.npz"), 24, 128),
                                   clip.mask)
@@ -578,7 +580,7 @@ def test_both_codecs_round_trip(tmp_path, codec, size):
     """H.264 for players; MPEG-4 part 2 on request, and for odd sizes H.264 cannot take."""
     clip = data.synthetic_clip("normal", frames=5, size=max(size, 32), seed=2).frames[:, :size, :size]
     path = data.write_video(tmp_path / f"{codec}.mp4", clip, fps=5, codec=codec)
-    back = data.read_video(path, frames=5, size=size)
+    back = read_video(path, frames=5, size=size)
     assert back.shape == clip.shape
     assert np.abs(back.astype(float) - clip).mean() < 8
     fourcc = int(cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FOURCC))

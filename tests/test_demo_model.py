@@ -19,14 +19,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tdexplain import data, explain, metrics, models, temporal
+from tdexplain import DEFAULT_METHOD, Explainer, load_model
+from tdexplain.engine import shapes
+from tdexplain.methods.frames import frame_importance
+from tdexplain.metrics import localization, randomization
+from tdexplain.workbook import data, models, synthetic, temporal
 
 UNSEEN_SEED = 8181
 
 
 @pytest.fixture(scope="module")
 def model():
-    return models.load_model(models.DEMO_MODEL)
+    return load_model(models.DEMO_MODEL)
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +50,15 @@ def with_evidence(unseen):
 def evidence_maps(model, unseen, with_evidence):
     """The default method's and Grad-CAM's maps of those clips (default layer, true class)."""
     clips, labels, _, _ = unseen
-    return explain.Explainer(model).explain(clips[with_evidence], methods=[explain.DEFAULT_METHOD, "gradcam"],
-                                            target=labels[with_evidence]).maps
+    return Explainer(model).explain(clips[with_evidence], methods=[DEFAULT_METHOD, "gradcam"],
+                                    target=labels[with_evidence]).maps
 
 
 def test_the_shipped_models_are_small_and_course_size(model):
     for path in (models.DEMO_MODEL, models.RANDOM_LABELS_MODEL, models.FRAME_AVERAGE_MODEL):
         assert Path(path).stat().st_size < 5 * 2**20, path
-        assert models.input_spec(models.load_model(path)) == (8, 64)
-    assert models.class_names(model) == data.CLASSES
+        assert shapes.input_spec(load_model(path)) == (8, 64)
+    assert shapes.class_names(model) == synthetic.CLASSES
     assert [type(l).__name__ for l in model.layers].count("TimeDistributed") == 1
     assert model.get_layer("gru").dropout == 0.5
 
@@ -64,14 +68,14 @@ def test_time_carries_the_class(model, unseen):
     accuracy = temporal.time_dependence(model, clips, labels)
     assert accuracy.loc["as they are", "all"] >= 0.95, accuracy
     assert accuracy.loc["best single frame", "fight"] <= 0.6, accuracy
-    baseline = models.load_model(models.FRAME_AVERAGE_MODEL)
+    baseline = load_model(models.FRAME_AVERAGE_MODEL)
     baseline_accuracy = (models.predict(baseline, clips).argmax(axis=1) == labels).mean()
     assert baseline_accuracy <= accuracy.loc["as they are", "all"] - 0.2, (baseline_accuracy, accuracy)
 
 
 def test_the_twin_learnt_nothing_of_the_classes(unseen):
     clips, labels, _, _ = unseen
-    twin = models.load_model(models.RANDOM_LABELS_MODEL)
+    twin = load_model(models.RANDOM_LABELS_MODEL)
     assert (models.predict(twin, clips).argmax(axis=1) == labels).mean() <= 0.5
 
 
@@ -80,28 +84,28 @@ def test_frame_importance_finds_the_event(model, unseen):
     with_event = events.any(axis=1)
     # The best of the benchmark's frame rankings: a frame blacked out. Filled with its
     # neighbours' mean instead, a shot's frame keeps half of its neighbours' flashes.
-    importance = explain.frame_importance(model, clips[with_event], fill="blank")
-    found = metrics.temporal_localization(importance, events[with_event])
+    importance = frame_importance(model, clips[with_event], fill="blank")
+    found = localization.temporal_localization(importance, events[with_event])
     pointing, chance = found["temporal_pointing_game"].mean(), found["temporal_chance"].mean()
     assert pointing >= 0.8 and pointing >= chance + 0.3, (pointing, chance)
 
 
 def _landing(maps, masks) -> tuple:
-    found = metrics.localization(maps, masks)  # NaN in the frames without evidence
+    found = localization.localization(maps, masks)  # NaN in the frames without evidence
     return tuple(np.nanmean(found[k]) for k in ("pointing_game", "energy_inside", "chance"))
 
 
 def test_the_default_method_lands_on_the_evidence_in_the_event_frames(model, unseen, with_evidence,
                                                                       evidence_maps):
     clips, _, masks, _ = unseen
-    pointing, energy, share = _landing(evidence_maps[explain.DEFAULT_METHOD], masks[with_evidence])
+    pointing, energy, share = _landing(evidence_maps[DEFAULT_METHOD], masks[with_evidence])
     assert pointing >= 0.8 and energy >= 3 * share, (pointing, energy, share)
 
 
-@pytest.mark.parametrize("method", [explain.DEFAULT_METHOD, "gradcam"])
+@pytest.mark.parametrize("method", [DEFAULT_METHOD, "gradcam"])
 def test_maps_do_not_survive_reinitialization(model, unseen, with_evidence, method):
     clips, _, _, _ = unseen
-    check = metrics.reinitialization(model, clips[with_evidence[::4]], methods=method, progress=False)
+    check = randomization.reinitialization(model, clips[with_evidence[::4]], methods=method, progress=False)
     assert np.median(check.clip_spearman(method)) <= 0.3
 
 
@@ -109,16 +113,16 @@ def test_gradcam_at_the_default_layer_misses_the_evidence_as_measured(model, uns
                                                                       evidence_maps):
     """Grad-CAM, the paper's method, at the default layer (8x8 cells): the grid could point at
     the evidence in every frame, but the maps stay far from the default method's (notebook
-    04). If a retrained model changes this, the workbook's text and explain.DEFAULT_METHOD
+    04). If a retrained model changes this, the workbook's text and DEFAULT_METHOD
     must be revisited."""
     _, _, masks, _ = unseen
-    assert explain.Explainer(model).default_layer == "block4_conv4"  # the deepest with 8x8 cells at 64 px
+    assert Explainer(model).default_layer == "block4_conv4"  # the deepest with 8x8 cells at 64 px
     pointing, energy, share = _landing(evidence_maps["gradcam"], masks[with_evidence])
     assert pointing < 0.5 and energy < 2 * share, (pointing, energy, share)
-    assert np.nanmean(metrics.grid_bound(masks[with_evidence], 8)["pointing_game"]) >= 0.95
+    assert np.nanmean(localization.grid_bound(masks[with_evidence], 8)["pointing_game"]) >= 0.95
 
 
-@pytest.mark.parametrize("method,layer", [(explain.DEFAULT_METHOD, None), ("layercam", "block4_conv4")])
+@pytest.mark.parametrize("method,layer", [(DEFAULT_METHOD, None), ("layercam", "block4_conv4")])
 def test_changing_one_frame_changes_its_map_far_more(model, unseen, with_evidence, method, layer):
     """Frame 3 of 5 clips replaced by frame 3 of another clip: its map moves more than the other
     frames' maps, about twice as much or more for the median clip. The others move too, through
@@ -126,7 +130,7 @@ def test_changing_one_frame_changes_its_map_far_more(model, unseen, with_evidenc
     it (the default method's ratios measured 1.2 to 5.1, LayerCAM's more)."""
     clips, labels, _, _ = unseen
     chosen = with_evidence[::4]
-    explainer = explain.Explainer(model)
+    explainer = Explainer(model)
     base = explainer.explain(clips[chosen], methods=method, layer=layer, target=labels[chosen])
     changed = clips[chosen].copy()
     changed[:, 3] = clips[np.roll(chosen, 1), 3]

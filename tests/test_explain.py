@@ -6,29 +6,19 @@ import keras
 import numpy as np
 import pytest
 
-from tdexplain import data, explain, models, unroll
-from tdexplain.backend import gradient
-from tdexplain.models import VGGPreprocess
+from tdexplain import DEFAULT_METHOD, Explainer, METHODS
+from tdexplain.engine import shapes
+from tdexplain.engine.backend import gradient
+from tdexplain.engine.maps import blurred
+from tdexplain.methods.frames import frame_importance, frame_shares
+from tdexplain.methods.pixel import integrated_gradients
+from tdexplain.workbook import data, models
+from tdexplain.workbook.models import VGGPreprocess
 
 pytestmark = pytest.mark.both_backends
 
 FRAMES, SIZE = 4, 32
-
-
-@pytest.fixture(scope="module")
-def model():
-    keras.utils.set_random_seed(1)
-    return models.build_model(frames=FRAMES, size=SIZE, width=0.0625, gru_units=8, dense_blocks=1)
-
-
-@pytest.fixture(scope="module")
-def explainer(model):
-    return explain.Explainer(model)
-
-
-@pytest.fixture(scope="module")
-def clips():
-    return data.synthetic_dataset(n=3, frames=FRAMES, size=SIZE, seed=0)[0].astype(np.float32)
+MODEL_SEED, CLIPS_SEED = 1, 0  # the shared fixtures' (conftest.py)
 
 
 def _logit_model(model):
@@ -76,7 +66,7 @@ def model64():
 @pytest.mark.tensorflow_only
 def test_saliency_equals_finite_differences(model64, clips):
     """Central differences of the target logit on random pixels, in float64."""
-    result = explain.Explainer(model64).explain(clips[:1], methods="saliency", target=1)
+    result = Explainer(model64).explain(clips[:1], methods="saliency", target=1)
     gradient = result.input_gradients[0]
     logit_model = _logit_model(model64)
     rng = np.random.default_rng(0)
@@ -107,7 +97,7 @@ def _unwrapped_twin(model, layer_name):
     """The model with its backbone applied at the top level: reshape -> the same conv layers ->
     reshape, so the inner layer is in the outer graph and the Keras Grad-CAM recipe applies,
     cut in two at that layer: clip -> inner output, and inner output -> class logits."""
-    frames, size = models.input_spec(model)
+    frames, size = shapes.input_spec(model)
     cnn = models.backbone_of(model)
     clip = keras.Input((frames, size, size, 3), name="twin_clip")
     x = VGGPreprocess(name="twin_preprocess")(clip)
@@ -180,7 +170,7 @@ def test_gradient_x_input_and_integrated_gradients_equal_the_plain_model_s_gradi
     logit_model = _logit_model(model)
     targets, steps = [0, 1, 2], 6
     result = explainer.explain(clips, methods="gradient_x_input", target=targets)
-    attributions = explainer.integrated_gradients(clips, np.array(targets), steps=steps)
+    attributions = integrated_gradients(explainer, clips, np.array(targets), steps=steps)
     for i, target in enumerate(targets):
         points = np.stack([clips[i]] + [(s + 0.5) / steps * clips[i] for s in range(steps)])
         at_input, *path = gradient(lambda v: logit_model(v)[:, target], points)
@@ -197,7 +187,7 @@ def test_integrated_gradients_is_complete(explainer, clips):
     untrained model's score differences are a few hundredths: at the default 64 steps the
     Riemann sum's error reaches 8% of them on JAX)."""
     result = explainer.explain(clips, methods="saliency")
-    attributions = explainer.integrated_gradients(clips, result.target, steps=128)
+    attributions = integrated_gradients(explainer, clips, result.target, steps=128)
     baseline_scores = explainer.scores(np.zeros_like(clips), result.target)
     difference = result.scores - baseline_scores
     np.testing.assert_allclose(attributions.sum(axis=(1, 2, 3, 4)), difference,
@@ -209,18 +199,18 @@ def test_integrated_gradients_from_the_blur_is_complete_and_keeps_the_positive_p
     and the method's map is their positive part, summed over colours, per frame."""
     import cv2
 
-    baseline = explain.blurred(clips)
+    baseline = blurred(clips)
     sigma = SIZE / 12
     np.testing.assert_allclose(baseline[1, 2], cv2.GaussianBlur(clips[1, 2], (0, 0), sigma), atol=1e-4)
     result = explainer.explain(clips, methods="integrated_gradients_blur")
-    attributions = explainer.integrated_gradients(clips, result.target, baseline=baseline)
+    attributions = integrated_gradients(explainer, clips, result.target, baseline=baseline)
     difference = result.scores - explainer.scores(baseline, result.target)
     np.testing.assert_allclose(attributions.sum(axis=(1, 2, 3, 4)), difference,
                                rtol=0.02, atol=0.02 * np.abs(difference).max())
     positive = np.maximum(attributions.sum(axis=-1), 0)
     np.testing.assert_allclose(result.raw["integrated_gradients_blur"], positive, rtol=1e-5,
                                atol=1e-6 * positive.max())
-    assert explain.DEFAULT_METHOD in explain.METHODS
+    assert DEFAULT_METHOD in METHODS
 
 
 def test_smoothgrad_without_noise_is_saliency(explainer, clips):
@@ -233,7 +223,7 @@ def test_chunks_that_split_a_clip_s_samples_do_not_change_the_result(explainer, 
     """Chunks of 5 clips' worth of frames for 4 samples a clip: a chunk holds the samples of two
     clips and a clip's samples run over into the next chunk; the raw attributions are those of
     the default chunks. (test_backends explains every method clip by clip too.)"""
-    odd = explain.Explainer(model, frames_per_pass=5 * FRAMES)
+    odd = Explainer(model, frames_per_pass=5 * FRAMES)
     kwargs = dict(methods=("smoothgrad", "integrated_gradients"), smoothgrad_samples=4, ig_steps=4)
     a, b = odd.explain(clips, **kwargs), explainer.explain(clips, **kwargs)
     for method in kwargs["methods"]:  # float32 sums in another order: 1e-6 of the largest value
@@ -270,7 +260,7 @@ def test_last_frame_only_model_gives_zero_maps_on_other_frames(model):
     x = keras.layers.Lambda(lambda f: f[:, -1])(x)
     last_only = keras.Model(clip, keras.layers.Dense(3, activation="softmax")(x))
     clips = data.synthetic_dataset(n=2, frames=FRAMES, size=SIZE, seed=3)[0]
-    result = explain.Explainer(last_only).explain(clips, methods=("saliency", "gradcam", "layercam"))
+    result = Explainer(last_only).explain(clips, methods=("saliency", "gradcam", "layercam"))
     for method, maps in result.maps.items():
         assert (maps[:, :-1] == 0).all(), method
         assert maps[:, -1].max() == 1, method
@@ -300,7 +290,7 @@ def test_scorecam_weights_equal_a_direct_loop(model, explainer, clips):
 
 
 def test_frame_importance_by_occlusion_equals_a_loop(model, explainer, clips):
-    importance = explain.frame_importance(model, clips[:2], target=0, explainer=explainer)
+    importance = frame_importance(explainer, clips[:2], target=0)
     logit_model = _logit_model(model)
     for i in range(2):
         original = keras.ops.convert_to_numpy(logit_model(clips[i:i + 1]))[0, 0]
@@ -310,18 +300,18 @@ def test_frame_importance_by_occlusion_equals_a_loop(model, explainer, clips):
             occluded[t] = np.mean(neighbours, axis=0)
             expected = original - keras.ops.convert_to_numpy(logit_model(occluded[None]))[0, 0]
             assert importance[i, t] == pytest.approx(expected, rel=1e-3, abs=1e-5)
-    blank = explain.frame_importance(model, clips[:1], fill="blank", explainer=explainer)
+    blank = frame_importance(explainer, clips[:1], fill="blank")
     assert blank.shape == (1, FRAMES)
-    by_gradient = explain.frame_importance(model, clips[:2], method="gradient", explainer=explainer)
+    by_gradient = frame_shares(explainer.explain(clips[:2], "gradient_x_input").raw["gradient_x_input"])
     np.testing.assert_allclose(by_gradient.sum(axis=1), 1, rtol=1e-5)
 
 
 def test_single_frame_clips(clips):
     keras.utils.set_random_seed(0)
     one = models.build_model(frames=1, size=SIZE, width=0.0625, gru_units=4, dense_blocks=1)
-    result = explain.Explainer(one).explain(clips[:2, :1], methods=("saliency", "gradcam_pp"))
+    result = Explainer(one).explain(clips[:2, :1], methods=("saliency", "gradcam_pp"))
     assert result.maps["gradcam_pp"].shape == (2, 1, SIZE, SIZE)
-    assert explain.frame_importance(one, clips[:2, :1]).shape == (2, 1)
+    assert frame_importance(one, clips[:2, :1]).shape == (2, 1)
 
 
 # --------------------------------------------------------------------------- bad input
@@ -333,7 +323,7 @@ def test_model_without_time_distributed_is_refused():
                        r"layer; tdexplain explains: \(1\) TimeDistributed\(CNN model.*\(2\) consecutive "
                        r"TimeDistributed single layers.*\(3\) Conv3D or ConvLSTM2D.*its layers are: "
                        r"flatten\w* \(Flatten\), dense\w* \(Dense\)"):
-        explain.Explainer(plain)
+        Explainer(plain)
 
 
 def test_unknown_layer_lists_the_valid_ones(explainer, clips):
@@ -383,8 +373,8 @@ def test_zero_gradient_gives_zero_maps_not_nan(model, clips):
     x = keras.layers.TimeDistributed(cnn)(VGGPreprocess()(clip))
     x = keras.layers.GRU(4)(x)
     flat = keras.Model(clip, keras.layers.Dense(3, activation="softmax", kernel_initializer="zeros")(x))
-    result = explain.Explainer(flat).explain(clips[:1], methods=explain.METHODS,
-                                             smoothgrad_samples=2, ig_steps=2, scorecam_channels=2)
+    result = Explainer(flat).explain(clips[:1], methods=METHODS,
+                                     smoothgrad_samples=2, ig_steps=2, scorecam_channels=2)
     for method in ("saliency", "gradient_x_input", "smoothgrad", "integrated_gradients",
                    "gradcam", "gradcam_pp", "layercam"):
         assert (result.maps[method] == 0).all(), method
@@ -392,8 +382,8 @@ def test_zero_gradient_gives_zero_maps_not_nan(model, clips):
 
 
 def test_xla_compiled_pass_gives_the_same_maps(model, clips):
-    plain = explain.Explainer(model).explain(clips, methods=("saliency", "gradcam"))
-    compiled = explain.Explainer(model, jit_compile=True).explain(clips, methods=("saliency", "gradcam"))
+    plain = Explainer(model).explain(clips, methods=("saliency", "gradcam"))
+    compiled = Explainer(model, jit_compile=True).explain(clips, methods=("saliency", "gradcam"))
     for method in ("saliency", "gradcam"):
         np.testing.assert_allclose(compiled.maps[method], plain.maps[method], rtol=1e-3, atol=1e-4)
 
@@ -405,7 +395,7 @@ def test_input_gradient_convolution_equals_tensorflow_s_gradient(kernel_size):
     convolution: equal to TensorFlow's own gradient of the same layer."""
     import tensorflow as tf
 
-    from tdexplain.backend import input_gradient_convolution
+    from tdexplain.engine.backend import input_gradient_convolution
 
     conv = keras.layers.Conv2D(6, kernel_size, padding="same", activation="relu")
     x = tf.random.normal((2, 9, 11, 4), seed=1)
@@ -439,8 +429,8 @@ def test_the_papers_variant_predicts_the_same_and_its_td_output_gradcam_is_the_k
                                rtol=1e-5, atol=1e-6)
     wrapper = variant.get_layer("time_distributed_vgg19")
     assert len(wrapper.output.shape) == 5  # (N, T, h, w, C): a grid per frame
-    result = explain.Explainer(variant).explain(clips, methods="gradcam", layer="block5_pool",
-                                                target=[2, 0, 1])
+    result = Explainer(variant).explain(clips, methods="gradcam", layer="block5_pool",
+                                        target=[2, 0, 1])
     # keras-io's grad_model, with the softmax layer's logits: clip -> [wrapper output, logits]
     clip = keras.Input(variant.input_shape[1:])
     x = clip
@@ -477,9 +467,9 @@ def test_the_default_layer_is_the_deepest_convolution_with_8x8_cells():
     for size, expected in ((32, "block3_conv4"), (64, "block4_conv4"), (128, "block5_conv4"),
                            (224, "block5_conv4")):
         cnn = models._vgg19(size, 0.0625)
-        assert unroll.default_layer(cnn) == expected
-        assert min(cnn.get_layer(expected).output.shape[1:3]) >= unroll.MIN_CAM_CELLS
-    assert unroll.last_convolution(models._vgg19(64, 0.0625)) == "block5_conv4"
+        assert shapes.default_layer(cnn) == expected
+        assert min(cnn.get_layer(expected).output.shape[1:3]) >= shapes.MIN_CAM_CELLS
+    assert shapes.last_convolution(models._vgg19(64, 0.0625)) == "block5_conv4"
 
 
 def test_hirescam_xgradcam_and_ablationcam_equal_their_formulas_under_a_recurrent_head(model, explainer, clips):

@@ -12,9 +12,12 @@ import numpy as np
 import pytest
 from keras import layers
 
-from tdexplain import data, explain, metrics, perturbations, temporal
-from tdexplain.backend import gradient
-from tdexplain.methods import blurred
+from tdexplain import Explainer
+from tdexplain.engine.backend import gradient
+from tdexplain.engine.maps import blurred
+from tdexplain.methods import perturbations
+from tdexplain.metrics import faithfulness
+from tdexplain.workbook import data, temporal
 
 FRAMES, SIZE = 4, 32
 pytestmark = pytest.mark.both_backends
@@ -64,7 +67,7 @@ def test_a_linear_head_is_explained_like_the_same_model_with_a_softmax(clips):
              keras.Model(linear.inputs, layers.Softmax()(linear.outputs[0]))]
     results = []
     for model in twins:
-        explainer = explain.Explainer(model)
+        explainer = Explainer(model)
         np.testing.assert_allclose(explainer.probabilities(clips), softmax, rtol=1e-5, atol=1e-6)
         for target in range(3):
             result = explainer.explain(clips, methods=("saliency", "gradcam", "rise"), layer="conv",
@@ -87,7 +90,7 @@ def test_a_sigmoid_head_explains_its_logit_and_its_curves_read_the_sigmoid(clips
     for as_layer in (False, True):
         model = _ending_in(logit_model, "sigmoid", as_layer=as_layer)
         probability = _predict(model, clips)[:, 0]
-        explainer = explain.Explainer(model)
+        explainer = Explainer(model)
         result = explainer.explain(clips, methods="saliency", target=0)
         np.testing.assert_allclose(result.scores, logit, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(result.probabilities[:, 0], probability, rtol=1e-5, atol=1e-6)
@@ -95,8 +98,8 @@ def test_a_sigmoid_head_explains_its_logit_and_its_curves_read_the_sigmoid(clips
         np.testing.assert_allclose(result.input_gradients, expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
         # The curves: nothing removed is the model's probability, everything removed is the
         # probability of the blurred clip (a softmax over one unit would be 1 everywhere).
-        curve = metrics.deletion_curve(explainer, clips, result.maps["saliency"], target=np.zeros(len(clips), int),
-                                       steps=2, progress=False)
+        curve = faithfulness.deletion_curve(explainer, clips, result.maps["saliency"], target=np.zeros(len(clips), int),
+                                            steps=2, progress=False)
         np.testing.assert_allclose(curve.probabilities[:, 0], probability, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(curve.probabilities[:, -1], _predict(model, blurred(clips))[:, 0], rtol=1e-4, atol=1e-6)
 
@@ -109,8 +112,8 @@ def test_rise_weighs_each_mask_by_the_model_s_own_output(clips):
     for model, target in ((_ending_in(logit_model, "softmax", as_layer=False), 2),
                           (_ending_in(_logit_model(1), "sigmoid", as_layer=False), 0),
                           (_ending_in(logit_model, "sigmoid", as_layer=True), 1)):
-        result = explain.Explainer(model).explain(clips, methods="rise", target=target, rise_masks=count,
-                                                  rise_cells=cells, rise_keep=keep, seed=2)
+        result = Explainer(model).explain(clips, methods="rise", target=target, rise_masks=count,
+                                          rise_cells=cells, rise_keep=keep, seed=2)
         masks = perturbations.rise_masks(range(count), FRAMES, SIZE, cells, keep=keep, seed=2)
         filled = blurred(clips)
         for n in range(len(clips)):
@@ -124,10 +127,10 @@ def test_a_multi_label_sigmoid_head_gives_its_own_probabilities(clips):
     model = _ending_in(_logit_model(3), "sigmoid", as_layer=False)
     outputs = _predict(model, clips)
     assert not np.allclose(outputs.sum(axis=1), 1)
-    explainer = explain.Explainer(model)
+    explainer = Explainer(model)
     np.testing.assert_allclose(explainer.probabilities(clips), outputs, rtol=1e-5, atol=1e-6)
-    curve = metrics.deletion_curve(explainer, clips, np.ones((len(clips), FRAMES, SIZE, SIZE)), target=[1, 2],
-                                   steps=1, progress=False)
+    curve = faithfulness.deletion_curve(explainer, clips, np.ones((len(clips), FRAMES, SIZE, SIZE)), target=[1, 2],
+                                        steps=1, progress=False)
     np.testing.assert_allclose(curve.probabilities[:, 0], outputs[[0, 1], [1, 2]], rtol=1e-5, atol=1e-6)
 
 
@@ -135,15 +138,15 @@ def test_a_multi_label_sigmoid_head_gives_its_own_probabilities(clips):
 def test_an_output_that_is_neither_probability_nor_logit_is_refused(activation):
     model = _ending_in(_logit_model(3), activation, as_layer=False)
     with pytest.raises(ValueError, match=f"output layer '{activation}_dense' ends in {activation}.*"
-                                         "softmax, sigmoid or no activation"):
-        explain.Explainer(model)
+                       "softmax, sigmoid or no activation"):
+        Explainer(model)
 
 
 def test_an_output_layer_whose_scores_cannot_be_read_is_refused():
     logit_model = _logit_model(3)
     model = keras.Model(logit_model.inputs, layers.Lambda(keras.ops.softmax, name="squash")(logit_model.outputs[0]))
     with pytest.raises(ValueError, match="output layer 'squash' is a Lambda: .*Dense, Activation or Softmax"):
-        explain.Explainer(model)
+        Explainer(model)
 
 
 def test_a_shared_output_layer_explains_the_chosen_output_s_own_node(clips):
@@ -157,7 +160,7 @@ def test_a_shared_output_layer_explains_the_chosen_output_s_own_node(clips):
     inputs_of_shared = keras.Model(logit_model.inputs, [features, other]).predict(clips, verbose=0)
     kernel, bias = (keras.ops.convert_to_numpy(w) for w in (shared.kernel, shared.bias))
     for output, (inputs, probabilities) in enumerate(zip(inputs_of_shared, model.predict(clips, verbose=0))):
-        result = explain.Explainer(model, output=output).explain(clips, methods="saliency", target=2)
+        result = Explainer(model, output=output).explain(clips, methods="saliency", target=2)
         np.testing.assert_allclose(result.scores, (inputs @ kernel + bias)[:, 2], rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(result.probabilities, probabilities, rtol=1e-5, atol=1e-6)
 
@@ -177,4 +180,4 @@ def test_a_softmax_output_layer_named_logits_is_explained(clips):
     logit_model = _logit_model(3)
     model = keras.Model(logit_model.inputs, layers.Dense(3, activation="softmax", name="logits")(
         logit_model.layers[-1].input))
-    assert explain.Explainer(model).explain(clips, methods="saliency", target=0).maps["saliency"].max() == 1
+    assert Explainer(model).explain(clips, methods="saliency", target=0).maps["saliency"].max() == 1

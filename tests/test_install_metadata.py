@@ -14,7 +14,7 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
-from tdexplain import data, models
+from tdexplain.workbook import data, models
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
@@ -82,7 +82,10 @@ def test_the_library_and_its_command_line_import_nothing_from_the_extras(tmp_pat
     done = _run(f"""
 import json, sys
 import tdexplain
-from tdexplain import cli, data, explain, metrics, video, viz
+from tdexplain.engine import explainer
+from tdexplain.interfaces import cli, video, viz
+from tdexplain.metrics import evaluate  # every metric
+from tdexplain.workbook import data
 code = cli.main(["explain", data.sample_path("clips/fight_01.mp4"), "--out", {str(tmp_path / "out")!r},
                  "--quiet", "--method", "saliency", "--window", "0"])
 loaded = sorted(m for m in sys.modules if m.split(".")[0].startswith({EXTRA_MODULES!r}))
@@ -102,9 +105,10 @@ def test_without_the_notebooks_extra_each_feature_names_it(tmp_path):
 import json, sys
 for name in {NOT_INSTALLED!r}:
     sys.modules[name] = None  # as if not installed
-from tdexplain import cli, explain
+from tdexplain.engine import explainer
+from tdexplain.interfaces import cli
 said = {{}}
-for module in ("tdexplain.widgets", "tdexplain.app"):
+for module in ("tdexplain.interfaces.widgets", "tdexplain.interfaces.app"):
     try:
         __import__(module)
     except ImportError as error:
@@ -115,10 +119,10 @@ print(json.dumps(said))
     assert done.returncode == 0, done.stderr
     said = json.loads(done.stdout.splitlines()[-1])
     install = "pip install 'tdexplain[notebooks]'"
-    for module in ("tdexplain.widgets", "tdexplain.app"):
+    for module in ("tdexplain.interfaces.widgets", "tdexplain.interfaces.app"):
         kind, message = said[module]
         assert kind == "MissingExtra" and message.startswith(f"{module} needs ipywidgets") and install in message
     assert said["report"] == 2
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("tdexplain report: error: tdexplain.report") and install in last
+    assert last.startswith("tdexplain report: error: tdexplain.workbook.report") and install in last
     assert "Traceback" not in done.stderr and not (tmp_path / "reports").exists()

@@ -1,4 +1,4 @@
-"""More shapes of video model (`tdexplain.shapes`), each against an independent computation.
+"""More shapes of video model (`tdexplain.engine.shapes`), each against an independent computation.
 
 Every model here is a tiny linear chain, so each one has a twin written out by hand from the
 same layer objects: frames through the per-frame layers (or clips through the Conv3D /
@@ -17,8 +17,12 @@ import numpy as np
 import pytest
 from keras import layers, ops
 
-from tdexplain import architecture, data, explain, methods, metric_catalogue, metrics, models, shapes, unroll
-from tdexplain.backend import gradient
+from tdexplain import evaluate_methods, Explainer
+from tdexplain.engine import graphs, registry, shapes
+from tdexplain.engine.backend import gradient
+from tdexplain.engine.maps import blurred, normalize_per_frame, to_frames, upsample
+from tdexplain.metrics import axiomatic, catalogue, complexity, faithfulness, localization, randomization
+from tdexplain.workbook import architecture, data, models
 
 FRAMES, SIZE = 4, 32
 OPTIONS = dict(smoothgrad_samples=2, ig_steps=2, scorecam_channels=2, ablation_channels=2, rise_masks=4,
@@ -41,7 +45,7 @@ class Case:
     def explainer(self):
         """One explainer per case, so its compiled passes serve every test (JAX compiles slowly)."""
         if not hasattr(self, "_explainer"):
-            self._explainer = explain.Explainer(self.model, **(self.kwargs or {}))
+            self._explainer = Explainer(self.model, **(self.kwargs or {}))
         return self._explainer
 
 
@@ -284,12 +288,12 @@ def test_each_shape_is_found_with_its_inner_layers(case):
     assert case.layer in explainer.inner_layers
     assert (video.kind == "time_distributed") == (case.frame_layers is not None)
     assert (explainer.frames, explainer.size) == (FRAMES, SIZE)
-    assert models.input_spec(case.model) == (FRAMES, SIZE)
+    assert shapes.input_spec(case.model) == (FRAMES, SIZE)
     if case.frame_layers is not None:  # nested layers by name, and the default rule sees them
         names = [layer.name for layer in case.frame_layers]
-        assert [layer.name for layer in shapes.leaf_layers(explainer.backbone)] == names
-        assert unroll.default_layer(explainer.backbone) == explainer.default_layer
-        assert all(a is b for a, b in zip(shapes.leaf_layers(models.backbone_of(case.model)), case.frame_layers))
+        assert [layer.name for layer in graphs.leaf_layers(explainer.backbone)] == names
+        assert shapes.default_layer(explainer.backbone) == explainer.default_layer
+        assert all(a is b for a, b in zip(graphs.leaf_layers(models.backbone_of(case.model)), case.frame_layers))
     else:
         # The deepest Conv3D/ConvLSTM2D layer with at least 8x8 cells.
         assert explainer.default_layer == {"conv_lstm": "conv3d", "conv3d": "conv_b"}[case.model.name]
@@ -299,12 +303,12 @@ def test_each_shape_is_found_with_its_inner_layers(case):
 def test_nested_inner_layers_are_named_and_the_default_is_the_papers_rule():
     keras.utils.set_random_seed(0)
     model = sequential_backbone().model
-    explainer = explain.Explainer(model)
+    explainer = Explainer(model)
     assert explainer.inner_layers[:4] == ["preprocess", "block1_conv1", "block1_conv2", "block1_pool"]
     assert "block4_conv4" in explainer.inner_layers and "pool" not in explainer.inner_layers
     assert explainer.default_layer == "block3_conv4"  # 8x8 cells at 32 px, as for the flat model
     nested = model.get_layer("td").layer
-    assert unroll.default_layer(nested) == "block3_conv4" and unroll.last_convolution(nested) == "block5_conv4"
+    assert shapes.default_layer(nested) == "block3_conv4" and shapes.last_convolution(nested) == "block5_conv4"
 
 
 # ---------------------------------------------------------------------- independent computations
@@ -346,8 +350,8 @@ def test_every_registered_method_keeps_the_contract_or_refuses_clearly(case, cli
     explainer = case.explainer()
     steps = explainer.video.steps(case.layer)
     refused = REFUSED.get(case.model.name, {})
-    usable = [m for m in methods.REGISTRY
-              if (steps == FRAMES or not methods.get(m).pairs_steps_with_frames) and m not in refused]
+    usable = [m for m in registry.REGISTRY
+              if (steps == FRAMES or not registry.get(m).pairs_steps_with_frames) and m not in refused]
     result = explainer.explain(clips, methods=usable, layer=case.layer, **OPTIONS)
     for name in usable:
         maps = result.maps[name]
@@ -359,12 +363,12 @@ def test_every_registered_method_keeps_the_contract_or_refuses_clearly(case, cli
         # the score, weights all negative); the absolute gradients are never all zero here.
         for i, raw in enumerate(result.raw[name]):
             assert (peaks[i] == 1).any() or (raw.max() <= 0 and name not in ABSOLUTE), (name, i)
-        if methods.get(name).uses_layer:  # at the layer's steps (Guided Grad-CAM: at the frames)
+        if registry.get(name).uses_layer:  # at the layer's steps (Guided Grad-CAM: at the frames)
             assert result.raw[name].shape[:2] in ((2, steps), (2, FRAMES)), name
             assert name not in result.channel_weights or result.channel_weights[name].shape[1] == steps, name
-    for name in set(methods.REGISTRY) - set(usable) - set(refused):
+    for name in set(registry.REGISTRY) - set(usable) - set(refused):
         with pytest.raises(ValueError, match=f"{name} masks frame t with step t.*'{case.layer}' has "
-                                             f"{steps} time steps for the clip's {FRAMES} frames"):
+                           f"{steps} time steps for the clip's {FRAMES} frames"):
             explainer.explain(clips, methods=name, layer=case.layer, **OPTIONS)
     for name, reason in refused.items():
         with pytest.raises(ValueError, match=reason):
@@ -397,9 +401,9 @@ def test_every_metric_runs_on_every_shape(case, clips):
     events = np.zeros((2, FRAMES), bool)
     events[:, 1:3] = True
     chosen = ("saliency", "gradcam")
-    table = metrics.evaluate_methods(explainer, clips, masks, chosen, layer=case.layer, target=target, steps=4,
-                                     progress=False, robustness_samples=1, invariance_shift=-127.5)
-    columns = {m.column for m in metric_catalogue.METRICS.values() if m.column}
+    table = evaluate_methods(explainer, clips, masks, chosen, layer=case.layer, target=target, steps=4,
+                             progress=False, robustness_samples=1, invariance_shift=-127.5)
+    columns = {m.column for m in catalogue.METRICS.values() if m.column}
     assert columns <= set(table.columns) and np.isfinite(table[sorted(columns)].to_numpy(float)).all()
     assert (table[["max_sensitivity", "local_lipschitz"]].to_numpy() >= 0).all()
     expected = _probabilities_by_hand(case, clips)[:, 0]
@@ -407,20 +411,20 @@ def test_every_metric_runs_on_every_shape(case, clips):
         np.testing.assert_allclose(table.attrs["curves"][name]["deletion"].probabilities[:, 0], expected,
                                    rtol=1e-4, atol=1e-6)
     maps = table.attrs["maps"]["gradcam"]
-    black = metrics.deletion_curve(explainer, clips, maps, target=target, steps=2, fill="black", progress=False)
+    black = faithfulness.deletion_curve(explainer, clips, maps, target=target, steps=2, fill="black", progress=False)
     removed = _probabilities_by_hand(case, np.zeros_like(clips))[:, 0]  # every pixel removed: black clips
     np.testing.assert_allclose(black.probabilities[:, [0, -1]], np.stack([expected, removed], 1), rtol=1e-4,
                                atol=1e-6)
     importance = maps.sum(axis=(2, 3))
-    frames = metrics.frame_deletion_curve(explainer, clips, importance, target=target, progress=False)
+    frames = faithfulness.frame_deletion_curve(explainer, clips, importance, target=target, progress=False)
     np.testing.assert_allclose(frames.probabilities[:, 0], expected, rtol=1e-4, atol=1e-6)
-    for score in (metrics.temporal_pointing_game(importance, events), metrics.temporal_energy_share(importance, events),
-                  metrics.sparseness(maps), metrics.entropy(maps)):
+    for score in (localization.temporal_pointing_game(importance, events), localization.temporal_energy_share(importance, events),
+                  complexity.sparseness(maps), complexity.entropy(maps)):
         assert np.isfinite(score).all()
-    assert np.all(metrics.grid_bound(masks, cells=4)["pointing_game"] == 1)  # the mask's cells hold its peak
-    response = metrics.evidence_response(explainer, clips, methods.blurred(clips), masks, layer=case.layer)
+    assert np.all(localization.grid_bound(masks, cells=4)["pointing_game"] == 1)  # the mask's cells hold its peak
+    response = localization.evidence_response(explainer, clips, blurred(clips), masks, layer=case.layer)
     assert response["maps"].shape == (2, FRAMES, SIZE, SIZE) and np.isfinite(response["energy_inside"]).all()
-    found = metrics.completeness(explainer, clips, target=target, steps=4)
+    found = axiomatic.completeness(explainer, clips, target=target, steps=4)
     black = np.zeros_like(clips[0])
     for i, clip in enumerate(clips):  # on the twin: its logits, and IG's midpoint sum of its gradients
         difference = _twin_score(case, clip, 0) - _twin_score(case, black, 0)
@@ -428,8 +432,8 @@ def test_every_metric_runs_on_every_shape(case, clips):
         mean_gradient = _twin_input_gradients(case, path, 0).mean(axis=0)
         np.testing.assert_allclose(found.score_difference[i], difference, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(found.attribution_sum[i], (clip * mean_gradient).sum(), rtol=1e-3, atol=1e-4)
-    same = metrics.label_randomization(case.model, case.model, clips, methods=("saliency",), layer=case.layer,
-                                       target=target, progress=False, **shape)
+    same = randomization.label_randomization(case.model, case.model, clips, methods=("saliency",), layer=case.layer,
+                                             target=target, progress=False, **shape)
     assert np.all(same.spearman["saliency"] > 0.999)
 
 
@@ -454,7 +458,8 @@ def test_ablation_cam_zeroes_a_channel_of_one_time_step(clips):
 def test_guided_backprop_guides_the_conv3d_relus(clips):
     """Guided Backprop on a Conv3D model: the twin with each Conv3D's ReLU replaced by the
     guided ReLU (`guided.guided_relu`), the head left as it is."""
-    from tdexplain.guided import guided_relu
+    from tdexplain.engine.guided import guided_relu
+    from tdexplain.methods.pixel import guided_gradients
 
     keras.utils.set_random_seed(4)
     case = conv3d()
@@ -468,7 +473,7 @@ def test_guided_backprop_guides_the_conv3d_relus(clips):
                 x = layer(x)
         return case.head(x)[0, 0]
 
-    guided = case.explainer().guided_gradients(clips[:1], 0)
+    guided = guided_gradients(case.explainer(), clips[:1], 0)
     expected = gradient(guided_score, clips[0])
     plain = gradient(lambda v: case.head(_apply(case.clip_layers, v[None]))[0, 0], clips[0])
     assert not np.allclose(expected, plain)  # guiding changes the gradient
@@ -487,10 +492,10 @@ def test_a_layer_with_fewer_time_steps_is_stretched_linearly_over_the_frames(cli
         for i in range(2):
             flat = raw[i].reshape(2, -1)
             in_time = cv2.resize(flat, (flat.shape[1], FRAMES), interpolation=cv2.INTER_LINEAR)
-            expected = methods.normalize_per_frame(methods.upsample(in_time.reshape((FRAMES,) + raw.shape[2:]), SIZE))
+            expected = normalize_per_frame(upsample(in_time.reshape((FRAMES,) + raw.shape[2:]), SIZE))
             np.testing.assert_allclose(result.maps[name][i], expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(methods.to_frames(raw, 4)[:, [0, 3]], raw[:, [0, 1]])  # the ends
-    np.testing.assert_allclose(methods.to_frames(raw, 4)[:, 1], 0.75 * raw[:, 0] + 0.25 * raw[:, 1], rtol=1e-6)
+    np.testing.assert_allclose(to_frames(raw, 4)[:, [0, 3]], raw[:, [0, 1]])  # the ends
+    np.testing.assert_allclose(to_frames(raw, 4)[:, 1], 0.75 * raw[:, 0] + 0.25 * raw[:, 1], rtol=1e-6)
 
 
 def test_the_chosen_output_and_held_inputs_match_the_model(clips):
@@ -504,8 +509,8 @@ def test_the_chosen_output_and_held_inputs_match_the_model(clips):
     assert explainer.class_names == ("calm", "fight")
     np.testing.assert_allclose(explainer.explain(clips, methods="saliency", layer=case.layer).probabilities,
                                action, rtol=1e-5)
-    by_anomaly = explain.Explainer(case.model, output=1, other_inputs={"meta": META})
-    assert by_anomaly.class_names == ("class_0",) and models.class_names(case.model, "anomaly") == ("class_0",)
+    by_anomaly = Explainer(case.model, output=1, other_inputs={"meta": META})
+    assert by_anomaly.class_names == ("class_0",) and shapes.class_names(case.model, "anomaly") == ("class_0",)
     result = by_anomaly.explain(clips, methods="saliency", target=0)
     np.testing.assert_allclose(result.probabilities, anomaly, rtol=1e-5)
 
@@ -518,8 +523,8 @@ def test_the_chosen_output_and_held_inputs_match_the_model(clips):
 
 
 def test_randomization_steps_and_description_follow_the_shape(case):
-    steps = metrics.randomization_steps(case.model)
-    backbone = dict(metrics.randomization_steps(case.model, mode="backbone"))["backbone"]
+    steps = randomization.randomization_steps(case.model)
+    backbone = dict(randomization.randomization_steps(case.model, mode="backbone"))["backbone"]
     chain = case.frame_layers if case.frame_layers is not None else case.clip_layers
     spatio = [l for l in chain if l.weights and (case.frame_layers is not None or len(l.output.shape) == 5)]
     assert [l.name for l in backbone] == [l.name for l in spatio]
@@ -539,15 +544,15 @@ def test_input_invariance_and_the_sanity_checks_run_on_every_shape(case, clips):
     (Sequential, nested, multi-input, multi-output, Conv3D, ConvLSTM2D), and saliency on it
     is the same map; the sanity checks take the same output and held inputs."""
     shape = {k: v for k, v in (case.kwargs or {}).items() if k in ("output", "clip_input", "other_inputs")}
-    found = metrics.input_invariance(case.explainer(), clips, methods=("saliency", "gradient_x_input"),
-                                     layer=case.layer)
+    found = axiomatic.input_invariance(case.explainer(), clips, methods=("saliency", "gradient_x_input"),
+                                       layer=case.layer)
     assert found.logit_difference < 1e-3 * max(1.0, np.abs(case.explainer().logits(clips)).max())
     assert found.spearman["saliency"].min() > 0.99 and found.spearman["gradient_x_input"].max() < 0.99
-    randomized = metrics.model_randomization(case.model, clips, methods=("saliency",), mode="backbone",
-                                             layer=case.layer, progress=False, **shape)
+    randomized = randomization.model_randomization(case.model, clips, methods=("saliency",), mode="backbone",
+                                                   layer=case.layer, progress=False, **shape)
     assert randomized.spearman["saliency"][0] == 1.0 and len(randomized.spearman["saliency"]) > 1
-    again = metrics.reinitialization(case.model, clips, methods=("saliency",), layer=case.layer,
-                                     progress=False, **shape)
+    again = randomization.reinitialization(case.model, clips, methods=("saliency",), layer=case.layer,
+                                           progress=False, **shape)
     np.testing.assert_array_equal(again.maps["saliency"][0], randomized.maps["saliency"][0])
 
 
@@ -557,50 +562,50 @@ def test_unsupported_models_get_one_error_listing_the_supported_shapes():
     clip = _clip_input()
     flat = keras.Model(clip, layers.Dense(2)(layers.GlobalAveragePooling3D()(clip)), name="pooled")
     with pytest.raises(ValueError, match=r"model 'pooled' has no TimeDistributed CNN, Conv3D or ConvLSTM2D "
-                                         r"layer; tdexplain explains: \(1\).*\(2\).*\(3\).*its inputs are: "
+                       r"layer; tdexplain explains: \(1\).*\(2\).*\(3\).*its inputs are: "
                                          r"clip \(None, 4, 32, 32, 3\); its layers are: global_average_pooling3d"):
-        explain.Explainer(flat)
+        Explainer(flat)
     dense_only = keras.Model(clip, layers.LSTM(2)(layers.TimeDistributed(layers.Flatten(), name="td_flat")(clip)),
                              name="flattened")
     with pytest.raises(ValueError, match=r"'flattened' has TimeDistributed layers \(td_flat wrapping Flatten\) "
-                                         r"but none with a spatial output.*tdexplain explains"):
-        explain.Explainer(dense_only)
+                       r"but none with a spatial output.*tdexplain explains"):
+        Explainer(dense_only)
     left = layers.TimeDistributed(layers.Conv2D(2, 3), name="left")(clip)
     right = layers.TimeDistributed(layers.Conv2D(2, 3), name="right")(clip)
     two = keras.Model(clip, layers.Add()([left, right]), name="two_chains")
     with pytest.raises(ValueError, match=r"'two_chains' applies TimeDistributed layers to frames in more "
-                                         r"than one chain \(left and right\); tdexplain explains"):
-        explain.Explainer(two)
+                       r"than one chain \(left and right\); tdexplain explains"):
+        Explainer(two)
     short = keras.Model(clip, layers.ConvLSTM2D(2, 3)(clip), name="last_state")
     with pytest.raises(ValueError, match="none whose output keeps time and space.*return_sequences=False"):
-        explain.Explainer(short)
+        Explainer(short)
 
 
 def test_outputs_and_inputs_must_be_chosen_when_ambiguous():
     keras.utils.set_random_seed(5)
     model = multi_input_output().model
     with pytest.raises(ValueError, match=r"'multi_io' has 2 outputs; choose the one to explain with "
-                                         r"output= \(a name or an index\): 0: 'action' \(None, 2\), 1: 'anomaly'"):
-        explain.Explainer(model, other_inputs={"meta": META})
+                       r"output= \(a name or an index\): 0: 'action' \(None, 2\), 1: 'anomaly'"):
+        Explainer(model, other_inputs={"meta": META})
     with pytest.raises(ValueError, match=r"output='fight' is not an output.*0: 'action'"):
-        explain.Explainer(model, output="fight", other_inputs={"meta": META})
+        Explainer(model, output="fight", other_inputs={"meta": META})
     with pytest.raises(ValueError, match=r"takes other inputs besides the clips 'clip'; the other inputs: "
-                                         r"'meta' \(None, 5\); pass other_inputs="):
-        explain.Explainer(model, output="action")
+                       r"'meta' \(None, 5\); pass other_inputs="):
+        Explainer(model, output="action")
     with pytest.raises(ValueError, match=r"other_inputs\['meta'\] must be one sample of shape \(5,\), got shape \(2, 5\)"):
-        explain.Explainer(model, output="action", other_inputs={"meta": np.zeros((2, 5))})
+        Explainer(model, output="action", other_inputs={"meta": np.zeros((2, 5))})
     with pytest.raises(ValueError, match=r"other_inputs names \['metadata'\], not inputs"):
-        explain.Explainer(model, output="action", other_inputs={"meta": META, "metadata": META})
+        Explainer(model, output="action", other_inputs={"meta": META, "metadata": META})
     a, b = _clip_input("rgb"), _clip_input("flow")
     cnn = keras.Sequential([keras.Input((SIZE, SIZE, 3)), layers.Conv2D(2, 3, name="c"), layers.Flatten()])
     td = layers.TimeDistributed(cnn)
     two = keras.Model([a, b], layers.Dense(2, activation="softmax")(layers.GRU(2)(td(layers.Add()([a, b])))),
                       name="two_streams")
     with pytest.raises(ValueError, match=r"'two_streams' has 2 inputs of clips.*clip_input=.*0: 'rgb'.*1: 'flow'"):
-        explain.Explainer(two)
-    explainer = explain.Explainer(two, clip_input="flow", other_inputs={"rgb": np.zeros((FRAMES, SIZE, SIZE, 3))})
-    assert explainer.inner_layers == ["c"] and models.input_spec(two, clip_input=1) == (FRAMES, SIZE)
-    from tdexplain import widgets  # the explorer takes the clips' shape from the explainer's clip input
+        Explainer(two)
+    explainer = Explainer(two, clip_input="flow", other_inputs={"rgb": np.zeros((FRAMES, SIZE, SIZE, 3))})
+    assert explainer.inner_layers == ["c"] and shapes.input_spec(two, clip_input=1) == (FRAMES, SIZE)
+    from tdexplain.interfaces import widgets  # the explorer takes the clips' shape from the explainer's clip input
 
     explorer = widgets.Explorer(two, clip=np.zeros((FRAMES, SIZE, SIZE, 3), np.uint8), explainer=explainer)
     assert (explorer.frames, explorer.size) == (FRAMES, SIZE)
@@ -610,13 +615,13 @@ def test_unknown_layers_list_the_inner_layers(clips):
     keras.utils.set_random_seed(0)
     explainer = sequential_backbone().explainer()
     with pytest.raises(ValueError, match=r"unknown layer 'block9_conv1'; inner layers of 'backbone' with a "
-                                         r"spatial output: preprocess, block1_conv1, block1_conv2"):
+                       r"spatial output: preprocess, block1_conv1, block1_conv2"):
         explainer.explain(clips, layer="block9_conv1")
     with pytest.raises(ValueError, match="'gru' is a layer of the outer model"):
         explainer.explain(clips, layer="gru")
     lstm = conv_lstm().explainer()
     with pytest.raises(ValueError, match=r"unknown layer 'conv9'; layers of 'conv_lstm' with a spatio-temporal "
-                                         r"output \(N, T', h, w, K\): rescale, convlstm, conv3d"):
+                       r"output \(N, T', h, w, K\): rescale, convlstm, conv3d"):
         lstm.explain(clips, layer="conv9")
     with pytest.raises(ValueError, match="layer 'pool' has no spatio-temporal output"):
         lstm.explain(clips, methods="gradcam", layer="pool")

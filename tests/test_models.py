@@ -5,7 +5,9 @@ import keras
 import numpy as np
 import pytest
 
-from tdexplain import architecture, data, models, training
+from tdexplain import load_model
+from tdexplain.engine import shapes
+from tdexplain.workbook import architecture, data, models, synthetic, training
 
 VGG19_NAMES = [
     "block1_conv1", "block1_conv2", "block1_pool", "block2_conv1", "block2_conv2", "block2_pool",
@@ -111,8 +113,8 @@ def test_save_and_load_keep_predictions_and_class_names(tmp_path):
                                classes=("calm", "brawl", "gunshot", "theft"))
     clips = data.synthetic_dataset(4, 3, 32, seed=0)[0]
     path = models.save_model(model, tmp_path / "m.keras")
-    loaded = models.load_model(path)
-    assert models.class_names(loaded) == ("calm", "brawl", "gunshot", "theft")
+    loaded = load_model(path)
+    assert shapes.class_names(loaded) == ("calm", "brawl", "gunshot", "theft")
     np.testing.assert_allclose(models.predict(loaded, clips), models.predict(model, clips), rtol=1e-6)
 
 
@@ -144,11 +146,11 @@ def test_predict_rejects_clips_that_do_not_fit():
 
 def test_load_rejects_missing_and_foreign_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="model file not found"):
-        models.load_model(tmp_path / "none.keras")
+        load_model(tmp_path / "none.keras")
     fake = tmp_path / "fake.keras"
     fake.write_text("not a zip")
     with pytest.raises(ValueError, match="fake.keras is not a Keras model file"):
-        models.load_model(fake)
+        load_model(fake)
 
 
 def test_scores_on_a_known_confusion():
@@ -176,9 +178,9 @@ def test_training_stages_and_metrics_file(tmp_path):
     assert saved["config"]["build"] == config and saved["config"]["train"]["seed"] == 3
     assert set(saved["history"]) == {"frames", "end_to_end", "head"}
     assert set(saved["validation"]) >= {"accuracy", "precision", "recall", "f1", "per_class",
-                                         "confusion_matrix"}
+                                        "confusion_matrix"}
     assert np.sum(saved["validation"]["confusion_matrix"]) == 6
-    assert models.class_names(models.load_model(tmp_path / "tiny.keras")) == data.CLASSES
+    assert shapes.class_names(load_model(tmp_path / "tiny.keras")) == synthetic.CLASSES
     # Training the head on cached features trains the model's own layers.
     assert result.model.get_layer("gru") is training.head_model(result.model).get_layer("gru")
 
@@ -276,7 +278,7 @@ def test_frame_pretraining_regresses_each_frames_own_targets(monkeypatch):
     with pytest.raises(ValueError, match=r"training frame targets must be .* \(6, 2\) \+ \(P,\), got \(6, 11\)"):
         training.train(config, (clips, labels, poses[:, 0]), frame_epochs=1, epochs=0, progress=False)
     with pytest.raises(ValueError, match="training data must be .clips, labels. or .clips, labels, frame targets.,"
-                                         " got 4 elements"):
+                       " got 4 elements"):
         training.train(config, data.synthetic_dataset(6, 2, 32, seed=0, with_poses=True), epochs=0,
                        progress=False)
 

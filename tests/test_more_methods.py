@@ -9,9 +9,13 @@ import keras
 import numpy as np
 import pytest
 
-from tdexplain import data, explain, models, perturbations
-from tdexplain.backend import gradient
-from tdexplain.methods import blurred, normalize_per_frame, upsample
+from tdexplain import Explainer
+from tdexplain.engine import backend
+from tdexplain.engine.backend import gradient
+from tdexplain.engine.maps import blurred, normalize_per_frame, upsample
+from tdexplain.methods import perturbations
+from tdexplain.methods.pixel import guided_gradients, integrated_gradients, smoothgrad_gradients
+from tdexplain.workbook import data, models
 
 FRAMES, SIZE, CLASSES = 4, 32, ("normal", "fight", "shooting")
 
@@ -51,7 +55,7 @@ def _logits(model, clips) -> np.ndarray:
 @pytest.fixture(scope="module")
 def linear_head(gap_model, clips):
     """The explanation at conv2 with every method that has a closed form there, and W / (T h w)."""
-    result = explain.Explainer(gap_model).explain(
+    result = Explainer(gap_model).explain(
         clips, methods=("gradcam", "xgradcam", "hirescam", "ablationcam"), layer="conv2", target=1)
     scale = FRAMES * SIZE * SIZE
     return result, keras.ops.convert_to_numpy(gap_model.layers[-1].kernel)[:, 1] / scale
@@ -87,8 +91,8 @@ def test_ablationcam_weights_are_the_channel_terms_over_the_score(gap_model, cli
 
 def test_ablationcam_on_the_strongest_channels_only(gap_model, clips, linear_head):
     result, _ = linear_head
-    few = explain.Explainer(gap_model).explain(clips, methods="ablationcam", layer="conv2", target=1,
-                                               ablation_channels=2)
+    few = Explainer(gap_model).explain(clips, methods="ablationcam", layer="conv2", target=1,
+                                       ablation_channels=2)
     strongest = np.argsort(-result.activations.mean(axis=(2, 3)), axis=-1)[..., :2]
     weights = few.channel_weights["ablationcam"]
     kept = np.take_along_axis(weights, strongest, axis=-1)
@@ -99,7 +103,7 @@ def test_ablationcam_on_the_strongest_channels_only(gap_model, clips, linear_hea
 
 def test_eigencam_is_the_first_principal_component_of_each_frame(gap_model, clips):
     """Against a loop over frames with the covariance's top eigenvector (numpy.linalg.eigh)."""
-    result = explain.Explainer(gap_model).explain(clips, methods="eigencam", layer="conv1")
+    result = Explainer(gap_model).explain(clips, methods="eigencam", layer="conv1")
     activations = result.activations
     for n in range(len(clips)):
         for t in range(FRAMES):
@@ -113,7 +117,7 @@ def test_eigencam_is_the_first_principal_component_of_each_frame(gap_model, clip
             expected = np.maximum(projection, 0).reshape(activations.shape[2:4])
             np.testing.assert_allclose(result.raw["eigencam"][n, t], expected, rtol=1e-3, atol=1e-4)
     # Blind to the target: another class gives the same maps.
-    other = explain.Explainer(gap_model).explain(clips, methods="eigencam", layer="conv1", target=2)
+    other = Explainer(gap_model).explain(clips, methods="eigencam", layer="conv1", target=2)
     np.testing.assert_array_equal(other.maps["eigencam"], result.maps["eigencam"])
 
 
@@ -123,13 +127,13 @@ def test_guided_backprop_equals_the_gradient_of_the_head_with_negative_weights_c
     twin whose head weights are max(W, 0): the same input gradients, computed without any
     guided ReLU."""
     model = _gap_model(1, seed=4)
-    twin = models.copy_model(model)
+    twin = backend.copy_model(model)
     head = twin.layers[-1]
     head.kernel.assign(np.maximum(keras.ops.convert_to_numpy(head.kernel), 0))
-    guided = explain.Explainer(model).guided_gradients(clips, target=1, layer="conv1")
-    plain = explain.Explainer(twin).explain(clips, methods="saliency", layer="conv1", target=1).input_gradients
+    guided = guided_gradients(Explainer(model), clips, target=1, layer="conv1")
+    plain = Explainer(twin).explain(clips, methods="saliency", layer="conv1", target=1).input_gradients
     np.testing.assert_allclose(guided, plain, rtol=1e-4, atol=1e-4 * np.abs(plain).max())
-    unguided = explain.Explainer(model).explain(clips, methods="saliency", layer="conv1", target=1)
+    unguided = Explainer(model).explain(clips, methods="saliency", layer="conv1", target=1)
     assert not np.allclose(guided, unguided.input_gradients, atol=1e-3 * np.abs(plain).max())
 
 
@@ -168,7 +172,7 @@ def test_guided_backprop_guides_every_relu_of_the_backbone_and_the_head(clips):
         h = _guided_relu_by_hand(h) if guide_head else keras.ops.relu(h)
         return keras.ops.matmul(h, output.kernel) + output.bias
 
-    guided = explain.Explainer(model).guided_gradients(clips, target=1, layer="conv2")
+    guided = guided_gradients(Explainer(model), clips, target=1, layer="conv2")
     expected = gradient(lambda v: twin(v)[:, 1], clips)
     np.testing.assert_allclose(guided, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
     backbone_only = gradient(lambda v: twin(v, guide_head=False)[:, 1], clips)
@@ -186,7 +190,7 @@ def test_guided_backprop_refuses_a_relu_it_cannot_guide(clips, unguidable):
     cnn = keras.Model(frame, keras.layers.GlobalAveragePooling2D()(layer(x)))
     clip = keras.Input((FRAMES, SIZE, SIZE, 3))
     features = keras.layers.GlobalAveragePooling1D()(keras.layers.TimeDistributed(cnn)(clip))
-    explainer = explain.Explainer(keras.Model(clip, keras.layers.Dense(3, activation="softmax")(features)))
+    explainer = Explainer(keras.Model(clip, keras.layers.Dense(3, activation="softmax")(features)))
     for method in ("guided_backprop", "guided_gradcam"):
         with pytest.raises(ValueError, match=f"cannot guide the one of layer '{layer.name}' \\({type(layer).__name__}"):
             explainer.explain(clips, methods=method, layer="conv1")
@@ -195,13 +199,13 @@ def test_guided_backprop_refuses_a_relu_it_cannot_guide(clips, unguidable):
 
 def test_guided_backprop_does_not_change_the_forward_pass_or_the_plain_gradients(clips):
     model = models.build_model(frames=FRAMES, size=SIZE, width=0.0625, gru_units=8, dense_blocks=1)
-    explainer = explain.Explainer(model)
+    explainer = Explainer(model)
     before = explainer.explain(clips, methods=("saliency", "guided_backprop", "guided_gradcam"),
                                layer="block3_conv2")
     again = explainer.explain(clips, methods="saliency", layer="block3_conv2")
     np.testing.assert_array_equal(before.maps["saliency"], again.maps["saliency"])
     np.testing.assert_allclose(before.probabilities, models.predict(model, clips), rtol=1e-5, atol=1e-6)
-    guided = np.abs(explainer.guided_gradients(clips, before.target, "block3_conv2")).max(axis=-1)
+    guided = np.abs(guided_gradients(explainer, clips, before.target, "block3_conv2")).max(axis=-1)
     np.testing.assert_allclose(before.raw["guided_backprop"], guided, rtol=1e-5)
     # Guided Grad-CAM: Guided Backprop times the frame's upsampled, normalized Grad-CAM.
     gradcam = explainer.explain(clips, methods="gradcam", layer="block3_conv2").raw["gradcam"]
@@ -211,8 +215,8 @@ def test_guided_backprop_does_not_change_the_forward_pass_or_the_plain_gradients
 
 def test_occlusion_equals_a_loop_of_forward_passes(gap_model, clips):
     patch, stride = 12, 8
-    result = explain.Explainer(gap_model).explain(clips, methods="occlusion", target=1,
-                                                  occlusion_patch=patch, occlusion_stride=stride)
+    result = Explainer(gap_model).explain(clips, methods="occlusion", target=1,
+                                          occlusion_patch=patch, occlusion_stride=stride)
     starts = perturbations.patch_starts(SIZE, patch, stride)
     assert starts == [0, 8, 16, 20]  # the last patch is flush with the edge
     filled = blurred(clips)
@@ -233,7 +237,7 @@ def test_occlusion_equals_a_loop_of_forward_passes(gap_model, clips):
 
 def test_rise_equals_its_published_formula_as_a_loop(gap_model, clips):
     count, cells, keep = 10, 4, 0.5
-    result = explain.Explainer(gap_model, frames_per_pass=8).explain(
+    result = Explainer(gap_model, frames_per_pass=8).explain(
         clips, methods="rise", target=2, rise_masks=count, rise_cells=cells, rise_keep=keep, seed=1)
     masks = perturbations.rise_masks(range(count), FRAMES, SIZE, cells, keep=keep, seed=1)
     filled = blurred(clips)
@@ -250,7 +254,7 @@ def test_rise_centres_a_callable_score_on_its_mean(gap_model, clips):
     """A callable score may be negative on every clip: RISE weighs each mask by the score less
     its mean over the masks (where the masks raise it), and the map stays in [0, 1]."""
     count, cells, keep = 10, 4, 0.5
-    result = explain.Explainer(gap_model, frames_per_pass=4).explain(  # masks in calls of 8 and 2
+    result = Explainer(gap_model, frames_per_pass=4).explain(  # masks in calls of 8 and 2
         clips, methods="rise", target=lambda logits: logits[:, 1] - 5.0, rise_masks=count, rise_cells=cells,
         rise_keep=keep, seed=1)
     masks = perturbations.rise_masks(range(count), FRAMES, SIZE, cells, keep=keep, seed=1)
@@ -278,7 +282,7 @@ def test_rise_masks_are_smooth_reproducible_and_keep_the_asked_share():
 
 
 def test_perturbation_options_are_checked(gap_model, clips):
-    explainer = explain.Explainer(gap_model)
+    explainer = Explainer(gap_model)
     with pytest.raises(ValueError, match=r"occlusion_patch must be an integer in 1\.\.32, got 40"):
         explainer.explain(clips, methods="occlusion", occlusion_patch=40)
     with pytest.raises(ValueError, match=r"rise_keep must be a probability in \(0, 1\), got 1.5"):
@@ -301,7 +305,7 @@ def test_a_baseline_per_clip_follows_its_clip_across_batches(gap_model):
     clip explained alone from its baseline."""
     clips = data.synthetic_dataset(n=3, frames=FRAMES, size=SIZE, seed=6)[0].astype(np.float32)
     baselines = np.stack([np.full(clips.shape[1:], value, np.float32) for value in (0, 60, 120)])
-    explainer = explain.Explainer(gap_model)
+    explainer = Explainer(gap_model)
     together = explainer.explain(clips, methods="integrated_gradients", target=1, batch_size=2, ig_steps=4,
                                  ig_baseline=baselines)
     for i in range(3):
@@ -310,24 +314,24 @@ def test_a_baseline_per_clip_follows_its_clip_across_batches(gap_model):
         np.testing.assert_allclose(together.raw["integrated_gradients"][i], alone.raw["integrated_gradients"][0],
                                    rtol=1e-5, atol=1e-7)
     with pytest.raises(ValueError, match=r"ig_baseline must be one clip \(4, 32, 32, 3\) or one per clip "
-                                         r"\(3, 4, 32, 32, 3\), got an array of shape \(2, 4, 32, 32, 3\)"):
+                       r"\(3, 4, 32, 32, 3\), got an array of shape \(2, 4, 32, 32, 3\)"):
         explainer.explain(clips, methods="integrated_gradients", ig_baseline=baselines[:2])
 
 
 def test_the_gradient_helpers_check_their_clips(gap_model):
-    explainer = explain.Explainer(gap_model)
+    explainer = Explainer(gap_model)
     wrong = np.zeros((1, FRAMES + 1, SIZE, SIZE, 3), np.float32)
-    for helper in (explainer.guided_gradients, explainer.smoothgrad_gradients, explainer.integrated_gradients):
+    for helper in (guided_gradients, smoothgrad_gradients, integrated_gradients):
         with pytest.raises(ValueError, match=f"clips must have {FRAMES} frames per clip, got {FRAMES + 1}"):
-            helper(wrong, 0)
+            helper(explainer, wrong, 0)
 
 
 def test_xgradcam_weights_stay_in_the_gradient_s_range_on_signed_activations():
     """A channel whose signed activations (after a BatchNorm, a tanh) nearly cancel: each position's
     share is taken of the absolute sum, so the weight stays within the gradients' range (divided
     by the plain sum, it would be 1000 here); on non-negative activations, Fu et al.'s shares."""
-    from tdexplain.cams import XGradCAM
-    from tdexplain.methods import Pass
+    from tdexplain.engine.registry import Pass
+    from tdexplain.methods.cams import XGradCAM
 
     def weights(activations, gradients):
         activations, gradients = (np.reshape(v, (1, 1, 1, 2, 1)).astype(np.float32) for v in (activations, gradients))
@@ -341,14 +345,14 @@ def test_xgradcam_weights_stay_in_the_gradient_s_range_on_signed_activations():
 def test_scorecam_scores_its_masked_clips_clips_per_call_at_a_time(gap_model, clips):
     """4 frames x 6 channels = 24 masked clips per clip, handed to the model 16 at a time (the
     explainer's bound, not T x K at once), with the weights of one call of all 24."""
-    small = explain.Explainer(gap_model, frames_per_pass=8)
+    small = Explainer(gap_model, frames_per_pass=8)
     assert small.clips_per_call() == 16
     seen = []
     scores = small.scores
     small.scores = lambda batch, *args, **kwargs: seen.append(len(batch)) or scores(batch, *args, **kwargs)
     chunked = small.explain(clips, methods="scorecam", layer="conv2", target=1)
     assert seen and max(seen) <= 16 and sum(seen) == len(clips) * FRAMES * 6
-    whole = explain.Explainer(gap_model, frames_per_pass=1024).explain(clips, methods="scorecam", layer="conv2", target=1)
+    whole = Explainer(gap_model, frames_per_pass=1024).explain(clips, methods="scorecam", layer="conv2", target=1)
     np.testing.assert_allclose(chunked.channel_weights["scorecam"], whole.channel_weights["scorecam"], rtol=1e-4, atol=1e-6)
 
 
@@ -368,7 +372,7 @@ def test_guided_backprop_refuses_a_relu_hidden_in_the_head(clips, head, named):
         keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="conv1")(frame)))
     clip = keras.Input((FRAMES, SIZE, SIZE, 3))
     features = keras.layers.GlobalAveragePooling1D()(head(keras.layers.TimeDistributed(cnn)(clip)))  # (N, T, 6) in
-    explainer = explain.Explainer(keras.Model(clip, keras.layers.Dense(3, activation="softmax")(features)))
+    explainer = Explainer(keras.Model(clip, keras.layers.Dense(3, activation="softmax")(features)))
     with pytest.raises(ValueError, match=f"cannot guide the one of layer .*{re.escape(named)}"):
         explainer.explain(clips, methods="guided_backprop", layer="conv1")
     assert explainer.explain(clips, methods="saliency", layer="conv1").maps["saliency"].max() == 1
@@ -409,8 +413,8 @@ def test_a_method_holds_one_call_of_clips_whatever_its_count(seven_frames, name,
     this failed for Ablation-CAM, RISE, SmoothGrad and Integrated Gradients.)"""
     model, clip = seven_frames
     sampled = name in ("smoothgrad", "integrated_gradients")
-    explainer = explain.Explainer(model, frames_per_pass=7 * 8 if sampled else 7)
-    assert (explainer._chunk() if sampled else explainer.clips_per_call()) == 8
+    explainer = Explainer(model, frames_per_pass=7 * 8 if sampled else 7)
+    assert (explainer.clips_per_pass() if sampled else explainer.clips_per_call()) == 8
     one_call_of_clips = 8 * clip.nbytes
     small, large = (_numpy_peak(lambda: explainer.explain(clip, methods=name, layer="conv2", **options))
                     for options in (once, more))
@@ -422,14 +426,14 @@ def test_a_deletion_curve_holds_one_group_of_changed_clips_whatever_the_clips(se
     """With VARIANT_BYTES set to one clip's 17 variants (16 steps), the curve of 2 clips (two
     groups) peaks as the curve of one, but for what it keeps of each clip (its fill, its ranks,
     its map): one group of changed clips at a time."""
-    from tdexplain import metrics
+    from tdexplain.metrics import faithfulness
 
     model, clip = seven_frames
-    explainer = explain.Explainer(model, frames_per_pass=7)
-    monkeypatch.setattr(metrics, "VARIANT_BYTES", 17 * clip.nbytes)
+    explainer = Explainer(model, frames_per_pass=7)
+    monkeypatch.setattr(faithfulness, "VARIANT_BYTES", 17 * clip.nbytes)
     maps = np.random.default_rng(0).random((2,) + clip.shape[:3]).astype(np.float32)
     clips = np.repeat(clip[None], 2, axis=0)
-    small = _numpy_peak(lambda: metrics.deletion_curve(explainer, clips[:1], maps[:1], target=0, progress=False))
-    large = _numpy_peak(lambda: metrics.deletion_curve(explainer, clips, maps, target=0, progress=False))
+    small = _numpy_peak(lambda: faithfulness.deletion_curve(explainer, clips[:1], maps[:1], target=0, progress=False))
+    large = _numpy_peak(lambda: faithfulness.deletion_curve(explainer, clips, maps, target=0, progress=False))
     group, kept_per_clip = 17 * clip.nbytes, clip.nbytes + 2 * maps[0].nbytes + maps[0].nbytes  # fill, ranks, map
     assert small > group and large < small + kept_per_clip + 0.25 * group, (small, large)

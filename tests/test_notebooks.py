@@ -39,8 +39,8 @@ def test_notebooks_that_explain_a_model_take_it_and_its_sizes_as_parameters(path
     parameters = next(c.source for c in cells if "parameters" in c.metadata.get("tags", []))
     assert 'model_path = ""' in parameters
     code = "\n".join(c.source for c in cells if c.cell_type == "code")
-    assert "models.load_model(model_path or models.DEMO_MODEL)" in code
-    assert "frames, size = models.input_spec(model)" in code
+    assert "load_model(model_path or models.DEMO_MODEL)" in code
+    assert "frames, size = shapes.input_spec(model)" in code
     for fixed in ("load_model(models.DEMO_MODEL)", "size=64", "frames=8", "range(8)", "64 * 64", "(64, 64)"):
         assert fixed not in code, fixed
 
@@ -50,7 +50,7 @@ def test_a_notebook_follows_the_model_it_is_given(tmp_path):
     and computes at that size."""
     import papermill
 
-    from tdexplain import models
+    from tdexplain.workbook import models
 
     paths = {}
     for name, temporal in (("model_path", "gru"), ("frame_average_model_path", "average")):

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from tdexplain import report
+from tdexplain.workbook import report
 
 
 def _notebook(path, *sources, parameters=None, seconds=None):
@@ -103,7 +103,7 @@ def test_the_backends_start_up_lines_are_dropped_at_load_and_nothing_else(capfd)
 
     with tdexplain._backend_logs_dropped():
         os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
-                    b"E0000 00:00:1795442746.990361   24422 cuda_platform.cc:52] failed call to cuInit: INTERNAL\n"
+                 b"E0000 00:00:1795442746.990361   24422 cuda_platform.cc:52] failed call to cuInit: INTERNAL\n"
                     b"a real error from a library\n"
                     b"E0000 00:00:1.5   7 cuda_dnn.cc:10] Could not load cuDNN\n"
                     b"W0000 00:00:1.5   7 cpu_feature_guard.cc:10] AVX512\n")

@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tdexplain import data, explain, metrics, models, sweep, training
+from tdexplain import Explainer, load_model
+from tdexplain.metrics import localization
+from tdexplain.workbook import data, models, sweep, synthetic, training
 
 BASE = dict(gru_units=16, dropout=0.25, dense_blocks=2)
 OPTIONS = dict(head_epochs=3, progress=False)
@@ -21,7 +23,7 @@ OPTIONS = dict(head_epochs=3, progress=False)
 def small_data():
     """A small task on the demo model's backbone (kept in one function so a subprocess can
     rebuild exactly the same data)."""
-    return sweep.SweepData(models.load_model(), data.synthetic_dataset(72, 8, 64, seed=51)[:2],
+    return sweep.SweepData(load_model(), data.synthetic_dataset(72, 8, 64, seed=51)[:2],
                            data.synthetic_dataset(9, 8, 64, seed=52)[:2],
                            data.synthetic_dataset(6, 8, 64, seed=53))
 
@@ -33,7 +35,7 @@ def sweep_data():
 
 def test_grids_are_plain_data():
     assert sweep.grid(gru_units=[8, 16], dropout=[0.0]) == [{"gru_units": 8, "dropout": 0.0},
-                                                           {"gru_units": 16, "dropout": 0.0}]
+                                                            {"gru_units": 16, "dropout": 0.0}]
     studies = sweep.one_at_a_time(BASE, gru_units=[8, 16], dense_blocks=[3])
     assert studies == [dict(BASE, gru_units=8, study="gru_units"), dict(BASE, gru_units=16, study="gru_units"),
                        dict(BASE, dense_blocks=3, study="dense_blocks")]
@@ -91,7 +93,7 @@ def test_a_two_configuration_sweep_records_what_it_measured(sweep_data, two_conf
     for _, row in results.iterrows():
         predicted = sweep.load_predictions(out, row)
         assert (predicted == labels).mean() == pytest.approx(row["accuracy"])
-        assert training.scores(labels, predicted, data.CLASSES)["f1"] == pytest.approx(row["f1"])
+        assert training.scores(labels, predicted, synthetic.CLASSES)["f1"] == pytest.approx(row["f1"])
 
 
 def test_the_f1_interval_is_a_bootstrap_over_clips_of_the_seeds_mean():
@@ -101,21 +103,21 @@ def test_the_f1_interval_is_a_bootstrap_over_clips_of_the_seeds_mean():
     the interval of their mean is the point 7/12. Drawn over all clips at once it would vary."""
     labels = np.array([0, 1, 2, 0, 1, 2])
     perfect, all_zero = labels, np.zeros(6, int)
-    assert sweep.f1_interval([perfect, all_zero], labels, data.CLASSES, samples=200) == pytest.approx((7 / 12, 7 / 12))
-    assert sweep.f1_interval([perfect], labels, data.CLASSES, samples=200) == (1.0, 1.0)
+    assert sweep.f1_interval([perfect, all_zero], labels, synthetic.CLASSES, samples=200) == pytest.approx((7 / 12, 7 / 12))
+    assert sweep.f1_interval([perfect], labels, synthetic.CLASSES, samples=200) == (1.0, 1.0)
     # One mistake: the F1 varies with the draw, and the interval holds the F1 on all clips.
     one_wrong = np.array([0, 1, 2, 0, 1, 0])
-    low, high = sweep.f1_interval([one_wrong], labels, data.CLASSES, samples=400)
-    assert low < training.scores(labels, one_wrong, data.CLASSES)["f1"] < high <= 1
+    low, high = sweep.f1_interval([one_wrong], labels, synthetic.CLASSES, samples=400)
+    assert low < training.scores(labels, one_wrong, synthetic.CLASSES)["f1"] < high <= 1
     # Every seed is scored on the same draw: two copies of a seed give that seed's interval
     # (independent draws would average out and narrow it).
-    assert sweep.f1_interval([one_wrong, one_wrong], labels, data.CLASSES, samples=400) == (low, high)
+    assert sweep.f1_interval([one_wrong, one_wrong], labels, synthetic.CLASSES, samples=400) == (low, high)
     with pytest.raises(ValueError, match=r"one per seed, each shaped like labels \(6,\)"):
-        sweep.f1_interval([one_wrong[:5]], labels, data.CLASSES)
+        sweep.f1_interval([one_wrong[:5]], labels, synthetic.CLASSES)
     with pytest.raises(ValueError, match="one per seed"):
-        sweep.f1_interval([], labels, data.CLASSES)
+        sweep.f1_interval([], labels, synthetic.CLASSES)
     with pytest.raises(ValueError, match="wrap one seed's in a list"):
-        sweep.f1_interval(one_wrong, labels, data.CLASSES)
+        sweep.f1_interval(one_wrong, labels, synthetic.CLASSES)
 
 
 def test_the_row_equals_the_model_trained_by_hand_with_plain_keras(sweep_data, tmp_path, monkeypatch):
@@ -131,7 +133,7 @@ def test_the_row_equals_the_model_trained_by_hand_with_plain_keras(sweep_data, t
     seed, epochs, learning_rate, batch_size, patience = 3, OPTIONS["head_epochs"], 1e-3, 32, 8
     explained = []  # the model the sweep hands to the Explainer
 
-    class RecordingExplainer(explain.Explainer):
+    class RecordingExplainer(Explainer):
         def __init__(self, model, *args, **kwargs):
             explained.append(model)
             super().__init__(model, *args, **kwargs)
@@ -207,14 +209,14 @@ def test_the_row_equals_the_model_trained_by_hand_with_plain_keras(sweep_data, t
     clips, labels, masks = sweep_data.evaluation
     predicted = model.predict(np.asarray(clips, np.float32), verbose=0).argmax(axis=1)
     f1 = []  # per class, 2 TP / (predicted + actual): 2PR / (P + R); 0 without a hit
-    for c in range(len(data.CLASSES)):
+    for c in range(len(synthetic.CLASSES)):
         hits = np.sum((predicted == c) & (labels == c))
         f1.append(2 * hits / (np.sum(predicted == c) + np.sum(labels == c)) if hits else 0.0)
     hand = {"accuracy": np.mean(predicted == labels), "f1": np.mean(f1),
             "epochs_run": len(history.history["loss"]), "parameters": model.count_params()}
-    maps = explain.Explainer(model).explain(clips, methods="gradcam", layer="block4_conv4",
-                                            target=labels).maps["gradcam"]
-    found = metrics.localization(maps, masks)
+    maps = Explainer(model).explain(clips, methods="gradcam", layer="block4_conv4",
+                                    target=labels).maps["gradcam"]
+    found = localization.localization(maps, masks)
     hand.update(energy_inside=np.nanmean(found["energy_inside"]),
                 pointing_game=np.nanmean(found["pointing_game"]))
     for name, value in hand.items():
@@ -233,7 +235,7 @@ def test_a_failing_configuration_is_recorded_and_the_sweep_goes_on(sweep_data, t
 
 
 def test_the_base_configuration_is_trained_once_and_shown_in_every_study(sweep_data, two_configurations,
-                                                                        tmp_path, monkeypatch):
+                                                                         tmp_path, monkeypatch):
     out = _resumed_from(two_configurations, tmp_path)  # gru_units 8 and 16 at dropout 0.25 are done
     base = dict(BASE, dropout=0.0)  # listed by both studies, not trained yet
     configs = sweep.one_at_a_time(base, gru_units=[8, 16], dropout=[0.0, 0.25])
@@ -274,7 +276,7 @@ SCRIPT = textwrap.dedent("""
     import sys
     sys.path.insert(0, {tests!r})
     from test_sweep import small_data, BASE, OPTIONS
-    from tdexplain import sweep
+    from tdexplain.workbook import sweep
     configs = sweep.one_at_a_time(BASE, gru_units=[8, 12, 16, 20])
     sweep.run_sweep(configs, small_data(), sys.argv[1], **OPTIONS)
 """)

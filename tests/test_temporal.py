@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from tdexplain import data, metrics, models, temporal, training
+from tdexplain.metrics import localization
+from tdexplain.workbook import data, models, synthetic, temporal, training
 
 pytestmark = pytest.mark.both_backends
 
@@ -31,39 +32,39 @@ def test_an_importance_that_is_the_event_scores_one_and_its_reverse_zero():
     events = np.zeros((3, 8), bool)
     events[0, 2:5] = events[1, 0] = events[2, 4:8] = True
     exact = events.astype(float)
-    found = metrics.temporal_localization(exact, events)
+    found = localization.temporal_localization(exact, events)
     np.testing.assert_allclose(found["temporal_pointing_game"], 1.0)
     np.testing.assert_allclose(found["temporal_energy_share"], 1.0)
     np.testing.assert_allclose(found["temporal_chance"], [3 / 8, 1 / 8, 4 / 8])
     # Importance only outside the event; negative importance on the event counts as none.
-    np.testing.assert_allclose(metrics.temporal_pointing_game(1 - exact, events), 0.0)
-    np.testing.assert_allclose(metrics.temporal_energy_share(1 - 2 * exact, events), 0.0)
+    np.testing.assert_allclose(localization.temporal_pointing_game(1 - exact, events), 0.0)
+    np.testing.assert_allclose(localization.temporal_energy_share(1 - 2 * exact, events), 0.0)
 
 
 def test_a_constant_importance_scores_chance_and_a_random_one_near_it():
     events = np.zeros((2000, 8), bool)
     events[:, 3:6] = True
-    np.testing.assert_allclose(metrics.temporal_pointing_game(np.ones((2000, 8)), events), 3 / 8)
-    np.testing.assert_allclose(metrics.temporal_energy_share(np.ones((2000, 8)), events), 3 / 8)
+    np.testing.assert_allclose(localization.temporal_pointing_game(np.ones((2000, 8)), events), 3 / 8)
+    np.testing.assert_allclose(localization.temporal_energy_share(np.ones((2000, 8)), events), 3 / 8)
     random = np.random.default_rng(0).random((2000, 8))
-    assert abs(metrics.temporal_pointing_game(random, events).mean() - 3 / 8) < 0.035  # sd 0.011
-    assert abs(metrics.temporal_energy_share(random, events).mean() - 3 / 8) < 0.01
+    assert abs(localization.temporal_pointing_game(random, events).mean() - 3 / 8) < 0.035  # sd 0.011
+    assert abs(localization.temporal_energy_share(random, events).mean() - 3 / 8) < 0.01
     # An all-zero importance has no positive mass: 0, never NaN.
-    np.testing.assert_allclose(metrics.temporal_energy_share(np.zeros((2000, 8)), events), 0.0)
+    np.testing.assert_allclose(localization.temporal_energy_share(np.zeros((2000, 8)), events), 0.0)
 
 
 def test_clips_without_event_are_nan_and_bad_input_is_refused():
     events = np.zeros((2, 4), bool)
     events[1, 1] = True
-    found = metrics.temporal_localization(np.arange(8.0).reshape(2, 4), events)
+    found = localization.temporal_localization(np.arange(8.0).reshape(2, 4), events)
     for values in found.values():
         assert np.isnan(values[0]) and np.isfinite(values[1])
     with pytest.raises(ValueError, match=r"importance and events must both be \(N, T\)"):
-        metrics.temporal_pointing_game(np.ones((2, 5)), events)
+        localization.temporal_pointing_game(np.ones((2, 5)), events)
     with pytest.raises(ValueError, match="importance must be finite"):
-        metrics.temporal_energy_share(np.full((2, 4), np.nan), events)
+        localization.temporal_energy_share(np.full((2, 4), np.nan), events)
     with pytest.raises(ValueError, match=r"events must be \(N, T\)"):
-        metrics.temporal_chance(np.ones(4, bool))
+        localization.temporal_chance(np.ones(4, bool))
 
 
 # ---------------------------------------------------------------------------- the baseline
@@ -91,7 +92,7 @@ def test_time_dependence_of_an_order_blind_model(clips):
     """A per-frame average cannot tell the order of frames: shuffled and reversed clips
     score as the clips do; the best single frame is at least every single frame."""
     table = temporal.time_dependence(tiny("average"), *clips)
-    assert list(table.columns) == [*data.CLASSES, "all"]
+    assert list(table.columns) == [*synthetic.CLASSES, "all"]
     assert list(table.index) == ["as they are", "first frame repeated", "middle frame repeated",
                                  "last frame repeated", "best single frame", "shuffled", "reversed"]
     np.testing.assert_allclose(table.loc["shuffled"], table.loc["as they are"])
@@ -113,7 +114,7 @@ def test_time_dependence_against_a_loop_of_predictions(clips):
                 "shuffled": np.array(shuffled) == labels}
     for row, hits in expected.items():
         assert table.loc[row, "all"] == pytest.approx(hits.mean())
-        for index, name in enumerate(data.CLASSES):
+        for index, name in enumerate(synthetic.CLASSES):
             assert table.loc[row, name] == pytest.approx(hits[labels == index].mean())
     with pytest.raises(ValueError, match=r"labels must be one class index per clip, shape \(6,\)"):
         temporal.time_dependence(model, clip_batch, labels[:3])

@@ -9,7 +9,9 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from tdexplain import data, explain, models, viz  # noqa: E402
+from tdexplain import Explainer, load_model  # noqa: E402
+from tdexplain.interfaces import viz
+from tdexplain.workbook import data, models
 
 FRAMES, SIZE = 4, 32
 
@@ -18,7 +20,7 @@ FRAMES, SIZE = 4, 32
 def explained():
     model = models.build_model(frames=FRAMES, size=SIZE, width=0.0625, gru_units=4, dense_blocks=1)
     clip = data.synthetic_clip("fight", FRAMES, SIZE, seed=0).frames
-    result = explain.Explainer(model).explain(clip, methods=("saliency", "gradcam"))
+    result = Explainer(model).explain(clip, methods=("saliency", "gradcam"))
     return clip, result
 
 
@@ -89,9 +91,9 @@ def test_exports_reject_bad_frames(tmp_path):
 
 
 def test_probability_over_time_and_explained_clip_export(tmp_path):
-    from tdexplain import temporal
+    from tdexplain.workbook import temporal
 
-    model = models.load_model(models.DEMO_MODEL)
+    model = load_model(models.DEMO_MODEL)
     clip = data.synthetic_clip("shooting", 8, 64, seed=21).frames
     timeline = temporal.probability_over_time(model, clip)
     assert timeline.shape == (8,) and ((0 <= timeline) & (timeline <= 1)).all()
@@ -102,7 +104,7 @@ def test_probability_over_time_and_explained_clip_export(tmp_path):
     t = 2
     truncated = np.concatenate([clip[:t + 1], np.repeat(clip[t:t + 1], 8 - t - 1, axis=0)])
     assert timeline[t] == pytest.approx(models.predict(model, truncated)[0, whole.argmax()], rel=1e-4)
-    result = explain.Explainer(model).explain(clip, methods="gradcam", layer="block4_conv4")
+    result = Explainer(model).explain(clip, methods="gradcam", layer="block4_conv4")
     frames = viz.explained_clip_frames(clip, result, timeline=timeline)
     decoded = _decoded(viz.save_mp4(tmp_path / "explained.mp4", frames))
     assert decoded.shape == frames.shape

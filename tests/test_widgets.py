@@ -5,12 +5,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from tdexplain import contours, data, explain, models, viz, widgets
+from tdexplain import Explainer, load_model, read_video
+from tdexplain.interfaces import contours, viz, widgets
+from tdexplain.workbook import data, models
 
 
 @pytest.fixture(scope="module")
 def model():
-    return models.load_model()
+    return load_model()
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +29,8 @@ def test_view_draws_the_library_s_map_and_contours(explorer, model):
     fig = explorer.view(frame=3, method="layercam", layer="block4_conv4", levels=(0.5,), opacity=0.6,
                         display_size=64)
     image = fig.axes[0].images[0].get_array()
-    clip = data.read_video(data.sample_path("clips/shooting_01.mp4"), frames=8, size=64)
-    heatmap = explain.Explainer(model).explain(clip, methods="layercam", layer="block4_conv4").maps["layercam"][0, 3]
+    clip = read_video(data.sample_path("clips/shooting_01.mp4"), frames=8, size=64)
+    heatmap = Explainer(model).explain(clip, methods="layercam", layer="block4_conv4").maps["layercam"][0, 3]
     expected = contours.draw(viz.heat_overlay(clip[3], heatmap, alpha=0.6), contours.extract(heatmap, levels=(0.5,)))
     np.testing.assert_array_equal(np.asarray(image), expected)
     bars = [patch.get_width() for patch in fig.axes[1].patches]
@@ -70,7 +72,7 @@ def test_controls_start_where_asked_and_redraw_on_every_control(model):
         assert panel.picture.value not in pictures, control.description  # a new picture each time
         assert panel.picture.value == explorer.picture(**panel.view(), title=False)
         assert panel.caption.value == explorer.title(**{k: v for k, v in panel.view().items() if k in
-                                                       ("frame", "method", "layer", "target")}).replace("\n", " ").replace("'", "&#x27;")
+                                                        ("frame", "method", "layer", "target")}).replace("\n", " ").replace("'", "&#x27;")
         pictures.add(panel.picture.value)
     assert panel.status.value == ""
     # every picture has the same size, whatever its title
@@ -164,7 +166,7 @@ def test_bad_starting_views_are_refused(explorer):
 
 def test_clips_from_a_path_an_array_and_bad_input(explorer, tmp_path):
     path = data.sample_path("clips/normal_02.mp4")
-    np.testing.assert_array_equal(explorer.set_clip(path), data.read_video(path, frames=8, size=64))
+    np.testing.assert_array_equal(explorer.set_clip(path), read_video(path, frames=8, size=64))
     array = np.zeros((8, 64, 64, 3), np.float32)
     np.testing.assert_array_equal(explorer.set_clip(array), array)
     with pytest.raises(ValueError, match="frame must be in 0..7"):
@@ -183,7 +185,7 @@ def test_compare_view_shows_each_model(model):
 
 
 def test_the_demo_model_on_other_footage_says_so_next_to_its_answer(model, tmp_path):
-    clip = data.read_video(data.sample_path("clips/fight_01.mp4"), frames=8, size=64)
+    clip = read_video(data.sample_path("clips/fight_01.mp4"), frames=8, size=64)
     footage = data.write_video(tmp_path / "my_camera.mp4", clip)
     explorer = widgets.Explorer(model, "fight_01")
     panel = explorer.controls(method="saliency")

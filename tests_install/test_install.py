@@ -113,7 +113,7 @@ def test_the_installed_package_finds_its_samples_and_not_the_checkout(lean):
 import json, os
 from importlib import resources
 import tdexplain
-from tdexplain import data, models
+from tdexplain.workbook import data, models
 clips = resources.files("tdexplain") / "data_samples" / "clips"
 print(json.dumps({"package": tdexplain.__file__, "fight": data.sample_path("clips/fight_01.mp4"),
                   "demo": models.DEMO_MODEL, "clips": sorted(p.name for p in clips.iterdir()),
@@ -147,7 +147,7 @@ def test_the_notebook_stack_is_not_installed(lean):
 
 
 def test_what_needs_the_extra_says_which_to_install(lean):
-    for module in ("tdexplain.widgets", "tdexplain.app"):
+    for module in ("tdexplain.interfaces.widgets", "tdexplain.interfaces.app"):
         done = _python(lean, f"import {module}", check=False)
         last = done.stderr.strip().splitlines()[-1]
         assert done.returncode != 0 and last.startswith(f"tdexplain.extras.MissingExtra: {module} needs ipywidgets")
@@ -155,7 +155,7 @@ def test_what_needs_the_extra_says_which_to_install(lean):
     done = _run([lean["tdexplain"], "report", "notebooks", "--out", "reports"], cwd=lean["outside"],
                 timeout=600, check=False)
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines()[-1].startswith("tdexplain report: error: tdexplain.report")
+    assert done.stderr.strip().splitlines()[-1].startswith("tdexplain report: error: tdexplain.workbook.report")
     assert INSTALL in done.stderr
 
 

@@ -1,5 +1,12 @@
 """tdexplain: make the decisions of TimeDistributed(CNN) + GRU video classifiers visible.
 
+The package is built in floors, each importing only from the floors below it
+(tests/test_layers.py checks it): `engine` (what a video model is and the one compiled pass),
+`methods` (the explanation methods, registered by name), `metrics` (measuring the maps),
+`workbook` (the workbook's data, demo models, training, sweep and reports) and `interfaces`
+(figures, whole videos, the explorers, the app, the command line). The names a user starts
+from are here, in `__all__`; every other name has one home, in its module.
+
 Importing tdexplain loads Keras and its backend with the backend's start-up notices silenced
 (see `_load_backend_quietly`): import it before keras or tensorflow to keep them out of
 notebooks, reports and the console. It also sets TF_CPP_MIN_LOG_LEVEL=2 for the process, when
@@ -7,6 +14,7 @@ not set: TensorFlow's later INFO and WARNING lines stay silent too, its errors d
 """
 
 import contextlib
+import importlib
 import os
 import re
 import sys
@@ -60,3 +68,32 @@ def _load_backend_quietly() -> None:
 
 
 _load_backend_quietly()
+
+from . import methods  # noqa: E402 - registers every explanation method before anything explains
+
+# The names a user starts from, each imported from its one home on first use (importing
+# tdexplain stays light: the interfaces load matplotlib and OpenCV's video code), and the
+# modules the design's public API imports from here (DESIGN.md: `from tdexplain import data,
+# models, explain, contours, metrics, viz`; `explain` and `metrics` are modules of this folder).
+_STARTING_NAMES = {
+    "Explainer": "engine.explainer", "Explanation": "engine.explainer",
+    "METHODS": "methods", "DEFAULT_METHOD": "methods",
+    "evaluate_methods": "metrics.evaluate",
+    "load_model": "workbook.models", "read_video": "workbook.data",
+    "explain_video": "interfaces.video",
+}
+_DESIGN_MODULES = {"data": "workbook.data", "models": "workbook.models", "explain": "explain",
+                   "contours": "interfaces.contours", "metrics": "metrics", "viz": "interfaces.viz"}
+__all__ = list(_STARTING_NAMES)
+
+
+def __getattr__(name: str):
+    if name in _STARTING_NAMES:
+        return getattr(importlib.import_module(f"{__name__}.{_STARTING_NAMES[name]}"), name)
+    if name in _DESIGN_MODULES:
+        return importlib.import_module(f"{__name__}.{_DESIGN_MODULES[name]}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__ + list(_DESIGN_MODULES))

@@ -1,0 +1,326 @@
+"""Figures of clips, masks and explanations, in one style for the whole project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..engine.registry import REGISTRY
+
+__all__ = ["FIGURES_DIR", "EVIDENCE_COLOR", "EVENT_COLOR", "setup_style", "save_figure", "overlay_mask",
+           "as_image", "clip_grid", "shade_events", "clip_timeline", "frame_heatmap", "DEFAULT_CMAP",
+           "heat_overlay", "explanation_figure", "render_clip", "explained_clip_frames", "save_gif", "save_mp4"]
+
+# The repository's reports/figures/, wherever the notebook or script runs from (notebooks run
+# in notebooks/, and must not leave a notebooks/reports/ behind). An installed package has no
+# repository around it: reports/figures/ under the working directory.
+_CHECKOUT = Path(__file__).resolve().parents[3]
+FIGURES_DIR = (_CHECKOUT / "reports" / "figures" if (_CHECKOUT / "pyproject.toml").is_file()
+               else Path("reports") / "figures")
+EVIDENCE_COLOR = np.array([0.0, 0.9, 0.3])  # green, distinct from the heat colormap
+EVENT_COLOR = "#d62728"  # the frames that hold the event: outlined, and shaded in timelines
+
+
+def setup_style() -> None:
+    """The project's matplotlib style: small, clean, readable by color-blind people."""
+    plt.rcParams.update({
+        "figure.dpi": 100, "savefig.dpi": 120, "savefig.bbox": "tight",
+        "font.size": 9, "axes.titlesize": 9, "axes.spines.top": False,
+        "axes.spines.right": False, "image.cmap": "viridis",
+    })
+
+
+def save_figure(fig, name: str, folder=None) -> Path:
+    """Save `fig` as PNG into ``reports/figures/`` (or `folder`) and return the path."""
+    folder = Path(folder) if folder is not None else FIGURES_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    fig.savefig(path)
+    return path
+
+
+def overlay_mask(frame: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """The frame (H, W, 3, 0..255) with the mask's pixels tinted; returns float RGB in [0, 1]."""
+    image = np.asarray(frame, np.float32) / 255.0
+    tint = np.where(mask[..., None], (1 - alpha) * image + alpha * EVIDENCE_COLOR, image)
+    return np.clip(tint, 0, 1)
+
+
+def as_image(frame: np.ndarray) -> np.ndarray:
+    """A frame as float RGB in [0, 1], whether it holds 0..255 pixels or is already in [0, 1]."""
+    frame = np.asarray(frame, np.float32)
+    return np.clip(frame / 255.0 if frame.max() > 1.0 else frame, 0, 1)
+
+
+def clip_grid(rows, row_titles=None, frame_titles=None, title=None, scale: float = 1.3):
+    """A grid with one clip (T, H, W, 3, 0..255 or float [0, 1]) per row; returns the figure."""
+    rows = [np.asarray(r) for r in rows]
+    frames = max(len(r) for r in rows)
+    fig, axes = plt.subplots(len(rows), frames, figsize=(scale * frames, scale * len(rows)),
+                             squeeze=False)
+    for i, clip in enumerate(rows):
+        for t in range(frames):
+            ax = axes[i, t]
+            ax.set_xticks([]), ax.set_yticks([])
+            if t >= len(clip):
+                ax.axis("off")
+                continue
+            ax.imshow(as_image(clip[t]))
+            if i == 0 and frame_titles is not None:
+                ax.set_title(frame_titles[t])
+        if row_titles is not None:
+            axes[i, 0].set_ylabel(row_titles[i])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def shade_events(ax, events) -> None:
+    """Shade the event's frames (events: one bool per frame) on an axis whose x is the frame,
+    behind what the axis draws."""
+    for t in np.flatnonzero(events):
+        ax.axvspan(t - 0.5, t + 0.5, color=EVENT_COLOR, alpha=0.15, lw=0, zorder=0)
+
+
+def _checked_events(events, frames: int) -> np.ndarray:
+    values = np.asarray(events)
+    if values.shape != (frames,):
+        raise ValueError(f"events must be one bool per frame, ({frames},), got {values.shape}")
+    if values.dtype != bool and not np.isin(values, (0, 1)).all():
+        raise ValueError(f"events must be one bool per frame (True in the event), got values "
+                         f"{np.unique(values)}")
+    return values.astype(bool)
+
+
+def clip_timeline(frames, events, mask=None, title=None, scale: float = 1.3):
+    """A clip's frames (T, H, W, 3) in a row, the event's frames outlined, over its timeline:
+    the event's span shaded and, with a mask (T, H, W), the evidence's share of each frame as
+    bars. The ground truth for when beside the ground truth for where; returns the figure."""
+    frames = np.asarray(frames)
+    count = len(frames)
+    events = _checked_events(events, count)
+    fig, axes = plt.subplots(2, count, figsize=(scale * count, scale * 1.9), squeeze=False,
+                             gridspec_kw={"height_ratios": [1, 0.9]})
+    for t, ax in enumerate(axes[0]):
+        ax.imshow(as_image(frames[t]))
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_title(f"t={t}", color=EVENT_COLOR if events[t] else "black")
+        for spine in ax.spines.values():
+            spine.set_visible(bool(events[t]))
+            spine.set_color(EVENT_COLOR)
+            spine.set_linewidth(3)
+    grid = axes[1, 0].get_gridspec()
+    for ax in axes[1]:
+        ax.remove()
+    timeline = fig.add_subplot(grid[1, :])
+    shade_events(timeline, events)
+    if mask is not None:
+        share = np.asarray(mask, bool).reshape(count, -1).mean(axis=1)
+        timeline.bar(np.arange(count), 100 * share, color=EVIDENCE_COLOR, width=0.6)
+        timeline.set_ylabel("evidence\n% of frame")
+    onset = np.flatnonzero(events)
+    label = f"event: frames {onset[0]}-{onset[-1]}" if onset.size else "no event"
+    timeline.text(0.01, 0.92, label, transform=timeline.transAxes, va="top", color=EVENT_COLOR)
+    timeline.set_xlim(-0.5, count - 0.5)
+    timeline.set_xticks(np.arange(count))
+    timeline.set_xlabel("frame")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def frame_heatmap(values, events, ax=None, row_titles=None, title=None, colorbar: str | None = None,
+                  cmap: str = "magma", signed: bool = False):
+    """Per-frame values of several clips, (N, T), as a grid (one row per clip, one column per
+    frame) with each clip's event frames, events (N, T) bool, outlined: a frame ranking read
+    against the ground truth for when. `signed` centres a diverging colour map on 0 (drops
+    that can be negative); `colorbar`, a label, adds a colour bar. Returns the axis."""
+    values = np.asarray(values, float)
+    if values.ndim != 2:
+        raise ValueError(f"values must be (clips, frames), got shape {values.shape}")
+    events = np.asarray(events)
+    if len(events) != len(values):
+        raise ValueError(f"events must have one row per clip ({len(values)}), got {len(events)}")
+    events = np.stack([_checked_events(row, values.shape[1]) for row in events])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.2 + 0.45 * values.shape[1], 0.8 + 0.25 * len(values)))
+    limits = {}
+    if signed:  # a diverging map, centred on 0 (NaN ignored)
+        finite = np.abs(values[np.isfinite(values)])
+        largest = finite.max() if finite.size and finite.max() > 0 else 1.0
+        limits = dict(cmap="RdBu_r", vmin=-largest, vmax=largest)
+    image = ax.imshow(values, aspect="auto", **({"cmap": cmap} | limits))
+    rows, columns = np.nonzero(events)
+    ax.scatter(columns, rows, marker="s", s=150, facecolors="none", edgecolors=EVENT_COLOR, linewidths=1.5)
+    ax.set_xticks(np.arange(values.shape[1]))
+    ax.set_xlabel("frame")
+    if row_titles is not None:
+        ax.set_yticks(np.arange(len(values)), row_titles)
+    if title:
+        ax.set_title(title)
+    if colorbar is not None:
+        ax.figure.colorbar(image, ax=ax, label=colorbar, shrink=0.9)
+    return ax
+
+
+# --------------------------------------------------------------------------- explanations
+
+DEFAULT_CMAP = "viridis"  # perceptually uniform and readable with colour-vision deficiencies
+
+
+def heat_overlay(frame, heatmap, alpha: float = 0.45, cmap: str = DEFAULT_CMAP) -> np.ndarray:
+    """The frame (H, W, 3, 0..255) under a coloured heat map (H, W) in [0, 1]; uint8 RGB.
+
+    The map's colour is weighted by the map itself, so zero stays the plain frame. The colour
+    scale saturates at the map's 99th percentile (Captum's `outlier_perc` rule): a pixel
+    attribution puts its largest values on a handful of pixels and would otherwise show as a
+    few faint dots, while a smooth CAM changes only in its top 1%."""
+    from matplotlib import colormaps
+
+    image = as_image(frame)
+    heat = np.clip(np.asarray(heatmap, np.float32), 0, None)
+    top = np.quantile(heat, 0.99)
+    heat = np.clip(heat / top, 0, 1) if top > 0 else np.clip(heat / max(heat.max(), 1e-12), 0, 1)
+    colors = colormaps[cmap](heat)[..., :3]
+    weight = alpha * heat[..., None] ** 0.5
+    return (255 * np.clip((1 - weight) * image + weight * colors, 0, 1)).astype(np.uint8)
+
+
+def _method_title(name: str, layer: str | None) -> str:
+    method = REGISTRY.get(name)
+    if method is None:  # a map that is not a registered method's
+        return name.replace("_", " ")
+    return method.title + (f"\n@ {layer}" if layer and method.uses_layer else "")
+
+
+def explanation_figure(clip, explanation, index: int = 0, methods=None, contour_method=None,
+                       levels=(0.25, 0.5, 0.75), importance=None, events=None,
+                       cmap: str = DEFAULT_CMAP, scale: float = 1.25):
+    """Per-frame grid of one explained clip: the frames, one heat-map row per method, a row of
+    contours (of `contour_method`, default the first method), and the frame importance (T,)
+    as bars under the frames, with the event's frames (`events`, one bool per frame) named
+    in the frames' titles and shaded behind the bars. The title says class, probability,
+    methods and layer."""
+    from . import contours as contour_lib
+
+    clip = np.asarray(clip)
+    methods = list(methods or explanation.maps)
+    contour_method = contour_method or methods[0]
+    frames = clip.shape[0]
+    in_event = np.zeros(frames, bool) if events is None else _checked_events(events, frames)
+    rows = 2 + len(methods) + (importance is not None)
+    heights = [1] * (rows - (importance is not None)) + ([0.8] if importance is not None else [])
+    fig, axes = plt.subplots(rows, frames, figsize=(scale * frames, scale * sum(heights) + 0.4),
+                             squeeze=False, gridspec_kw={"height_ratios": heights})
+    target = int(explanation.target[index])
+    name = explanation.class_names[target]
+    probability = float(explanation.probabilities[index, target])
+    fig.suptitle(f"class {name} (p = {probability:.2f}); {', '.join(methods)} at layer "
+                 f"{explanation.layer}")
+    for t in range(frames):
+        axes[0, t].imshow(as_image(clip[t]))
+        axes[0, t].set_title(f"frame {t}" + (" (event)" if in_event[t] else ""),
+                             color=EVENT_COLOR if in_event[t] else "black")
+        for row, method in enumerate(methods, start=1):
+            axes[row, t].imshow(heat_overlay(clip[t], explanation.maps[method][index, t], cmap=cmap))
+        found = contour_lib.extract(explanation.maps[contour_method][index, t], levels=levels)
+        axes[len(methods) + 1, t].imshow(contour_lib.draw(clip[t].astype(np.uint8), found, cmap=cmap))
+    labels = ["frames"] + [_method_title(m, explanation.layer) for m in methods] + [
+        "contours\n" + _method_title(contour_method, None)]
+    for row, label in enumerate(labels):
+        axes[row, 0].set_ylabel(label)
+        for ax in axes[row]:
+            ax.set_xticks([]), ax.set_yticks([])
+    if importance is not None:
+        shade_events(_importance_bars(fig, axes[-1], np.asarray(importance)), in_event)
+    fig.tight_layout()
+    return fig
+
+
+def _importance_bars(fig, axes_row, importance):
+    """Replace a row of axes by one bar chart of per-frame importance; returns its axis."""
+    grid = axes_row[0].get_gridspec()
+    for ax in axes_row:
+        ax.remove()
+    ax = fig.add_subplot(grid[-1, :])
+    colors = ["#d95f02" if v >= 0 else "#7570b3" for v in importance]
+    ax.bar(np.arange(len(importance)), importance, color=colors)
+    ax.set_xlim(-0.5, len(importance) - 0.5)
+    ax.set_xticks(np.arange(len(importance)))
+    ax.set_ylabel("frame\nimportance")
+    ax.axhline(0, color="0.3", lw=0.8)
+    return ax
+
+
+def render_clip(clip, heatmaps, caption: str = "", timeline=None, timeline_label: str = "",
+                levels=(0.25, 0.5, 0.75), cmap: str = DEFAULT_CMAP) -> np.ndarray:
+    """Frames ready to export (T, H + strip, W, 3) uint8: heat map, contours, a caption, and
+    under each frame a timeline strip of `timeline` (T,) values in [0, 1] (for example the
+    class probability) with the current frame marked."""
+    import cv2
+
+    from . import contours as contour_lib
+
+    clip = np.asarray(clip)
+    frames, height, width = clip.shape[:3]
+    strip = max(16, height // 6)
+    scale = max(1.0, width / 256)
+    out = np.zeros((frames, height + strip, width, 3), np.uint8)
+    for t in range(frames):
+        image = heat_overlay(clip[t], heatmaps[t], cmap=cmap)
+        image = contour_lib.draw(image, contour_lib.extract(heatmaps[t], levels=levels), cmap=cmap)
+        if caption:
+            contour_lib.draw_text(image, caption, (4, int(12 * scale)), 0.35 * scale,
+                                  max(1, round(scale)), max(1, round(3 * scale)))
+        out[t, :height] = image
+        out[t, height:] = 40
+        if timeline is not None:
+            values = np.clip(np.asarray(timeline, np.float32), 0, 1)
+            xs = np.linspace(2, width - 3, len(values)).astype(int)
+            ys = (height + strip - 3 - values * (strip - 6)).astype(int)
+            points = np.stack([xs, ys], axis=1).reshape(-1, 1, 2)
+            cv2.polylines(out[t], [points], False, (240, 200, 60), 1, cv2.LINE_AA)
+            cv2.line(out[t], (int(xs[min(t, len(xs) - 1)]), height),
+                     (int(xs[min(t, len(xs) - 1)]), height + strip - 1), (255, 255, 255), 1)
+            if timeline_label:
+                cv2.putText(out[t], timeline_label, (3, height + 10), cv2.FONT_HERSHEY_SIMPLEX,
+                            0.3 * scale, (220, 220, 220), 1, cv2.LINE_AA)
+    return out
+
+
+def explained_clip_frames(clip, explanation, index: int = 0, method: str | None = None,
+                          timeline=None, levels=(0.25, 0.5, 0.75)) -> np.ndarray:
+    """Frames of one explained clip ready for `save_gif` / `save_mp4`: the map of `method`
+    (default the first), its contours, the class and probability, and a timeline (for example
+    `temporal.probability_over_time`) under each frame."""
+    method = method or next(iter(explanation.maps))
+    target = int(explanation.target[index])
+    name = explanation.class_names[target]
+    caption = f"{name} {explanation.probabilities[index, target]:.2f} {method}"
+    return render_clip(clip, explanation.maps[method][index], caption=caption, timeline=timeline,
+                       timeline_label=f"p({name})" if timeline is not None else "", levels=levels)
+
+
+def save_gif(path, frames, fps: float = 4.0) -> Path:
+    """Write RGB frames (T, H, W, 3) as a looping GIF (Pillow); OpenCV and browsers read it."""
+    from PIL import Image
+
+    frames = np.asarray(frames, np.uint8)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must have shape (T, H, W, 3) RGB, got {frames.shape}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+    return path
+
+
+def save_mp4(path, frames, fps: float = 4.0) -> Path:
+    """Write RGB frames (T, H, W, 3) as an H.264 MP4 (see `data.write_video`)."""
+    from ..workbook.data import write_video
+
+    return write_video(path, frames, fps=fps)
