@@ -1,4 +1,5 @@
-"""Render every notebook into executed ``.ipynb`` and ``.html`` reports, with an index.
+"""Render every notebook into executed ``.ipynb`` and ``.html`` reports, with an index, and the
+course's student and instructor editions (`editions`: ``student/`` and ``instructor/``).
 
 A notebook that fails still gets its report (papermill keeps the cells run so far and the
 error), the others are still rendered, and the index and the exit code say which failed
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..extras import require
+from .editions import folded_solutions, write_editions, write_instructor_page
 
 __all__ = ["Rendered", "WIDGET_VIEW", "static_pictures", "render_notebook", "first_figure", "environment",
            "write_index", "last_run_seconds", "longest_first", "render_all", "load_parameters",
@@ -80,7 +82,7 @@ def _to_html(ipynb: Path) -> Path:
     import nbconvert
     import nbformat
 
-    notebook = nbformat.read(ipynb, as_version=4)
+    notebook = folded_solutions(nbformat.read(ipynb, as_version=4))
     static_pictures(notebook)
     exporter = nbconvert.HTMLExporter()
     exporter.log.addFilter(_NoAltTextWarning())
@@ -129,6 +131,7 @@ def render_notebook(notebook: Path, out_dir: Path, parameters: dict | None = Non
     page = None
     if target.exists():
         try:
+            write_editions(target, out_dir)
             page = _to_html(target)
         except Exception as exc:  # noqa: BLE001
             error = error or f"HTML conversion failed: {_first_line_of_error(exc)}"
@@ -211,7 +214,11 @@ img{{max-width:22em;max-height:12em}}</style>
 </table>
 <table><tr><th>notebook</th><th>run time</th><th>status</th><th>first figure</th></tr>
 {chr(10).join(rows)}
-</table></body></html>
+</table>
+<p>To hand out: <code>student/</code> holds each notebook run, with its figures and exercises and
+without its solutions; <code>instructor/</code> the same with the solutions in place. The pages
+above fold each solution behind a click; <code>instructor/README.md</code> gives this run's times
+and the answer key.</p></body></html>
 """
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
@@ -256,6 +263,7 @@ def render_all(notebook_dir: Path, out_dir: Path, parameters: dict | None = None
             results = list(pool.map(render, longest_first(notebooks)))
     results.sort(key=lambda rendered: rendered.notebook)
     write_index(results, Path(out_dir), parameters=parameters, seconds=time.perf_counter() - start, jobs=jobs)
+    write_instructor_page(notebooks, {r.notebook: r.seconds for r in results if r.error is None}, Path(out_dir))
     return results
 
 

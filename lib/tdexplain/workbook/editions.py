@@ -1,0 +1,146 @@
+"""The course's two editions of a rendered notebook, and its solutions folded in the HTML report.
+
+An exercise's solution is one or more cells tagged ``solution``: a markdown cell, its heading
+then one sentence that answers the question (``**Answer.** ...``), then the code that shows it. From the executed
+notebook `make report` writes
+
+- the student edition (``student/NN.ipynb``): every output and figure, the exercises, and no
+  solution cell;
+- the instructor edition (``instructor/NN.ipynb``): the same notebook with its solutions in
+  place and shown (the workbook's notebooks hide them in JupyterLab);
+
+and the HTML report folds each solution behind a click (``<details>``), so a page handed out
+shows the questions first. `write_instructor_page` adds the instructor's page of the run: each
+notebook's run time, measured, and the answer key, read from the solutions.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+from pathlib import Path
+
+__all__ = ["SOLUTION", "EDITIONS", "is_solution", "student_edition", "instructor_edition", "folded_solutions",
+           "write_editions", "answer_key", "write_instructor_page"]
+
+SOLUTION = "solution"  # the tag of a solution's cells
+EDITIONS = ("student", "instructor")
+
+
+def is_solution(cell) -> bool:
+    return SOLUTION in cell.get("metadata", {}).get("tags", [])
+
+
+def student_edition(notebook):
+    """A copy of the notebook without its solution cells."""
+    edition = copy.deepcopy(notebook)
+    edition.cells = [cell for cell in edition.cells if not is_solution(cell)]
+    return edition
+
+
+def _output_html(output) -> str:
+    """One output of a code cell as HTML: its picture, its HTML table or its text."""
+    data = output.get("data", {})
+    if "image/png" in data:
+        return f'<img src="data:image/png;base64,{data["image/png"]}"/>'
+    if "text/html" in data:
+        return "".join(data["text/html"])
+    text = output.get("text") or data.get("text/plain") or ""
+    return f"<pre>{html.escape(''.join(text))}</pre>" if text else ""
+
+
+def _folded(cells) -> str:
+    """One solution's cells as a <details> block: the answer's markdown, the code, its outputs."""
+    parts = []
+    for cell in cells:
+        if cell.cell_type == "markdown":
+            parts.append(f"\n{cell.source}\n")
+        else:
+            parts.append(f'<pre><code class="language-python">{html.escape(cell.source)}</code></pre>')
+            parts.extend(_output_html(output) for output in cell.get("outputs", []))
+    return "<details><summary><b>Solution</b> (click to open)</summary>\n" + "\n".join(parts) + "\n</details>"
+
+
+def folded_solutions(notebook):
+    """A copy of the notebook where each run of solution cells is one markdown cell that shows
+    them behind a click (for the HTML report; the .ipynb keeps its cells)."""
+    import nbformat
+
+    edition = copy.deepcopy(notebook)
+    cells, run = [], []
+    for cell in edition.cells + [None]:
+        if cell is not None and is_solution(cell):
+            run.append(cell)
+            continue
+        if run:
+            cells.append(nbformat.v4.new_markdown_cell(_folded(run)))
+            run = []
+        if cell is not None:
+            cells.append(cell)
+    edition.cells = cells
+    return edition
+
+
+def instructor_edition(notebook):
+    """A copy of the notebook with its solution cells shown (not hidden in JupyterLab)."""
+    edition = copy.deepcopy(notebook)
+    for cell in edition.cells:
+        if is_solution(cell):
+            cell.metadata.get("jupyter", {}).pop("source_hidden", None)
+    return edition
+
+
+def write_editions(executed: Path, out_dir: Path) -> dict:
+    """Write the student and instructor editions of an executed notebook under
+    out_dir/student/ and out_dir/instructor/: {edition: path}."""
+    import nbformat
+
+    notebook = nbformat.read(executed, as_version=4)
+    written = {}
+    for name, edition in (("student", student_edition(notebook)), ("instructor", instructor_edition(notebook))):
+        target = Path(out_dir) / name / Path(executed).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(edition, target)
+        written[name] = target
+    return written
+
+
+def answer_key(notebook) -> list[tuple[str, str]]:
+    """(exercise, answer) per exercise: the exercise's heading and question, and the sentence
+    that opens its solution."""
+    key, question = [], None
+    for cell in notebook.cells:
+        if cell.cell_type != "markdown":
+            continue
+        if cell.source.startswith("### Exercise"):
+            question = " ".join(cell.source.split("\n\n", 1)[-1].split())
+        elif is_solution(cell) and "**Answer.** " in cell.source and question is not None:
+            key.append((question, " ".join(cell.source.split("**Answer.** ", 1)[1].split())))
+            question = None
+    return key
+
+
+def write_instructor_page(notebooks: list, seconds: dict, out_dir: Path) -> Path:
+    """out_dir/instructor/README.md: the run time of each notebook in this run ({notebook
+    name: seconds}) and the answer key of its exercises."""
+    import nbformat
+
+    lines = ["# For instructors: this run", "",
+             "Written by `make report` from the run it comes with; the plan of a session, the "
+             "prerequisites and the pitfalls are in `docs/instructor.md`.", "",
+             "| notebook | ran in (this machine) | exercises |", "|---|---|---|"]
+    keys = {}
+    for path in sorted(Path(p) for p in notebooks):
+        keys[path.stem] = answer_key(nbformat.read(path, as_version=4))
+        ran = f"{seconds[path.name]:.0f} s" if path.name in seconds else "not run"
+        lines.append(f"| {path.stem} | {ran} | {len(keys[path.stem])} |")
+    lines += ["", "## Answer key", ""]
+    for name, key in keys.items():
+        if key:
+            lines += [f"### {name}", ""]
+            lines += [f"{number}. *{question}*  \n   {answer}" for number, (question, answer) in enumerate(key, 1)]
+            lines.append("")
+    target = Path(out_dir) / "instructor" / "README.md"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("\n".join(lines), encoding="utf-8")
+    return target

@@ -1,0 +1,98 @@
+"""The course's editions: the student's holds no solution, the instructor's every one, each
+solution opening with a sentence that answers its question; the HTML folds them."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tdexplain.workbook import editions, report
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("0*.ipynb"))
+
+
+def _solutions(notebook) -> list[list]:
+    """The runs of consecutive solution cells."""
+    runs, run = [], []
+    for cell in notebook.cells + [None]:
+        if cell is not None and editions.is_solution(cell):
+            run.append(cell)
+        elif run:
+            runs.append(run)
+            run = []
+    return runs
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_solution_opens_with_a_sentence_that_answers(path):
+    notebook = nbformat.read(path, as_version=4)
+    runs = _solutions(notebook)
+    exercises = [c for c in notebook.cells if c.cell_type == "markdown" and c.source.startswith("### Exercise")]
+    assert len(runs) == len(exercises)
+    for number, run in enumerate(runs, start=1):
+        heading, _, answer = run[0].source.partition("\n\n")
+        assert run[0].cell_type == "markdown" and heading == f"### Solution {number}", run[0].source[:80]
+        assert answer.startswith("**Answer.** ") and len(answer.split(". ")[0]) > 40, answer[:80]
+        assert [cell.cell_type for cell in run[1:]] == ["code"] * (len(run) - 1)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_student_edition_holds_no_solution_text(path, tmp_path):
+    written = editions.write_editions(path, tmp_path)
+    student = nbformat.read(written["student"], as_version=4)
+    instructor = nbformat.read(written["instructor"], as_version=4)
+    original = nbformat.read(path, as_version=4)
+    for theirs, ours in zip(instructor.cells, original.cells):
+        assert (theirs.source, theirs.get("outputs")) == (ours.source, ours.get("outputs"))
+        assert not theirs.metadata.get("jupyter", {}).get("source_hidden"), "the instructor sees every solution"
+    assert len(instructor.cells) == len(original.cells)
+    kept = [cell for cell in original.cells if not editions.is_solution(cell)]
+    assert [cell.source for cell in student.cells] == [cell.source for cell in kept]
+    assert [cell.get("outputs") for cell in student.cells] == [cell.get("outputs") for cell in kept]
+    text = json.dumps(student)
+    for run in _solutions(original):
+        for cell in run:
+            for line in cell.source.splitlines():
+                if len(line.strip()) > 25 and not any(line.strip() in c.source for c in kept):
+                    assert line.strip() not in text, (path.name, line)
+
+
+def test_the_report_folds_each_solution_behind_a_click(tmp_path):
+    path = next(p for p in NOTEBOOKS if _solutions(nbformat.read(p, as_version=4)))
+    notebook = nbformat.read(path, as_version=4)
+    (tmp_path / path.name).write_text(nbformat.writes(notebook))
+    page = report._to_html(tmp_path / path.name).read_text()
+    runs = _solutions(notebook)
+    assert page.count("<details>") == len(runs) > 0
+    for run in runs:
+        answer = run[0].source.partition("**Answer.** ")[2][:30]
+        assert page.index("<details>") < page.index(answer) < page.rindex("</details>")
+
+
+def test_make_report_writes_both_editions_and_the_instructor_page(tmp_path):
+    """A rendered notebook with an exercise: the student edition keeps its output and question
+    but not the solution's answer or output; the instructor edition and page have them."""
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    notebooks, out = tmp_path / "nb", tmp_path / "reports"
+    notebooks.mkdir()
+    solution = {"tags": [editions.SOLUTION], "jupyter": {"source_hidden": True}}
+    nbformat.write(new_notebook(cells=[
+        new_code_cell("print('the course', 6 * 7)"),
+        new_markdown_cell("### Exercise 1\n\nWhat is six times seven, computed?"),
+        new_code_cell("# your answer here"),
+        new_markdown_cell("### Solution 1\n\n**Answer.** Forty-two, the number the cell prints.", metadata=solution),
+        new_code_cell("print('secret', 6 * 7)", metadata=solution),
+    ]), notebooks / "01_tiny.ipynb")
+    [rendered] = report.render_all(notebooks, out)
+    assert rendered.error is None
+    student = (out / "student" / "01_tiny.ipynb").read_text()
+    instructor = (out / "instructor" / "01_tiny.ipynb").read_text()
+    assert "the course 42" in student and "What is six times seven" in student
+    assert "secret" not in student and "Forty-two" not in student
+    assert "secret 42" in instructor and "Forty-two" in instructor
+    page = (out / "instructor" / "README.md").read_text()
+    assert "| 01_tiny | " in page and "Forty-two, the number the cell prints." in page
+    html = (out / "01_tiny.html").read_text()
+    assert html.index("<details>") < html.index("secret 42") < html.index("</details>")
