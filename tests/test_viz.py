@@ -60,9 +60,12 @@ def test_heat_overlay_leaves_cold_pixels_alone():
 def test_explanation_figure_rows_and_titles(tmp_path, explained):
     clip, result = explained
     fig = viz.explanation_figure(clip, result, importance=np.array([0.1, -0.2, 0.3, 0.0]))
-    # frames, saliency, gradcam, contours rows of FRAMES axes each, plus one bar chart.
-    assert len(fig.axes) == 4 * FRAMES + 1
-    assert "gradcam" in fig._suptitle.get_text() and result.layer in fig._suptitle.get_text()
+    # frames, saliency, gradcam, contours rows of FRAMES axes each, one bar chart, the heat's colour bar.
+    assert len(fig.axes) == 4 * FRAMES + 2
+    assert f"CAMs at layer {result.layer}" in fig._suptitle.get_text()
+    labels = [ax.get_ylabel() for ax in fig.axes[::FRAMES]]
+    assert labels[:3] == ["frames", "saliency", f"Grad-CAM\n@ {result.layer}"]  # a layer only for a CAM
+    assert "top 1%" in fig.axes[-1].get_ylabel()
     path = viz.save_figure(fig, "explained", folder=tmp_path)
     assert path.exists() and path.stat().st_size > 1000
 
@@ -73,7 +76,7 @@ def test_explanation_figure_marks_the_event_s_frames(explained):
     fig = viz.explanation_figure(clip, result, importance=np.array([0.1, -0.2, 0.3, 0.0]), events=events)
     titles = [ax.get_title() for ax in fig.axes[:FRAMES]]
     assert titles == ["frame 0", "frame 1 (event)", "frame 2 (event)", "frame 3"]
-    bars = fig.axes[-1]
+    bars = next(ax for ax in fig.axes if ax.get_ylabel() == "frame\nimportance")
     fig.canvas.draw()
     spans = [p for p in bars.patches if p.get_alpha() is not None and p.get_alpha() < 1]
     centres = [bars.transData.inverted().transform(p.get_window_extent()).mean(axis=0)[0] for p in spans]
@@ -157,3 +160,18 @@ def test_frame_heatmap_draws_the_values_and_outlines_each_event_frame():
     with pytest.raises(ValueError, match=r"values must be \(clips, frames\)"):
         viz.frame_heatmap(values[0], events)
     plt.close("all")
+
+
+def test_the_evidence_is_outlined_in_white_on_frames_and_maps():
+    """The mask's boundary pixels turn EVIDENCE_COLOR, its inside keeps the frame (heat) or
+    lightens it (mask), and everything outside is left as it was."""
+    frame = np.full((6, 6, 3), 50, np.uint8)
+    mask = np.zeros((6, 6), bool)
+    mask[1:5, 1:5] = True  # a 4x4 square: 12 edge pixels, a 2x2 inside
+    edge = mask.copy()
+    edge[2:4, 2:4] = False
+    heat = viz.heat_overlay(frame, np.zeros((6, 6)), mask=mask)
+    assert (heat[edge] == 255).all() and (heat[~edge] == 50).all()
+    marked = viz.overlay_mask(frame, mask, alpha=0.5)
+    assert np.allclose(marked[edge], viz.EVIDENCE_COLOR) and np.allclose(marked[~mask], 50 / 255)
+    assert np.allclose(marked[2:4, 2:4], 0.5 * 50 / 255 + 0.5)

@@ -169,13 +169,13 @@ def fill_polygon(polygon: np.ndarray, shape) -> np.ndarray:
     return canvas.astype(bool)
 
 
-def level_color(level: float, cmap: str = "viridis") -> tuple:
+def level_color(level: float, cmap: str = "inferno") -> tuple:
     """RGB 0..255 of a level, from a perceptually uniform, colour-blind-safe colormap."""
     r, g, b, _ = colormaps[cmap](0.15 + 0.85 * float(level))
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def draw(frame, contours: list[Contour], labels: bool = False, cmap: str = "viridis",
+def draw(frame, contours: list[Contour], labels: bool = False, cmap: str = "inferno",
          scale: float | None = None) -> np.ndarray:
     """A copy of the RGB frame (H, W, 3) with the contours drawn: colour and thickness grow with
     the level, each line has a dark halo so it reads on bright and dark frames, and with

@@ -11,7 +11,8 @@ from ..engine.registry import REGISTRY
 
 __all__ = ["FIGURES_DIR", "EVIDENCE_COLOR", "EVENT_COLOR", "setup_style", "save_figure", "overlay_mask",
            "as_image", "clip_grid", "shade_events", "clip_timeline", "frame_heatmap", "DEFAULT_CMAP",
-           "heat_overlay", "explanation_figure", "render_clip", "explained_clip_frames", "save_gif", "save_mp4"]
+           "heat_overlay", "explanation_figure", "outline_evidence", "heat_colorbar", "highlighted_lines",
+           "HIGHLIGHT_COLORS", "ranking_figure", "render_clip", "explained_clip_frames", "save_gif", "save_mp4"]
 
 # The repository's reports/figures/, wherever the notebook or script runs from (notebooks run
 # in notebooks/, and must not leave a notebooks/reports/ behind). An installed package has no
@@ -19,7 +20,11 @@ __all__ = ["FIGURES_DIR", "EVIDENCE_COLOR", "EVENT_COLOR", "setup_style", "save_
 _CHECKOUT = Path(__file__).resolve().parents[3]
 FIGURES_DIR = (_CHECKOUT / "reports" / "figures" if (_CHECKOUT / "pyproject.toml").is_file()
                else Path("reports") / "figures")
-EVIDENCE_COLOR = np.array([0.0, 0.9, 0.3])  # green, distinct from the heat colormap
+EVIDENCE_COLOR = np.array([1.0, 1.0, 1.0])  # the evidence's outline: white, on the scenes' teal and the heat's reds
+# The one heat colormap: inferno's reds and yellows stand out on the synthetic scenes' teal walls
+# and floors and green clothes (viridis melted into them), it is perceptually uniform, and it
+# reads with colour-vision deficiencies.
+DEFAULT_CMAP = "inferno"
 EVENT_COLOR = "#d62728"  # the frames that hold the event: outlined, and shaded in timelines
 
 
@@ -28,7 +33,7 @@ def setup_style() -> None:
     plt.rcParams.update({
         "figure.dpi": 100, "savefig.dpi": 120, "savefig.bbox": "tight",
         "font.size": 9, "axes.titlesize": 9, "axes.spines.top": False,
-        "axes.spines.right": False, "image.cmap": "viridis",
+        "axes.spines.right": False, "image.cmap": DEFAULT_CMAP,
     })
 
 
@@ -41,11 +46,22 @@ def save_figure(fig, name: str, folder=None) -> Path:
     return path
 
 
-def overlay_mask(frame: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """The frame (H, W, 3, 0..255) with the mask's pixels tinted; returns float RGB in [0, 1]."""
-    image = np.asarray(frame, np.float32) / 255.0
-    tint = np.where(mask[..., None], (1 - alpha) * image + alpha * EVIDENCE_COLOR, image)
-    return np.clip(tint, 0, 1)
+def _edge(mask: np.ndarray) -> np.ndarray:
+    """The mask's pixels that touch a pixel outside it (4-neighbours, the frame's border too)."""
+    mask = np.asarray(mask, bool)
+    padded = np.pad(mask, 1)
+    inside = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    return mask & ~inside
+
+
+def overlay_mask(frame: np.ndarray, mask: np.ndarray, alpha: float = 0.3) -> np.ndarray:
+    """The frame (H, W, 3, 0..255 or [0, 1]) with the mask outlined in EVIDENCE_COLOR and its
+    inside lightly tinted; returns float RGB in [0, 1]."""
+    image = as_image(frame)
+    mask = np.asarray(mask, bool)
+    marked = np.where(mask[..., None], (1 - alpha) * image + alpha * EVIDENCE_COLOR, image)
+    marked[_edge(mask)] = EVIDENCE_COLOR
+    return np.clip(marked, 0, 1)
 
 
 def as_image(frame: np.ndarray) -> np.ndarray:
@@ -97,15 +113,15 @@ def _checked_events(events, frames: int) -> np.ndarray:
 
 def clip_timeline(frames, events, mask=None, title=None, scale: float = 1.3):
     """A clip's frames (T, H, W, 3) in a row, the event's frames outlined, over its timeline:
-    the event's span shaded and, with a mask (T, H, W), the evidence's share of each frame as
-    bars. The ground truth for when beside the ground truth for where; returns the figure."""
+    the event's span shaded and, with a mask (T, H, W), the evidence outlined in white on the
+    frames and its share of each frame as grey bars. The ground truth for when beside the ground truth for where; returns the figure."""
     frames = np.asarray(frames)
     count = len(frames)
     events = _checked_events(events, count)
     fig, axes = plt.subplots(2, count, figsize=(scale * count, scale * 1.9), squeeze=False,
                              gridspec_kw={"height_ratios": [1, 0.9]})
     for t, ax in enumerate(axes[0]):
-        ax.imshow(as_image(frames[t]))
+        ax.imshow(as_image(frames[t]) if mask is None else overlay_mask(frames[t], mask[t], alpha=0))
         ax.set_xticks([]), ax.set_yticks([])
         ax.set_title(f"t={t}", color=EVENT_COLOR if events[t] else "black")
         for spine in ax.spines.values():
@@ -119,7 +135,7 @@ def clip_timeline(frames, events, mask=None, title=None, scale: float = 1.3):
     shade_events(timeline, events)
     if mask is not None:
         share = np.asarray(mask, bool).reshape(count, -1).mean(axis=1)
-        timeline.bar(np.arange(count), 100 * share, color=EVIDENCE_COLOR, width=0.6)
+        timeline.bar(np.arange(count), 100 * share, color="0.35", width=0.6)
         timeline.set_ylabel("evidence\n% of frame")
     onset = np.flatnonzero(events)
     label = f"event: frames {onset[0]}-{onset[-1]}" if onset.size else "no event"
@@ -134,7 +150,7 @@ def clip_timeline(frames, events, mask=None, title=None, scale: float = 1.3):
 
 
 def frame_heatmap(values, events, ax=None, row_titles=None, title=None, colorbar: str | None = None,
-                  cmap: str = "magma", signed: bool = False):
+                  cmap: str = DEFAULT_CMAP, signed: bool = False):
     """Per-frame values of several clips, (N, T), as a grid (one row per clip, one column per
     frame) with each clip's event frames, events (N, T) bool, outlined: a frame ranking read
     against the ground truth for when. `signed` centres a diverging colour map on 0 (drops
@@ -169,11 +185,9 @@ def frame_heatmap(values, events, ax=None, row_titles=None, title=None, colorbar
 
 # --------------------------------------------------------------------------- explanations
 
-DEFAULT_CMAP = "viridis"  # perceptually uniform and readable with colour-vision deficiencies
-
-
-def heat_overlay(frame, heatmap, alpha: float = 0.45, cmap: str = DEFAULT_CMAP) -> np.ndarray:
-    """The frame (H, W, 3, 0..255) under a coloured heat map (H, W) in [0, 1]; uint8 RGB.
+def heat_overlay(frame, heatmap, alpha: float = 0.45, cmap: str = DEFAULT_CMAP, mask=None) -> np.ndarray:
+    """The frame (H, W, 3, 0..255) under a coloured heat map (H, W) in [0, 1]; uint8 RGB; with
+    `mask` (H, W), the evidence outlined in EVIDENCE_COLOR, to judge the map against.
 
     The map's colour is weighted by the map itself, so zero stays the plain frame. The colour
     scale saturates at the map's 99th percentile (Captum's `outlier_perc` rule): a pixel
@@ -187,7 +201,10 @@ def heat_overlay(frame, heatmap, alpha: float = 0.45, cmap: str = DEFAULT_CMAP) 
     heat = np.clip(heat / top, 0, 1) if top > 0 else np.clip(heat / max(heat.max(), 1e-12), 0, 1)
     colors = colormaps[cmap](heat)[..., :3]
     weight = alpha * heat[..., None] ** 0.5
-    return (255 * np.clip((1 - weight) * image + weight * colors, 0, 1)).astype(np.uint8)
+    blended = np.clip((1 - weight) * image + weight * colors, 0, 1)
+    if mask is not None:
+        blended[_edge(mask)] = EVIDENCE_COLOR
+    return (255 * blended).astype(np.uint8)
 
 
 def _method_title(name: str, layer: str | None) -> str:
@@ -198,13 +215,14 @@ def _method_title(name: str, layer: str | None) -> str:
 
 
 def explanation_figure(clip, explanation, index: int = 0, methods=None, contour_method=None,
-                       levels=(0.25, 0.5, 0.75), importance=None, events=None,
+                       levels=(0.25, 0.5, 0.75), importance=None, events=None, masks=None,
                        cmap: str = DEFAULT_CMAP, scale: float = 1.25):
     """Per-frame grid of one explained clip: the frames, one heat-map row per method, a row of
     contours (of `contour_method`, default the first method), and the frame importance (T,)
     as bars under the frames, with the event's frames (`events`, one bool per frame) named
-    in the frames' titles and shaded behind the bars. The title says class, probability,
-    methods and layer."""
+    in the frames' titles and shaded behind the bars. `masks` (T, H, W): the evidence, outlined
+    on every frame and map. The title says the class and its probability, and each row's label
+    its method (with its layer for a CAM); a colour bar gives the heat's scale."""
     from . import contours as contour_lib
 
     clip = np.asarray(clip)
@@ -219,14 +237,17 @@ def explanation_figure(clip, explanation, index: int = 0, methods=None, contour_
     target = int(explanation.target[index])
     name = explanation.class_names[target]
     probability = float(explanation.probabilities[index, target])
-    fig.suptitle(f"class {name} (p = {probability:.2f}); {', '.join(methods)} at layer "
-                 f"{explanation.layer}")
+    layered = [m for m in methods if REGISTRY.get(m) is not None and REGISTRY[m].uses_layer]
+    fig.suptitle(f"explained: class {name} (p = {probability:.2f})"
+                 + (f"; CAMs at layer {explanation.layer}" if layered else "")
+                 + ("; white outline: the evidence" if masks is not None else ""))
+    masks = [None] * frames if masks is None else np.asarray(masks, bool)
     for t in range(frames):
-        axes[0, t].imshow(as_image(clip[t]))
+        axes[0, t].imshow(as_image(clip[t]) if masks[t] is None else overlay_mask(clip[t], masks[t], alpha=0))
         axes[0, t].set_title(f"frame {t}" + (" (event)" if in_event[t] else ""),
                              color=EVENT_COLOR if in_event[t] else "black")
         for row, method in enumerate(methods, start=1):
-            axes[row, t].imshow(heat_overlay(clip[t], explanation.maps[method][index, t], cmap=cmap))
+            axes[row, t].imshow(heat_overlay(clip[t], explanation.maps[method][index, t], cmap=cmap, mask=masks[t]))
         found = contour_lib.extract(explanation.maps[contour_method][index, t], levels=levels)
         axes[len(methods) + 1, t].imshow(contour_lib.draw(clip[t].astype(np.uint8), found, cmap=cmap))
     labels = ["frames"] + [_method_title(m, explanation.layer) for m in methods] + [
@@ -238,7 +259,28 @@ def explanation_figure(clip, explanation, index: int = 0, methods=None, contour_
     if importance is not None:
         shade_events(_importance_bars(fig, axes[-1], np.asarray(importance)), in_event)
     fig.tight_layout()
+    heat_colorbar(fig, axes[1:len(methods) + 1].ravel().tolist(), cmap)
     return fig
+
+
+def outline_evidence(ax, mask) -> None:
+    """Draw the evidence mask (H, W) as a white outline on an axis that shows a frame or a map."""
+    mask = np.asarray(mask, float)
+    if mask.any():
+        ax.contour(mask, levels=[0.5], colors=[tuple(EVIDENCE_COLOR)], linewidths=0.8)
+
+
+def heat_colorbar(fig, axes, cmap: str = DEFAULT_CMAP, label: str = "heat, per frame\n(0 to its top 1%)") -> None:
+    """A colour bar beside `axes` (placed after tight_layout, taking no room from them). The
+    default label is heat_overlay's: each frame's map is scaled to its own top 1%, so the bar
+    says where a value lies within its frame, not how frames compare."""
+    from matplotlib.cm import ScalarMappable
+
+    boxes = [ax.get_position() for ax in axes]  # placed beside them, taking no room from them
+    right, bottom, top = max(b.x1 for b in boxes), min(b.y0 for b in boxes), max(b.y1 for b in boxes)
+    bar = fig.colorbar(ScalarMappable(cmap=cmap), cax=fig.add_axes((right + 0.01, bottom, 0.012, top - bottom)))
+    bar.set_label(label, fontsize=7)
+    bar.ax.tick_params(labelsize=7)
 
 
 def _importance_bars(fig, axes_row, importance):
@@ -254,6 +296,53 @@ def _importance_bars(fig, axes_row, importance):
     ax.set_ylabel("frame\nimportance")
     ax.axhline(0, color="0.3", lw=0.8)
     return ax
+
+
+HIGHLIGHT_COLORS = ("#d95f02", "#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#e6ab02")
+
+
+def highlighted_lines(ax, series: dict, highlight, dashed=(), legend: bool = True) -> None:
+    """Many curves on one axis without more series than colours: every curve of `series`
+    ({name: (x, y)}) in light grey, the few named in `highlight` (at most six) in distinct
+    colours, labelled; `dashed` names are drawn dashed. The legend, of the highlighted only,
+    sits outside the axis."""
+    highlight = [name for name in highlight if name in series]
+    if len(highlight) > len(HIGHLIGHT_COLORS):
+        raise ValueError(f"at most {len(HIGHLIGHT_COLORS)} highlighted curves, got {len(highlight)}")
+    for name, (x, y) in series.items():
+        if name not in highlight:
+            ax.plot(x, y, color="0.8", lw=0.8, ls="--" if name in dashed else "-", zorder=1)
+    for color, name in zip(HIGHLIGHT_COLORS, highlight):
+        x, y = series[name]
+        ax.plot(x, y, color=color, lw=1.8, ls="--" if name in dashed else "-", label=name, zorder=2)
+    ax.plot([], [], color="0.8", lw=0.8, label=f"the {len(series) - len(highlight)} others")
+    if legend:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+
+
+def ranking_figure(table, better: dict, title: str | None = None):
+    """Methods (rows) against measures (columns) of a table: each cell coloured by the method's
+    rank in its column (`better[column]`: "higher" or "lower"), the value written in it. One
+    picture of a ranking, with its numbers; returns the figure."""
+    import pandas as pd
+
+    columns = list(better)
+    values = table[columns].astype(float)
+    ranks = pd.DataFrame({c: values[c].rank(ascending=better[c] == "lower") for c in columns})
+    fig, ax = plt.subplots(figsize=(1.2 * len(columns) + 2.5, 0.32 * len(values) + 1.2))
+    image = ax.imshow(ranks.to_numpy(), cmap="Greens_r", aspect="auto", vmin=1, vmax=len(values) * 1.3)
+    dark = ranks.to_numpy() <= len(values) / 3  # white text on the darkest cells
+    for (row, column), value in np.ndenumerate(values.to_numpy()):
+        ax.text(column, row, "not run" if np.isnan(value) else f"{value:.2f}", ha="center", va="center",
+                fontsize=7, color="white" if dark[row, column] else "black")
+    ax.set_xticks(range(len(columns)), [f"{c}\n({better[c]} better)" for c in columns], fontsize=7)
+    ax.set_yticks(range(len(values)), values.index, fontsize=7)
+    ax.tick_params(length=0)
+    fig.colorbar(image, ax=ax, label="rank in the column (1: best)", fraction=0.04)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
 
 
 def render_clip(clip, heatmaps, caption: str = "", timeline=None, timeline_label: str = "",
