@@ -2,6 +2,7 @@
 solution opening with a sentence that answers its question; the HTML folds them."""
 
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -43,12 +44,17 @@ def test_the_student_edition_holds_no_solution_text(path, tmp_path):
     student = nbformat.read(written["student"], as_version=4)
     instructor = nbformat.read(written["instructor"], as_version=4)
     original = nbformat.read(path, as_version=4)
+    deeper = "](../../"  # the editions sit one folder deeper: their links to the repository get one more ../
     for theirs, ours in zip(instructor.cells, original.cells):
-        assert (theirs.source, theirs.get("outputs")) == (ours.source, ours.get("outputs"))
+        assert (theirs.source, theirs.get("outputs")) == (ours.source.replace("](../", deeper), ours.get("outputs"))
         assert not theirs.metadata.get("jupyter", {}).get("source_hidden"), "the instructor sees every solution"
     assert len(instructor.cells) == len(original.cells)
     kept = [cell for cell in original.cells if not editions.is_solution(cell)]
-    assert [cell.source for cell in student.cells] == [cell.source for cell in kept]
+    assert [cell.source for cell in student.cells] == [cell.source.replace("](../", "](../../") for cell in kept]
+    links = [link for cell in student.cells for link in cell.source.split("](")[1:]]
+    student_folder = path.parents[1] / "reports" / "student"  # where make report writes it
+    assert all(Path(os.path.normpath(student_folder / link.split(")")[0])).exists()
+               for link in links if link.startswith("../")), links
     assert [cell.get("outputs") for cell in student.cells] == [cell.get("outputs") for cell in kept]
     text = json.dumps(student)
     for run in _solutions(original):
@@ -96,3 +102,23 @@ def test_make_report_writes_both_editions_and_the_instructor_page(tmp_path):
     assert "| 01_tiny | " in page and "Forty-two, the number the cell prints." in page
     html = (out / "01_tiny.html").read_text()
     assert html.index("<details>") < html.index("secret 42") < html.index("</details>")
+    handout = (out / "student" / "01_tiny.html").read_text()  # the page to hand out
+    assert "the course 42" in handout and "secret" not in handout and "Forty-two" not in handout
+
+
+def test_a_failed_or_unreadable_notebook_gets_no_edition_and_the_others_still_do(tmp_path):
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    notebooks, out = tmp_path / "nb", tmp_path / "reports"
+    notebooks.mkdir()
+    nbformat.write(new_notebook(cells=[new_code_cell("print('fine')")]), notebooks / "01_fine.ipynb")
+    nbformat.write(new_notebook(cells=[new_code_cell("raise RuntimeError('broken here')")]),
+                   notebooks / "02_broken.ipynb")
+    (notebooks / "03_garbled.ipynb").write_text("{not json")
+    results = report.render_all(notebooks, out)
+    assert [r.error is None for r in results] == [True, False, False]
+    assert (out / "student" / "01_fine.ipynb").exists()
+    assert not (out / "student" / "02_broken.ipynb").exists() and not (out / "student" / "03_garbled.ipynb").exists()
+    page = (out / "instructor" / "README.md").read_text()
+    assert "| 01_fine | " in page and "| 02_broken | failed (RuntimeError: broken here) |" in page
+    assert "| 03_garbled | unreadable: " in page

@@ -162,7 +162,7 @@ def test_frame_heatmap_draws_the_values_and_outlines_each_event_frame():
     plt.close("all")
 
 
-def test_the_evidence_is_outlined_in_white_on_frames_and_maps():
+def test_the_evidence_is_outlined_on_frames_and_maps():
     """The mask's boundary pixels turn EVIDENCE_COLOR, its inside keeps the frame (heat) or
     lightens it (mask), and everything outside is left as it was."""
     frame = np.full((6, 6, 3), 50, np.uint8)
@@ -171,7 +171,7 @@ def test_the_evidence_is_outlined_in_white_on_frames_and_maps():
     edge = mask.copy()
     edge[2:4, 2:4] = False
     heat = viz.heat_overlay(frame, np.zeros((6, 6)), mask=mask)
-    assert (heat[edge] == 255).all() and (heat[~edge] == 50).all()
+    assert (heat[edge] == (255 * viz.EVIDENCE_COLOR).astype(np.uint8)).all() and (heat[~edge] == 50).all()
     marked = viz.overlay_mask(frame, mask, alpha=0.5)
     assert np.allclose(marked[edge], viz.EVIDENCE_COLOR) and np.allclose(marked[~mask], 50 / 255)
-    assert np.allclose(marked[2:4, 2:4], 0.5 * 50 / 255 + 0.5)
+    assert np.allclose(marked[2:4, 2:4], 0.5 * 50 / 255 + 0.5 * viz.EVIDENCE_COLOR)

@@ -12,7 +12,7 @@ from ..engine.registry import REGISTRY
 __all__ = ["FIGURES_DIR", "EVIDENCE_COLOR", "EVENT_COLOR", "setup_style", "save_figure", "overlay_mask",
            "as_image", "clip_grid", "shade_events", "clip_timeline", "frame_heatmap", "DEFAULT_CMAP",
            "heat_overlay", "explanation_figure", "outline_evidence", "heat_colorbar", "highlighted_lines",
-           "HIGHLIGHT_COLORS", "ranking_figure", "render_clip", "explained_clip_frames", "save_gif", "save_mp4"]
+           "HIGHLIGHT_COLORS", "RANKINGS", "ranking_figure", "render_clip", "explained_clip_frames", "save_gif", "save_mp4"]
 
 # The repository's reports/figures/, wherever the notebook or script runs from (notebooks run
 # in notebooks/, and must not leave a notebooks/reports/ behind). An installed package has no
@@ -20,7 +20,7 @@ __all__ = ["FIGURES_DIR", "EVIDENCE_COLOR", "EVENT_COLOR", "setup_style", "save_
 _CHECKOUT = Path(__file__).resolve().parents[3]
 FIGURES_DIR = (_CHECKOUT / "reports" / "figures" if (_CHECKOUT / "pyproject.toml").is_file()
                else Path("reports") / "figures")
-EVIDENCE_COLOR = np.array([1.0, 1.0, 1.0])  # the evidence's outline: white, on the scenes' teal and the heat's reds
+EVIDENCE_COLOR = np.array([0.2, 0.6, 1.0])  # the evidence's outline: azure, in no scene and not in the heat colormap
 # The one heat colormap: inferno's reds and yellows stand out on the synthetic scenes' teal walls
 # and floors and green clothes (viridis melted into them), it is perceptually uniform, and it
 # reads with colour-vision deficiencies.
@@ -113,11 +113,13 @@ def _checked_events(events, frames: int) -> np.ndarray:
 
 def clip_timeline(frames, events, mask=None, title=None, scale: float = 1.3):
     """A clip's frames (T, H, W, 3) in a row, the event's frames outlined, over its timeline:
-    the event's span shaded and, with a mask (T, H, W), the evidence outlined in white on the
+    the event's span shaded and, with a mask (T, H, W), the evidence outlined in blue on the
     frames and its share of each frame as grey bars. The ground truth for when beside the ground truth for where; returns the figure."""
     frames = np.asarray(frames)
     count = len(frames)
     events = _checked_events(events, count)
+    if mask is not None and np.shape(mask) != frames.shape[:3]:
+        raise ValueError(f"mask must be one evidence mask per frame, {frames.shape[:3]}, got {np.shape(mask)}")
     fig, axes = plt.subplots(2, count, figsize=(scale * count, scale * 1.9), squeeze=False,
                              gridspec_kw={"height_ratios": [1, 0.9]})
     for t, ax in enumerate(axes[0]):
@@ -240,7 +242,9 @@ def explanation_figure(clip, explanation, index: int = 0, methods=None, contour_
     layered = [m for m in methods if REGISTRY.get(m) is not None and REGISTRY[m].uses_layer]
     fig.suptitle(f"explained: class {name} (p = {probability:.2f})"
                  + (f"; CAMs at layer {explanation.layer}" if layered else "")
-                 + ("; white outline: the evidence" if masks is not None else ""))
+                 + ("; blue outline: the evidence" if masks is not None else ""))
+    if masks is not None and np.shape(masks) != clip.shape[:3]:
+        raise ValueError(f"masks must be one evidence mask per frame, {clip.shape[:3]}, got {np.shape(masks)}")
     masks = [None] * frames if masks is None else np.asarray(masks, bool)
     for t in range(frames):
         axes[0, t].imshow(as_image(clip[t]) if masks[t] is None else overlay_mask(clip[t], masks[t], alpha=0))
@@ -264,13 +268,13 @@ def explanation_figure(clip, explanation, index: int = 0, methods=None, contour_
 
 
 def outline_evidence(ax, mask) -> None:
-    """Draw the evidence mask (H, W) as a white outline on an axis that shows a frame or a map."""
+    """Draw the evidence mask (H, W) as a blue outline on an axis that shows a frame or a map."""
     mask = np.asarray(mask, float)
     if mask.any():
         ax.contour(mask, levels=[0.5], colors=[tuple(EVIDENCE_COLOR)], linewidths=0.8)
 
 
-def heat_colorbar(fig, axes, cmap: str = DEFAULT_CMAP, label: str = "heat, per frame\n(0 to its top 1%)") -> None:
+def heat_colorbar(fig, axes, cmap: str = DEFAULT_CMAP, label: str = "map value, per frame\n(0 to its top 1%)") -> None:
     """A colour bar beside `axes` (placed after tight_layout, taking no room from them). The
     default label is heat_overlay's: each frame's map is scaled to its own top 1%, so the bar
     says where a value lies within its frame, not how frames compare."""
@@ -306,6 +310,7 @@ def highlighted_lines(ax, series: dict, highlight, dashed=(), legend: bool = Tru
     ({name: (x, y)}) in light grey, the few named in `highlight` (at most six) in distinct
     colours, labelled; `dashed` names are drawn dashed. The legend, of the highlighted only,
     sits outside the axis."""
+    highlight = list(dict.fromkeys([highlight] if isinstance(highlight, str) else highlight))
     highlight = [name for name in highlight if name in series]
     if len(highlight) > len(HIGHLIGHT_COLORS):
         raise ValueError(f"at most {len(HIGHLIGHT_COLORS)} highlighted curves, got {len(highlight)}")
@@ -315,20 +320,29 @@ def highlighted_lines(ax, series: dict, highlight, dashed=(), legend: bool = Tru
     for color, name in zip(HIGHLIGHT_COLORS, highlight):
         x, y = series[name]
         ax.plot(x, y, color=color, lw=1.8, ls="--" if name in dashed else "-", label=name, zorder=2)
-    ax.plot([], [], color="0.8", lw=0.8, label=f"the {len(series) - len(highlight)} others")
+    if len(series) > len(highlight):
+        ax.plot([], [], color="0.8", lw=0.8, label=f"the {len(series) - len(highlight)} others")
     if legend:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
 
 
+RANKINGS = ("higher", "lower", "near 0")
+
+
 def ranking_figure(table, better: dict, title: str | None = None):
     """Methods (rows) against measures (columns) of a table: each cell coloured by the method's
-    rank in its column (`better[column]`: "higher" or "lower"), the value written in it. One
-    picture of a ranking, with its numbers; returns the figure."""
+    rank in its column (`better[column]`: "higher", "lower", or "near 0" for a correlation with
+    a randomized model), the value written in it. One picture of a ranking, with its numbers;
+    returns the figure."""
     import pandas as pd
 
+    wrong = {c: b for c, b in better.items() if b not in RANKINGS}
+    if wrong:
+        raise ValueError(f"better must say one of {RANKINGS} for each column, got {wrong}")
     columns = list(better)
     values = table[columns].astype(float)
-    ranks = pd.DataFrame({c: values[c].rank(ascending=better[c] == "lower") for c in columns})
+    ranks = pd.DataFrame({c: (values[c].abs() if better[c] == "near 0" else values[c]).rank(
+        ascending=better[c] != "higher") for c in columns})
     fig, ax = plt.subplots(figsize=(1.2 * len(columns) + 2.5, 0.32 * len(values) + 1.2))
     image = ax.imshow(ranks.to_numpy(), cmap="Greens_r", aspect="auto", vmin=1, vmax=len(values) * 1.3)
     dark = ranks.to_numpy() <= len(values) / 3  # white text on the darkest cells

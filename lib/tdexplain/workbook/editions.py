@@ -39,14 +39,17 @@ def student_edition(notebook):
 
 
 def _output_html(output) -> str:
-    """One output of a code cell as HTML: its picture, its HTML table or its text."""
+    """One output of a code cell as HTML: its picture, its HTML table, its error or its text
+    (without blank lines, which would end the HTML block inside the markdown cell)."""
     data = output.get("data", {})
     if "image/png" in data:
         return f'<img src="data:image/png;base64,{data["image/png"]}"/>'
     if "text/html" in data:
-        return "".join(data["text/html"])
-    text = output.get("text") or data.get("text/plain") or ""
-    return f"<pre>{html.escape(''.join(text))}</pre>" if text else ""
+        return "\n".join(line for line in "".join(data["text/html"]).splitlines() if line.strip())
+    if output.get("output_type") == "error":
+        return f"<pre>{html.escape(output.get('ename', ''))}: {html.escape(output.get('evalue', ''))}</pre>"
+    text = "".join(output.get("text") or data.get("text/plain") or "")
+    return f"<pre>{html.escape(text)}</pre>" if text else ""
 
 
 def _folded(cells) -> str:
@@ -90,9 +93,19 @@ def instructor_edition(notebook):
     return edition
 
 
+def _one_folder_deeper(notebook):
+    """The editions sit one folder deeper than the reports (reports/student/): relative links to
+    the repository's files (../docs/...) get one more ../."""
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            cell.source = cell.source.replace("](../", "](../../")
+    return notebook
+
+
 def write_editions(executed: Path, out_dir: Path) -> dict:
     """Write the student and instructor editions of an executed notebook under
-    out_dir/student/ and out_dir/instructor/: {edition: path}."""
+    out_dir/student/ and out_dir/instructor/, and the student's HTML page beside its notebook
+    (a page to hand out with no solution in it): {edition: path}."""
     import nbformat
 
     notebook = nbformat.read(executed, as_version=4)
@@ -100,9 +113,13 @@ def write_editions(executed: Path, out_dir: Path) -> dict:
     for name, edition in (("student", student_edition(notebook)), ("instructor", instructor_edition(notebook))):
         target = Path(out_dir) / name / Path(executed).name
         target.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(edition, target)
+        nbformat.write(_one_folder_deeper(edition), target)
         written[name] = target
     return written
+
+
+def _exercises(notebook) -> int:
+    return sum(cell.cell_type == "markdown" and cell.source.startswith("### Exercise") for cell in notebook.cells)
 
 
 def answer_key(notebook) -> list[tuple[str, str]]:
@@ -120,26 +137,36 @@ def answer_key(notebook) -> list[tuple[str, str]]:
     return key
 
 
-def write_instructor_page(notebooks: list, seconds: dict, out_dir: Path) -> Path:
-    """out_dir/instructor/README.md: the run time of each notebook in this run ({notebook
-    name: seconds}) and the answer key of its exercises."""
+def write_instructor_page(notebooks: list, runs: dict, out_dir: Path, parameters: dict | None = None) -> Path:
+    """out_dir/instructor/README.md: how each notebook ran ({notebook name: (seconds, error or
+    None)}) and the answer key of its exercises. The answers are the notebooks' own sentences,
+    written for their default parameters: with other `parameters` the page says so."""
     import nbformat
 
     lines = ["# For instructors: this run", "",
              "Written by `make report` from the run it comes with; the plan of a session, the "
-             "prerequisites and the pitfalls are in `docs/instructor.md`.", "",
-             "| notebook | ran in (this machine) | exercises |", "|---|---|---|"]
+             "prerequisites and the pitfalls are in `docs/instructor.md`."]
+    if parameters:
+        lines.append("This run had parameters of its own: the answers below quote the notebooks' "
+                     "default run, check them against the instructor edition's outputs.")
+    lines += ["", "| notebook | ran in (this machine) | exercises |", "|---|---|---|"]
     keys = {}
     for path in sorted(Path(p) for p in notebooks):
-        keys[path.stem] = answer_key(nbformat.read(path, as_version=4))
-        ran = f"{seconds[path.name]:.0f} s" if path.name in seconds else "not run"
-        lines.append(f"| {path.stem} | {ran} | {len(keys[path.stem])} |")
+        try:
+            notebook = nbformat.read(path, as_version=4)
+        except Exception as error:  # noqa: BLE001 - a notebook that cannot be read is a row, not a crash
+            lines.append(f"| {path.stem} | unreadable: {type(error).__name__} | |")
+            continue
+        keys[path.stem] = answer_key(notebook)
+        seconds, error = runs.get(path.name, (None, "not run"))
+        ran = f"{seconds:.0f} s" if error is None else f"failed ({error})" if seconds is not None else error
+        lines.append(f"| {path.stem} | {ran} | {_exercises(notebook)} |")
     lines += ["", "## Answer key", ""]
     for name, key in keys.items():
         if key:
             lines += [f"### {name}", ""]
-            lines += [f"{number}. *{question}*  \n   {answer}" for number, (question, answer) in enumerate(key, 1)]
-            lines.append("")
+            for number, (question, answer) in enumerate(key, 1):
+                lines += [f"{number}. {question}", "", f"   **Answer.** {answer}", ""]
     target = Path(out_dir) / "instructor" / "README.md"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text("\n".join(lines), encoding="utf-8")

@@ -131,10 +131,15 @@ def render_notebook(notebook: Path, out_dir: Path, parameters: dict | None = Non
     page = None
     if target.exists():
         try:
-            write_editions(target, out_dir)
             page = _to_html(target)
         except Exception as exc:  # noqa: BLE001
             error = error or f"HTML conversion failed: {_first_line_of_error(exc)}"
+    if error is None:  # the editions of a notebook that ran to its end; a partial run gets none
+        try:
+            student = write_editions(target, out_dir)["student"]
+            _to_html(student)
+        except Exception as exc:  # noqa: BLE001
+            error = f"the course editions failed: {_first_line_of_error(exc)}"
     return Rendered(notebook.name, target, page, seconds, error)
 
 
@@ -216,9 +221,9 @@ img{{max-width:22em;max-height:12em}}</style>
 {chr(10).join(rows)}
 </table>
 <p>To hand out: <code>student/</code> holds each notebook run, with its figures and exercises and
-without its solutions; <code>instructor/</code> the same with the solutions in place. The pages
-above fold each solution behind a click; <code>instructor/README.md</code> gives this run's times
-and the answer key.</p></body></html>
+without its solutions, as a notebook and as a page; <code>instructor/</code> the same with the
+solutions in place. The pages above fold each solution behind a click (for the instructor);
+<code>instructor/README.md</code> gives this run's times and the answer key.</p></body></html>
 """
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
@@ -263,7 +268,7 @@ def render_all(notebook_dir: Path, out_dir: Path, parameters: dict | None = None
             results = list(pool.map(render, longest_first(notebooks)))
     results.sort(key=lambda rendered: rendered.notebook)
     write_index(results, Path(out_dir), parameters=parameters, seconds=time.perf_counter() - start, jobs=jobs)
-    write_instructor_page(notebooks, {r.notebook: r.seconds for r in results if r.error is None}, Path(out_dir))
+    write_instructor_page(notebooks, {r.notebook: (r.seconds, r.error) for r in results}, Path(out_dir), parameters)
     return results
 
 
