@@ -1,16 +1,15 @@
 """The course's two editions of a rendered notebook, and its solutions folded in the HTML report.
 
 An exercise's solution is one or more cells tagged ``solution``: a markdown cell, its heading
-then one sentence that answers the question (``**Answer.** ...``), then the code that shows it. From the executed
-notebook `make report` writes
+then one sentence that answers the question (``**Answer.** ...``), then the code that shows
+it. From the executed notebook `make report` writes
 
-- the student edition (``student/NN.ipynb``): every output and figure, the exercises, and no
-  solution cell;
+- the student edition (``student/NN.ipynb``, and ``student/NN.html`` to hand out): every
+  output and figure, the exercises, and no solution cell;
 - the instructor edition (``instructor/NN.ipynb``): the same notebook with its solutions in
   place and shown (the workbook's notebooks hide them in JupyterLab);
 
-and the HTML report folds each solution behind a click (``<details>``), so a page handed out
-shows the questions first. `write_instructor_page` adds the instructor's page of the run: each
+and the HTML report (the instructor's page) folds each solution behind a click (``<details>``). `write_instructor_page` adds the instructor's page of the run: each
 notebook's run time, measured, and the answer key, read from the solutions.
 """
 
@@ -20,11 +19,10 @@ import copy
 import html
 from pathlib import Path
 
-__all__ = ["SOLUTION", "EDITIONS", "is_solution", "student_edition", "instructor_edition", "folded_solutions",
+__all__ = ["SOLUTION", "is_solution", "student_edition", "instructor_edition", "folded_solutions",
            "write_editions", "answer_key", "write_instructor_page"]
 
 SOLUTION = "solution"  # the tag of a solution's cells
-EDITIONS = ("student", "instructor")
 
 
 def is_solution(cell) -> bool:
