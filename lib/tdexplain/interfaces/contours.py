@@ -15,10 +15,14 @@ import cv2
 import numpy as np
 from matplotlib import colormaps
 
-__all__ = ["DEFAULT_LEVELS", "AUTO_LEVELS", "Contour", "choose_levels", "extract", "track", "fill_polygon",
+__all__ = ["HEAT_CMAP", "DEFAULT_LEVELS", "AUTO_LEVELS", "Contour", "choose_levels", "extract", "track", "fill_polygon",
            "level_color", "draw", "draw_text"]
 
 DEFAULT_LEVELS = (0.25, 0.5, 0.75)
+# The workbook's one heat colormap, of contours and of every heat map (`viz`): inferno's reds and
+# yellows stand out on the synthetic scenes' teal walls and floors and green clothes (viridis
+# melted into them), it is perceptually uniform, and it reads with colour-vision deficiencies.
+HEAT_CMAP = "inferno"
 AUTO_LEVELS = ("otsu", "quantiles")
 
 
@@ -169,13 +173,13 @@ def fill_polygon(polygon: np.ndarray, shape) -> np.ndarray:
     return canvas.astype(bool)
 
 
-def level_color(level: float, cmap: str = "inferno") -> tuple:
+def level_color(level: float, cmap: str = HEAT_CMAP) -> tuple:
     """RGB 0..255 of a level, from a perceptually uniform, colour-blind-safe colormap."""
     r, g, b, _ = colormaps[cmap](0.15 + 0.85 * float(level))
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def draw(frame, contours: list[Contour], labels: bool = False, cmap: str = "inferno",
+def draw(frame, contours: list[Contour], labels: bool = False, cmap: str = HEAT_CMAP,
          scale: float | None = None) -> np.ndarray:
     """A copy of the RGB frame (H, W, 3) with the contours drawn: colour and thickness grow with
     the level, each line has a dark halo so it reads on bright and dark frames, and with

@@ -8,9 +8,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..engine.registry import REGISTRY
+from . import contours as contour_lib
+from .contours import HEAT_CMAP
 
 __all__ = ["FIGURES_DIR", "EVIDENCE_COLOR", "EVENT_COLOR", "setup_style", "save_figure", "overlay_mask",
-           "as_image", "clip_grid", "shade_events", "clip_timeline", "frame_heatmap", "DEFAULT_CMAP",
+           "as_image", "clip_grid", "shade_events", "clip_timeline", "frame_heatmap",
            "heat_overlay", "explanation_figure", "outline_evidence", "heat_colorbar", "highlighted_lines",
            "HIGHLIGHT_COLORS", "RANKINGS", "ranking_figure", "render_clip", "explained_clip_frames", "save_gif", "save_mp4"]
 
@@ -21,10 +23,6 @@ _CHECKOUT = Path(__file__).resolve().parents[3]
 FIGURES_DIR = (_CHECKOUT / "reports" / "figures" if (_CHECKOUT / "pyproject.toml").is_file()
                else Path("reports") / "figures")
 EVIDENCE_COLOR = np.array([0.2, 0.6, 1.0])  # the evidence's outline: azure, in no scene and not in the heat colormap
-# The one heat colormap: inferno's reds and yellows stand out on the synthetic scenes' teal walls
-# and floors and green clothes (viridis melted into them), it is perceptually uniform, and it
-# reads with colour-vision deficiencies.
-DEFAULT_CMAP = "inferno"
 EVENT_COLOR = "#d62728"  # the frames that hold the event: outlined, and shaded in timelines
 
 
@@ -33,7 +31,7 @@ def setup_style() -> None:
     plt.rcParams.update({
         "figure.dpi": 100, "savefig.dpi": 120, "savefig.bbox": "tight",
         "font.size": 9, "axes.titlesize": 9, "axes.spines.top": False,
-        "axes.spines.right": False, "image.cmap": DEFAULT_CMAP,
+        "axes.spines.right": False, "image.cmap": HEAT_CMAP,
     })
 
 
@@ -152,7 +150,7 @@ def clip_timeline(frames, events, mask=None, title=None, scale: float = 1.3):
 
 
 def frame_heatmap(values, events, ax=None, row_titles=None, title=None, colorbar: str | None = None,
-                  cmap: str = DEFAULT_CMAP, signed: bool = False):
+                  cmap: str = HEAT_CMAP, signed: bool = False):
     """Per-frame values of several clips, (N, T), as a grid (one row per clip, one column per
     frame) with each clip's event frames, events (N, T) bool, outlined: a frame ranking read
     against the ground truth for when. `signed` centres a diverging colour map on 0 (drops
@@ -187,7 +185,7 @@ def frame_heatmap(values, events, ax=None, row_titles=None, title=None, colorbar
 
 # --------------------------------------------------------------------------- explanations
 
-def heat_overlay(frame, heatmap, alpha: float = 0.45, cmap: str = DEFAULT_CMAP, mask=None) -> np.ndarray:
+def heat_overlay(frame, heatmap, alpha: float = 0.45, cmap: str = HEAT_CMAP, mask=None) -> np.ndarray:
     """The frame (H, W, 3, 0..255) under a coloured heat map (H, W) in [0, 1]; uint8 RGB; with
     `mask` (H, W), the evidence outlined in EVIDENCE_COLOR, to judge the map against.
 
@@ -217,16 +215,14 @@ def _method_title(name: str, layer: str | None) -> str:
 
 
 def explanation_figure(clip, explanation, index: int = 0, methods=None, contour_method=None,
-                       levels=(0.25, 0.5, 0.75), importance=None, events=None, masks=None,
-                       cmap: str = DEFAULT_CMAP, scale: float = 1.25):
+                       levels=contour_lib.DEFAULT_LEVELS, importance=None, events=None, masks=None,
+                       cmap: str = HEAT_CMAP, scale: float = 1.25):
     """Per-frame grid of one explained clip: the frames, one heat-map row per method, a row of
     contours (of `contour_method`, default the first method), and the frame importance (T,)
     as bars under the frames, with the event's frames (`events`, one bool per frame) named
     in the frames' titles and shaded behind the bars. `masks` (T, H, W): the evidence, outlined
     on every frame and map. The title says the class and its probability, and each row's label
     its method (with its layer for a CAM); a colour bar gives the heat's scale."""
-    from . import contours as contour_lib
-
     clip = np.asarray(clip)
     methods = list(methods or explanation.maps)
     contour_method = contour_method or methods[0]
@@ -274,7 +270,7 @@ def outline_evidence(ax, mask) -> None:
         ax.contour(mask, levels=[0.5], colors=[tuple(EVIDENCE_COLOR)], linewidths=0.8)
 
 
-def heat_colorbar(fig, axes, cmap: str = DEFAULT_CMAP, label: str = "map value, per frame\n(0 to its top 1%)") -> None:
+def heat_colorbar(fig, axes, cmap: str = HEAT_CMAP, label: str = "map value, per frame\n(0 to its top 1%)") -> None:
     """A colour bar beside `axes` (placed after tight_layout, taking no room from them). The
     default label is heat_overlay's: each frame's map is scaled to its own top 1%, so the bar
     says where a value lies within its frame, not how frames compare."""
@@ -360,13 +356,11 @@ def ranking_figure(table, better: dict, title: str | None = None):
 
 
 def render_clip(clip, heatmaps, caption: str = "", timeline=None, timeline_label: str = "",
-                levels=(0.25, 0.5, 0.75), cmap: str = DEFAULT_CMAP) -> np.ndarray:
+                levels=contour_lib.DEFAULT_LEVELS, cmap: str = HEAT_CMAP) -> np.ndarray:
     """Frames ready to export (T, H + strip, W, 3) uint8: heat map, contours, a caption, and
     under each frame a timeline strip of `timeline` (T,) values in [0, 1] (for example the
     class probability) with the current frame marked."""
     import cv2
-
-    from . import contours as contour_lib
 
     clip = np.asarray(clip)
     frames, height, width = clip.shape[:3]
@@ -396,7 +390,7 @@ def render_clip(clip, heatmaps, caption: str = "", timeline=None, timeline_label
 
 
 def explained_clip_frames(clip, explanation, index: int = 0, method: str | None = None,
-                          timeline=None, levels=(0.25, 0.5, 0.75)) -> np.ndarray:
+                          timeline=None, levels=contour_lib.DEFAULT_LEVELS) -> np.ndarray:
     """Frames of one explained clip ready for `save_gif` / `save_mp4`: the map of `method`
     (default the first), its contours, the class and probability, and a timeline (for example
     `temporal.probability_over_time`) under each frame."""

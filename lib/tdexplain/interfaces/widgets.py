@@ -122,7 +122,7 @@ class Explorer:
         return self._cache[key]
 
     def image(self, frame: int = 0, method: str = DEFAULT_METHOD, layer: str | None = None, target=None,
-              levels=(0.25, 0.5, 0.75), opacity: float = 0.5, display_size: int = 256) -> np.ndarray:
+              levels=contours.DEFAULT_LEVELS, opacity: float = 0.5, display_size: int = 256) -> np.ndarray:
         """One frame (uint8 RGB) under its map, with the map's contours at `levels`. Small
         clips are enlarged to about `display_size` pixels first (the frame by pixel
         repetition, the map smoothly), so the contour lines stay thin against the content."""
@@ -142,7 +142,7 @@ class Explorer:
                 f"for '{result.class_names[result.target[0]]}'")
 
     def view(self, frame: int = 0, method: str = DEFAULT_METHOD, layer: str | None = None, target=None,
-             levels=(0.25, 0.5, 0.75), opacity: float = 0.5, display_size: int = 256, title: bool = True):
+             levels=contours.DEFAULT_LEVELS, opacity: float = 0.5, display_size: int = 256, title: bool = True):
         """Draw `image` for one frame, and the class probabilities with the target marked; the
         controls leave the title out of the picture (their caption says it, as text)."""
         image = self.image(frame, method, layer, target, levels, opacity, display_size)
@@ -205,7 +205,7 @@ class ExplorerControls:
     says what is being computed, and keeps an error until its cause is fixed."""
 
     def __init__(self, explorer: Explorer, frame: int = 0, method: str = DEFAULT_METHOD,
-                 layer: str | None = None, target=None, levels=(0.25, 0.5, 0.75), opacity: float = 0.5):
+                 layer: str | None = None, target=None, levels=contours.DEFAULT_LEVELS, opacity: float = 0.5):
         import ipywidgets as w
 
         self.explorer = explorer
