@@ -69,6 +69,10 @@ def test_clip_shapes_through_the_model():
     fig = architecture.plot_architecture(model)
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
     assert "GRU" in texts and "shooting" in texts and "3 frames" in texts
+    pools = [t for t in fig.axes[0].texts if t.get_text() == "avg\npool"]  # inside the wrapper's box
+    after = [t for t in architecture.plot_architecture(models.pool_after_wrapper(model)).axes[0].texts
+             if t.get_text() == "avg\npool"]  # moved after it
+    assert len(pools) == len(after) == 1 and pools[0].get_position()[0] < after[0].get_position()[0]
 
 
 def test_imagenet_weights_load_from_the_keras_cache(tmp_path, monkeypatch):

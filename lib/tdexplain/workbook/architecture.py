@@ -11,6 +11,7 @@ import pandas as pd
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from ..engine import graphs, shapes
+from . import models
 
 __all__ = ["ModelDescription", "describe", "plot_architecture"]
 
@@ -114,9 +115,14 @@ def plot_architecture(model: keras.Model, title: str | None = None):
     ax.text(3.6, 3.22, f"{wrapper.name}: {cnn.name} on every frame", ha="center", fontsize=8,
             color="#4c72b0")
     for i, (layer, width) in enumerate(zip(blocks, filters)):
-        box(1.95 + 0.68 * i, 0.55 + 0.12 * i, 0.58, 2.2 - 0.24 * i,
+        box(1.95 + 0.6 * i, 0.55 + 0.12 * i, 0.52, 2.2 - 0.24 * i,
             f"block{i + 1}\n{width} ch", "#a6cee3")
-    arrow(5.4, 5.75)
+    pooled_inside = isinstance(graphs.leaf_layers(cnn)[-1], keras.layers.GlobalAveragePooling2D)
+    pooled_after = any(isinstance(layer, models.FramePooling) for layer in model.layers)
+    if pooled_inside or pooled_after:  # where each frame's map becomes one vector (02 moves it)
+        box(4.95 if pooled_inside else 5.41, 1.2, 0.32, 1.0, "avg\npool", "#cab2d6")
+    if not pooled_after:
+        arrow(5.4, 5.75)
     for layer in recurrent:
         box(5.8, 1.0, 1.2, 1.4, f"{type(layer).__name__}\n{layer.units} units\n"
             f"dropout {getattr(layer, 'dropout', 0):.0%}", "#fdbf6f")
