@@ -184,10 +184,13 @@ def test_train_command_on_synthetic_clips_and_on_a_folder(tmp_path, capsys):
             "--dense-blocks", "1", "--frame-epochs", "1", "--head-epochs", "1", "--epochs", "1",
             "--batch-size", "4"]
     out = tmp_path / "synthetic.keras"
-    assert cli.main(["train", "--out", str(out), "--clips", "12"] + tiny) == 0
+    assert cli.main(["train", "--out", str(out), "--clips", "12", "--dropout", "0.25", "--block-dropout", "0.1"]
+                    + tiny) == 0
     assert "validation accuracy" in capsys.readouterr().out
     saved = json.loads((tmp_path / "synthetic.metrics.json").read_text())
     assert saved["config"]["build"]["gru_units"] == 4 and saved["config"]["train"]["train_clips"] == 12
+    trained = load_model(out)  # the GRU's rate and the dense block's, each where it was asked
+    assert (trained.get_layer("gru").dropout, trained.get_layer("dropout_1").rate) == (0.25, 0.1)
     for label in ("calm", "brawl"):
         for seed in range(3):
             clip = data.synthetic_clip("normal" if label == "calm" else "fight", 4, 32, seed=seed)

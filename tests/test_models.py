@@ -127,6 +127,8 @@ def test_save_and_load_keep_predictions_and_class_names(tmp_path):
     (dict(gru_units=0), "gru_units must be an integer >= 1"),
     (dict(dropout=1.0), r"dropout must be in \[0, 1\)"),
     (dict(dropout=-0.1), r"dropout must be in \[0, 1\)"),
+    (dict(block_dropout=1.0), r"^block_dropout must be in \[0, 1\), got 1.0"),
+    (dict(block_dropout="half"), r"^block_dropout must be in \[0, 1\)"),
     (dict(width=0), r"width must be in \(0, 1\]"),
     (dict(frames=0), "frames must be an integer >= 1"),
     (dict(classes=("only",)), "at least two distinct names"),
@@ -136,6 +138,18 @@ def test_build_rejects_bad_arguments(kwargs, message):
     args = dict(frames=2, size=32, width=0.0625, gru_units=4) | kwargs
     with pytest.raises(ValueError, match=message):
         models.build_model(**args)
+
+
+def test_the_gru_and_the_dense_blocks_take_their_own_dropout():
+    """block_dropout sets each dense block's Dropout, dropout the GRU's; without block_dropout
+    one rate serves both (the models built and saved before it existed)."""
+    small = dict(frames=2, size=32, width=0.0625, gru_units=4, dense_blocks=2)
+    both = models.build_model(**small, dropout=0.25, block_dropout=0.5)
+    assert both.get_layer("gru").dropout == 0.25
+    assert [both.get_layer(f"dropout_{i}").rate for i in (1, 2)] == [0.5, 0.5]
+    shared = models.build_model(**small, dropout=0.25)
+    assert shared.get_layer("gru").dropout == 0.25
+    assert [shared.get_layer(f"dropout_{i}").rate for i in (1, 2)] == [0.25, 0.25]
 
 
 def test_predict_rejects_clips_that_do_not_fit():

@@ -226,11 +226,13 @@ def test_the_row_equals_the_model_trained_by_hand_with_plain_keras(sweep_data, t
 
 
 def test_a_failing_configuration_is_recorded_and_the_sweep_goes_on(sweep_data, tmp_path):
-    configs = [dict(BASE, dropout=1.5), dict(BASE, gru_units=8), dict(BASE, kernel_size=5)]
+    configs = [dict(BASE, dropout=1.5), dict(BASE, gru_units=8), dict(BASE, kernel_size=5),
+               dict(BASE, block_dropout=1.5)]
     results = sweep.run_sweep(configs, sweep_data, tmp_path / "sweep.csv", **OPTIONS)
-    assert list(results["status"]) == ["failed", "ok", "failed"]
+    assert list(results["status"]) == ["failed", "ok", "failed", "failed"]
     assert results.loc[0, "error"] == "ValueError: dropout must be in [0, 1), got 1.5"
     assert "kernel_size" in results.loc[2, "error"]
+    assert results.loc[3, "error"] == "ValueError: block_dropout must be in [0, 1), got 1.5"
     assert results.loc[0, "accuracy"] != results.loc[0, "accuracy"]  # NaN: nothing measured
 
 
@@ -250,6 +252,23 @@ def test_the_base_configuration_is_trained_once_and_shown_in_every_study(sweep_d
     assert list(gru.index) == [8, 16] and list(dropout.index) == [0.0, 0.25]
     base_row = results[(results["gru_units"] == 16) & (results["dropout"] == 0.0)].iloc[0]
     assert gru.loc[16, ("f1", "mean")] == dropout.loc[0.0, ("f1", "mean")] == base_row["f1"]
+
+
+def test_a_sweep_without_block_dropout_resumes_with_it(sweep_data, two_configurations, tmp_path, monkeypatch):
+    """The dense blocks' own rate is a hyperparameter of the sweep: it reaches build_model, and
+    a CSV written before it existed resumes (its rows keep their ids, their block_dropout is empty)."""
+    out = _resumed_from(two_configurations, tmp_path)  # gru_units 8 and 16, one rate for all dropout
+    built = []
+    build = models.build_model
+    monkeypatch.setattr(models, "build_model", lambda **kwargs: built.append(kwargs) or build(**kwargs))
+    base = dict(BASE, block_dropout=0.5)
+    results = sweep.run_sweep([dict(BASE, gru_units=8), base], sweep_data, out, **OPTIONS)
+    assert len(built) == 1 and built[0]["dropout"] == 0.25 and built[0]["block_dropout"] == 0.5
+    assert list(results["config_id"][:2]) == list(two_configurations[1]["config_id"])
+    assert results["block_dropout"].isna().tolist() == [True, True, False]
+    assert results.loc[2, "status"] == "ok" and results.loc[2, "block_dropout"] == 0.5
+    rows = sweep.study_rows(results, base, "gru_units")
+    assert list(rows["gru_units"]) == [16] and rows["block_dropout"].tolist() == [0.5]
 
 
 def test_seeds_are_summarized_as_mean_and_spread(sweep_data, two_configurations, tmp_path):

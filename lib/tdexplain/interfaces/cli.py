@@ -52,7 +52,7 @@ def _train(args) -> int:
         validation = synthetic(max(3, args.clips // 6), args.seed + 2)
     build = dict(frames=args.frames, size=args.size, classes=tuple(classes), width=args.width,
                  weights=args.weights, gru_units=args.gru_units, dropout=args.dropout,
-                 dense_blocks=args.dense_blocks)
+                 dense_blocks=args.dense_blocks, block_dropout=args.block_dropout)
     strategy = None
     if args.distribute and keras.backend.backend() == "jax":
         keras.distribution.set_distribution(keras.distribution.DataParallel())
@@ -88,8 +88,10 @@ def _add_train(subparsers):
     p.add_argument("--width", type=float, default=0.125, help="fraction of VGG19's filters")
     p.add_argument("--weights", default=None, help="'imagenet' or a weights file for the backbone")
     p.add_argument("--gru-units", type=int, default=64)
-    p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument("--dropout", type=float, default=0.5, help="the GRU's dropout rate")
     p.add_argument("--dense-blocks", type=int, default=3)
+    p.add_argument("--block-dropout", type=float, default=None,
+                   help="each dense block's dropout rate (default: --dropout)")
     p.add_argument("--frame-epochs", type=int, default=10,
                    help="pretraining of the CNN on single frames (their poses on synthetic clips, "
                         "their clip's class on a folder)")

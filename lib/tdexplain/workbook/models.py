@@ -54,8 +54,9 @@ class VGGPreprocess(layers.Layer):
 class FramePooling(layers.Layer):
     """Average each frame's feature map over its positions: (N, T, h, w, C) -> (N, T, C).
 
-    The paper's variant of the model pools after the TimeDistributed layer, so that layer's
-    output keeps its spatial grid and Grad-CAM can be computed on it, as the paper did."""
+    The workbook's reconstruction of the paper's map pools after the TimeDistributed layer, so
+    that layer's output keeps its spatial grid and Grad-CAM can be computed on it (the paper
+    computed its maps at that output and does not say how it pooled)."""
 
     def call(self, features):
         return keras.ops.mean(features, axis=(2, 3))
@@ -139,7 +140,8 @@ def _vgg19(size: int, width: float, pool: bool = True) -> keras.Model:
 
 def build_model(frames: int = 8, size: int = 224, classes=CLASSES, backbone: str = "vgg19",
                 width: float = 1.0, weights=None, gru_units: int = 1024, dropout: float = 0.5,
-                dense_blocks: int = 3, dense_units=None, trainable_backbone: bool | None = None,
+                dense_blocks: int = 3, dense_units=None, block_dropout: float | None = None,
+                trainable_backbone: bool | None = None,
                 pooling: str = "inside", temporal: str = "gru",
                 name: str = "tdexplain_video_classifier") -> keras.Model:
     """The paper's model: raw RGB clips -> TimeDistributed(VGG19) -> GRU -> dense blocks -> softmax.
@@ -147,15 +149,20 @@ def build_model(frames: int = 8, size: int = 224, classes=CLASSES, backbone: str
     width: 1.0 is exactly ``keras.applications.VGG19`` (ImageNet weights load into it);
     below 1 the same topology and layer names with fewer filters. weights: None (random),
     "imagenet" (from the Keras cache, never downloaded) or a path to a weights file of the
-    backbone. dense_units: an int or one int per block (default: half the GRU units, at
-    least 16). trainable_backbone: default False with pretrained weights, True otherwise.
+    backbone. dropout: the GRU's input dropout rate, in [0, 1). block_dropout: the rate of
+    the Dropout layer in each dense block, in [0, 1); None (the default) uses `dropout`, so
+    one rate serves both. dense_units: an int or one int per block (default: half the GRU
+    units, at least 16). trainable_backbone: default False with pretrained weights, True otherwise.
     pooling: "inside" the wrapped CNN (its output is one vector per frame), or "after" the
-    TimeDistributed layer (the paper's variant: its output keeps block5_pool's grid). The
+    TimeDistributed layer (the workbook's reconstruction of the paper's map: its output keeps
+    block5_pool's grid). The
     two compute the same function; see also `pool_after_wrapper`. temporal: "gru" (the
     paper's) or "average", the per-frame baseline: the frame features averaged over time
     (no order, no memory; gru_units then only sets the default dense_units).
     """
-    _check_arguments(frames, size, classes, backbone, width, gru_units, dropout, dense_blocks)
+    block_dropout = dropout if block_dropout is None else block_dropout
+    _check_arguments(frames, size, classes, backbone, width, gru_units, dense_blocks)
+    _check_rates(dropout=dropout, block_dropout=block_dropout)
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     if temporal not in TEMPORALS:
@@ -184,16 +191,17 @@ def build_model(frames: int = 8, size: int = 224, classes=CLASSES, backbone: str
         x = layers.GlobalAveragePooling1D(name="frame_average")(x)
     for block, block_units in enumerate(units, start=1):
         x = layers.Dense(block_units, activation="relu", name=f"dense_{block}")(x)
-        x = layers.Dropout(dropout, name=f"dropout_{block}")(x)
+        x = layers.Dropout(block_dropout, name=f"dropout_{block}")(x)
     probabilities = ClassProbabilities(classes, name="class_probabilities")(x)
     return backend.settled(keras.Model(clips, probabilities, name=name))
 
 
 def pool_after_wrapper(model: keras.Model) -> keras.Model:
-    """The paper's variant of a model built with pooling inside the wrapped CNN: the same
-    layers and weights (shared, not copied), the CNN cut before its global pooling and the
-    pooling moved after the TimeDistributed layer. It predicts exactly what `model` does,
-    and its TimeDistributed output is a per-frame grid that Grad-CAM can use."""
+    """A model built with pooling inside the wrapped CNN, with its pooling moved after the
+    TimeDistributed layer (the workbook's reconstruction of the paper's map): the same layers
+    and weights (shared, not copied), the CNN cut before its global pooling. It predicts
+    exactly what `model` does, and its TimeDistributed output is a per-frame grid that
+    Grad-CAM can use."""
     wrapper = find_time_distributed(model)
     cnn = wrapper.layer
     if not isinstance(cnn.layers[-1], layers.GlobalAveragePooling2D):
@@ -212,7 +220,14 @@ def pool_after_wrapper(model: keras.Model) -> keras.Model:
     return keras.Model(clips, x, name=f"{model.name}_pooled_after")
 
 
-def _check_arguments(frames, size, classes, backbone, width, gru_units, dropout, dense_blocks):
+def _check_rates(**rates):
+    """Each dropout rate, by its argument's name, must be a number in [0, 1)."""
+    for name, rate in rates.items():
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.number)) or not 0 <= rate < 1:
+            raise ValueError(f"{name} must be in [0, 1), got {rate}")
+
+
+def _check_arguments(frames, size, classes, backbone, width, gru_units, dense_blocks):
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {backbone!r}; available: {', '.join(BACKBONES)}")
     for name, value, low in (("frames", frames, 1), ("size", size, 32), ("gru_units", gru_units, 1),
@@ -221,8 +236,6 @@ def _check_arguments(frames, size, classes, backbone, width, gru_units, dropout,
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     if not 0 < width <= 1:
         raise ValueError(f"width must be in (0, 1] (a fraction of VGG19's filters), got {width}")
-    if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     if isinstance(classes, str) or len(classes) < 2 or len(set(classes)) != len(classes):
         raise ValueError(f"classes must be at least two distinct names, got {classes!r}")
 

@@ -1,7 +1,7 @@
 """Hyperparameter studies: the paper's GRU units, dropout and dense blocks, made quantitative.
 
-The paper picked its head (GRU units 8..2048, dropout 0..75%, 2..4 dense blocks) by looking
-at activation maps next to accuracy, precision, recall and F1 tables. `run_sweep` trains
+The paper picked its head (GRU units 8..2048, the GRU's dropout 0..75%, 2..4 dense blocks) by
+looking at activation maps next to accuracy, precision, recall and F1 tables. `run_sweep` trains
 one model per configuration and seed and records those scores together with a number for
 the maps: the share of Grad-CAM energy on the ground-truth evidence and the pointing game.
 
@@ -36,7 +36,9 @@ from ..metrics.localization import localization
 from . import models, training
 from .data import sample_path
 
-HEAD_PARAMETERS = ("gru_units", "dropout", "dense_blocks", "dense_units")
+# What a configuration may set, as `models.build_model` arguments: "dropout" is the GRU's rate
+# and "block_dropout" the dense blocks' (left out: the same as "dropout").
+HEAD_PARAMETERS = ("gru_units", "dropout", "dense_blocks", "dense_units", "block_dropout")
 SCORES = ("accuracy", "precision", "recall", "f1", "energy_inside", "pointing_game")
 
 __all__ = ["grid", "one_at_a_time", "SweepData", "run_sweep", "load_results", "load_maps", "load_predictions",
@@ -254,10 +256,11 @@ def run_sweep(configs, data: SweepData, out, seeds=(0,), workers: int = 1, head_
               layer: str = "block4_conv4", progress: bool = True):
     """Train and score every configuration for every seed; return all rows of `out` (a CSV).
 
-    configs: dicts of head hyperparameters (gru_units, dropout, dense_blocks, dense_units)
-    and optionally a "study" name (see `grid`, `one_at_a_time`). Rows already in `out` are
-    not run again (delete a failed row to retry it). workers > 1: that many processes.
-    Each configuration's Grad-CAM maps of the evaluation set are kept beside the CSV
+    configs: dicts of head hyperparameters (gru_units, dropout: the GRU's rate, dense_blocks,
+    dense_units, block_dropout: the dense blocks' rate, default the GRU's; see
+    `models.build_model`) and optionally a "study" name (see `grid`, `one_at_a_time`). Rows
+    already in `out` are not run again (delete a failed row to retry it). workers > 1: that
+    many processes. Each configuration's Grad-CAM maps of the evaluation set are kept beside the CSV
     (`load_maps`), for figures that compare configurations without training them again.
     """
     configs = [dict(c) for c in configs]
@@ -317,7 +320,8 @@ def study_rows(results, base: dict, parameter: str):
     ok = results[results["status"] == "ok"]
     for name, value in base.items():
         if name != parameter and name in ok.columns:
-            ok = ok[np.isclose(ok[name].astype(float), float(value))]
+            column = ok[name].astype(float)
+            ok = ok[column.isna() if value is None else np.isclose(column, float(value))]
     return ok.sort_values([parameter, "seed"])
 
 
