@@ -76,8 +76,8 @@ class Explainer:
 
     Finds the shape itself (`shapes.inspect`). `inner_layers` lists the layers with a spatial
     output (per frame) or a spatio-temporal one (N, T', h, w, K) (any of them can be explained);
-    the default is the deepest convolution with at least 8x8 cells (`shapes.default_layer`: the
-    paper's last convolution at 224 px). output: the explained output of a multi-output model
+    the default is the deepest convolution with at least 8x8 cells (`shapes.default_layer`:
+    VGG19's last convolution at 224 px). output: the explained output of a multi-output model
     (a name or an index). clip_input: the input that takes the clips (default: the only 5-D
     one). other_inputs: {input name: value for one sample} for the other inputs, held fixed
     and broadcast to every clip this explainer sees (one explainer per set of values).

@@ -75,7 +75,7 @@ def default_layer(cnn: keras.Model) -> str:
     """The layer explained by default: the deepest convolution whose output grid has at
     least MIN_CAM_CELLS cells per side (the first convolution if none has).
 
-    At VGG19's own 224 px this is the paper's last convolution, block5_conv4 (14x14). On
+    At VGG19's own 224 px this is its last convolution, block5_conv4 (14x14). On
     small frames the last convolution is a grid that its block's own 3x3 convolutions mix
     from edge to edge (4x4 at 64 px), where even an ideal map points at the evidence in only
     half of the frames (`metrics.localization.grid_bound`); at 8x8 an ideal map always can.

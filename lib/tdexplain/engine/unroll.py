@@ -26,7 +26,7 @@ __all__ = ["find_time_distributed", "unrolled_model", "to_probabilities"]
 
 def find_time_distributed(model: keras.Model) -> keras.layers.TimeDistributed:
     """The model's one TimeDistributed layer wrapping a CNN model, whatever its name and place
-    in the graph (for the tools that need that exact shape: training, the paper's variant).
+    in the graph (for the tools that need that exact shape: training, pooling after the wrapper).
     The explainer accepts more shapes (`tdexplain.engine.shapes`)."""
     wrappers = [layer for layer in model.layers if isinstance(layer, keras.layers.TimeDistributed)]
     if not wrappers:

@@ -102,7 +102,7 @@ def frame_classifier(model: keras.Model, n_targets: int | None = None) -> keras.
     for layer in model.layers[1:model.layers.index(wrapper)]:  # per-pixel preprocessing
         x = layer(x)
     x = wrapper.layer(x)
-    if len(x.shape) == 4:  # the paper's variant: the CNN ends at a grid, pooled after the wrapper
+    if len(x.shape) == 4:  # pooling after the wrapper: the CNN ends at a grid
         x = keras.layers.GlobalAveragePooling2D(name="frame_pooling")(x)
     outputs = (keras.layers.Dense(len(shapes.class_names(model)), activation="softmax",
                                   name="frame_probabilities")(x) if n_targets is None else
