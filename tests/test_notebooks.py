@@ -70,3 +70,65 @@ def test_a_notebook_follows_the_model_it_is_given(tmp_path):
     # The section on which frames matter blacks out the frames of the given model and its baseline.
     assert "2 fights and 2 shootings; score drop when one frame is blacked out" in printed
     assert re.search(r"GRU\s+fight", printed) and re.search(r"frame average\s+fight", printed), printed
+
+
+# A number a markdown cell quotes (a decimal or a percentage) must be printed by a stored output
+# of the same notebook, the outputs nbval compares with a fresh run (`# NBVAL_CHECK_OUTPUT`), or
+# be one of its parameters: a text whose numbers no longer match its notebook fails here. A
+# number printed with more digits matches when it rounds to the quoted one (0.874: 0.87, 87%).
+# The numbers that are not results of the notebook's run, each with where it comes from:
+NOT_RESULTS = {
+    "01": {"50%": "the paper's Section 3 (GRU dropout)", "0.5": "the paper's Section 3 (Dropout(0.5))"},
+    "06": {"95%": "the level of the bootstrap intervals, a parameter",
+           "88.4": "a quote of the paper's text, Section 4"},
+    "07": {"127.5": "the shift of the input-invariance check, a constant of the method"},
+}
+QUOTED = re.compile(r"(?<![\w.])\d+\.\d+%?|(?<![\w.])\d+%")
+RUN_TIME = re.compile(r"\*Time: about ([\d.]+) (s|minutes?) to run")
+PRINTED = re.compile(r"(?<![\w.])\d+(?:\.\d+)?%?")
+
+
+def _printed_values(cells) -> list[float]:
+    """The numbers of the stored outputs, and of the parameters cell (the values a text may name)."""
+    texts = [output.get("text", "") + output.get("data", {}).get("text/plain", "")
+             for cell in cells if cell.cell_type == "code" for output in cell.get("outputs", [])]
+    texts += [cell.source for cell in cells if "parameters" in cell.metadata.get("tags", [])]
+    return [float(s.rstrip("%")) / (100 if s.endswith("%") else 1) for s in PRINTED.findall("\n".join(texts))]
+
+
+def _is_printed(quoted: str, values: list[float]) -> bool:
+    number = quoted.rstrip("%")
+    decimals = len(number.partition(".")[2])
+    scale = 100 if quoted.endswith("%") else 1
+    return any(round(value * scale, decimals) == float(number) for value in values)
+
+
+def test_a_quoted_number_matches_a_printed_one_only_as_its_rounding():
+    values = _printed_values([nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output(
+        "stream", text="F1 0.874, chance 12.5%, 3 of 8")])])
+    assert all(_is_printed(quoted, values) for quoted in ("0.87", "87%", "0.874", "12.5%", "0.125", "0.1"))
+    assert not any(_is_printed(quoted, values) for quoted in ("0.88", "0.86", "88%", "13.5%", "0.375"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_number_the_text_quotes_is_printed_by_the_notebook(path):
+    cells = nbformat.read(path, as_version=4).cells
+    values = _printed_values(cells)
+    exempt = NOT_RESULTS.get(path.stem[:2], {})
+    markdown = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    markdown = RUN_TIME.sub("", markdown)  # checked against the last run below
+    missing = [(quoted, markdown[max(0, m.start() - 60):m.end() + 20].replace("\n", " "))
+               for m in QUOTED.finditer(markdown) if (quoted := m.group(0)) not in exempt
+               and not _is_printed(quoted, values)]
+    assert not missing, "quoted in the text, printed by no stored output:\n" + "\n".join(map(str, missing))
+    assert all(number in markdown for number in exempt), "an exemption no longer quoted: remove it"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_stated_run_time_is_the_last_refresh_s(path):
+    """The objectives' run time against the seconds `scripts/refresh_notebooks.py` measured."""
+    notebook = nbformat.read(path, as_version=4)
+    amount, unit = RUN_TIME.search(notebook.cells[1].source).groups()
+    stated = float(amount) * (1 if unit == "s" else 60)
+    measured = notebook.metadata["tdexplain"]["seconds"]
+    assert abs(stated - measured) <= max(5, 0.25 * measured), (stated, measured)
