@@ -3,6 +3,7 @@ solution opening with a sentence that answers its question; the HTML folds them.
 
 import json
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -13,8 +14,9 @@ from tdexplain.workbook import editions, report
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("0*.ipynb"))
 
 
-def _solutions(notebook) -> list[list]:
-    """The runs of consecutive solution cells."""
+def _hidden(notebook) -> list[list]:
+    """The runs of consecutive solution cells: the exercises' solutions and the answers to the
+    check-your-understanding questions."""
     runs, run = [], []
     for cell in notebook.cells + [None]:
         if cell is not None and editions.is_solution(cell):
@@ -23,6 +25,23 @@ def _solutions(notebook) -> list[list]:
             runs.append(run)
             run = []
     return runs
+
+
+def _solutions(notebook) -> list[list]:
+    """The exercises' solutions."""
+    return [run for run in _hidden(notebook) if run[0].source.startswith("### Solution")]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_summary_asks_questions_whose_answers_are_hidden(path):
+    cells = nbformat.read(path, as_version=4).cells
+    summary = next(i for i, c in enumerate(cells) if c.source.startswith("## Summary"))
+    questions, answers = cells[summary + 1], cells[summary + 2]
+    assert questions.source.startswith("### Check your understanding") and not editions.is_solution(questions)
+    assert answers.source.startswith("#### Answers") and editions.is_solution(answers)
+    assert answers.metadata["jupyter"]["source_hidden"] is True
+    numbered = [re.findall(r"^(\d+)\. ", cell.source, flags=re.M) for cell in (questions, answers)]
+    assert numbered[0] == numbered[1] == [str(n) for n in range(1, len(numbered[0]) + 1)] and len(numbered[0]) >= 3
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -57,7 +76,7 @@ def test_the_student_edition_holds_no_solution_text(path, tmp_path):
                for link in links if link.startswith("../")), links
     assert [cell.get("outputs") for cell in student.cells] == [cell.get("outputs") for cell in kept]
     text = json.dumps(student)
-    for run in _solutions(original):
+    for run in _hidden(original):
         for cell in run:
             for line in cell.source.splitlines():
                 if len(line.strip()) > 25 and not any(line.strip() in c.source for c in kept):
@@ -69,11 +88,13 @@ def test_the_report_folds_each_solution_behind_a_click(tmp_path):
     notebook = nbformat.read(path, as_version=4)
     (tmp_path / path.name).write_text(nbformat.writes(notebook))
     page = report._to_html(tmp_path / path.name).read_text()
-    runs = _solutions(notebook)
-    assert page.count("<details>") == len(runs) > 0
+    runs = _hidden(notebook)
+    assert page.count("<details>") == len(runs) > len(_solutions(notebook)) > 0
     for run in runs:
-        answer = run[0].source.partition("**Answer.** ")[2][:30]
-        assert page.index("<details>") < page.index(answer) < page.rindex("</details>")
+        heading, _, answer = run[0].source.partition("\n\n")
+        assert f"<summary><b>{heading.lstrip('# ')}</b>" in page
+        words = answer.removeprefix("**Answer.** ").removeprefix("1. ")[:30]  # past the markdown
+        assert page.index("<details>") < page.index(words) < page.rindex("</details>")
 
 
 def test_make_report_writes_both_editions_and_the_instructor_page(tmp_path):

@@ -2,7 +2,8 @@
 
 An exercise's solution is one or more cells tagged ``solution``: a markdown cell, its heading
 then one sentence that answers the question (``**Answer.** ...``), then the code that shows
-it. From the executed notebook `make report` writes
+it. The answers to a summary's check-your-understanding questions are one markdown cell tagged
+the same way (``#### Answers``). From the executed notebook `make report` writes
 
 - the student edition (``student/NN.ipynb``, and ``student/NN.html`` to hand out): every
   output and figure, the exercises, and no solution cell;
@@ -59,7 +60,9 @@ def _folded(cells) -> str:
         else:
             parts.append(f'<pre><code class="language-python">{html.escape(cell.source)}</code></pre>')
             parts.extend(_output_html(output) for output in cell.get("outputs", []))
-    return "<details><summary><b>Solution</b> (click to open)</summary>\n" + "\n".join(parts) + "\n</details>"
+    heading = cells[0].source.partition("\n")[0].lstrip("# ") if cells[0].cell_type == "markdown" else ""
+    return (f"<details><summary><b>{html.escape(heading or 'Solution')}</b> (click to open)</summary>\n"
+            + "\n".join(parts) + "\n</details>")
 
 
 def folded_solutions(notebook):
