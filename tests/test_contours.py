@@ -95,6 +95,7 @@ def test_draw_returns_a_new_image_and_leaves_the_frame_alone():
     assert changed.mean() < 0.5
     # Higher levels get thicker lines, in different colours.
     assert contours.level_color(0.25) != contours.level_color(0.75)
+    assert min(sum(contours.level_color(level)) for level in (0.1, 0.25)) > 250  # no near-black line
     dark = contours.draw(np.zeros_like(frame), found)
     assert (dark > 0).any()  # colour lines visible on a black frame too
 

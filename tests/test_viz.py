@@ -62,7 +62,7 @@ def test_explanation_figure_rows_and_titles(tmp_path, explained):
     fig = viz.explanation_figure(clip, result, importance=np.array([0.1, -0.2, 0.3, 0.0]))
     # frames, saliency, gradcam, contours rows of FRAMES axes each, one bar chart, the heat's colour bar.
     assert len(fig.axes) == 4 * FRAMES + 2
-    assert f"CAMs at layer {result.layer}" in fig._suptitle.get_text()
+    assert f"; Grad-CAM at layer {result.layer}" in fig._suptitle.get_text()  # the CAM named, not saliency
     labels = [ax.get_ylabel() for ax in fig.axes[::FRAMES]]
     assert labels[:3] == ["frames", "saliency", f"Grad-CAM\n@ {result.layer}"]  # a layer only for a CAM
     assert "top 1%" in fig.axes[-1].get_ylabel()
@@ -175,3 +175,18 @@ def test_the_evidence_is_outlined_on_frames_and_maps():
     marked = viz.overlay_mask(frame, mask, alpha=0.5)
     assert np.allclose(marked[edge], viz.EVIDENCE_COLOR) and np.allclose(marked[~mask], 50 / 255)
     assert np.allclose(marked[2:4, 2:4], 0.5 * 50 / 255 + 0.5 * viz.EVIDENCE_COLOR)
+
+
+def test_ranking_figure_colours_each_column_from_its_best_to_its_worst():
+    import pandas as pd
+
+    table = pd.DataFrame({"pointing": [0.9, 0.5, 0.1], "spearman": [0.02, -0.6, np.nan]},
+                         index=["a", "b", "c"])
+    fig = viz.ranking_figure(table, {"pointing": "higher", "spearman": "near 0"})
+    place = fig.axes[0].images[0].get_array()
+    np.testing.assert_allclose(place[:, 0], [0, 0.5, 1])  # higher is better
+    np.testing.assert_allclose(place[:2, 1], [0, 1])  # nearest 0 first; c was not run
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "not run" in texts and "-0.60" in texts
+    with pytest.raises(ValueError, match="better must say one of"):
+        viz.ranking_figure(table, {"pointing": "bigger"})

@@ -174,8 +174,10 @@ def fill_polygon(polygon: np.ndarray, shape) -> np.ndarray:
 
 
 def level_color(level: float, cmap: str = HEAT_CMAP) -> tuple:
-    """RGB 0..255 of a level, from a perceptually uniform, colour-blind-safe colormap."""
-    r, g, b, _ = colormaps[cmap](0.15 + 0.85 * float(level))
+    """RGB 0..255 of a level, from a perceptually uniform, colour-blind-safe colormap: from its
+    brighter part (the lowest level of inferno is a red, not a dark purple), so every line
+    reads on dark floors and stands apart from the heat beneath it."""
+    r, g, b, _ = colormaps[cmap](0.4 + 0.6 * float(level))
     return int(r * 255), int(g * 255), int(b * 255)
 
 

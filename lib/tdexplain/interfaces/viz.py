@@ -171,7 +171,8 @@ def frame_heatmap(values, events, ax=None, row_titles=None, title=None, colorbar
         limits = dict(cmap="RdBu_r", vmin=-largest, vmax=largest)
     image = ax.imshow(values, aspect="auto", **({"cmap": cmap} | limits))
     rows, columns = np.nonzero(events)
-    ax.scatter(columns, rows, marker="s", s=150, facecolors="none", edgecolors=EVENT_COLOR, linewidths=1.5)
+    for color, width in (("black", 3.0), ("white", 1.4)):  # a white square with a dark halo: reads on any cell
+        ax.scatter(columns, rows, marker="s", s=150, facecolors="none", edgecolors=color, linewidths=width)
     ax.set_xticks(np.arange(values.shape[1]))
     ax.set_xlabel("frame")
     if row_titles is not None:
@@ -237,7 +238,7 @@ def explanation_figure(clip, explanation, index: int = 0, methods=None, contour_
     probability = float(explanation.probabilities[index, target])
     layered = [m for m in methods if REGISTRY.get(m) is not None and REGISTRY[m].uses_layer]
     fig.suptitle(f"explained: class {name} (p = {probability:.2f})"
-                 + (f"; CAMs at layer {explanation.layer}" if layered else "")
+                 + (f"; {', '.join(REGISTRY[m].title for m in layered)} at layer {explanation.layer}" if layered else "")
                  + ("; blue outline: the evidence" if masks is not None else ""))
     if masks is not None and np.shape(masks) != clip.shape[:3]:
         raise ValueError(f"masks must be one evidence mask per frame, {clip.shape[:3]}, got {np.shape(masks)}")
@@ -339,16 +340,21 @@ def ranking_figure(table, better: dict, title: str | None = None):
     values = table[columns].astype(float)
     ranks = pd.DataFrame({c: (values[c].abs() if better[c] == "near 0" else values[c]).rank(
         ascending=better[c] != "higher") for c in columns})
+    # Each column's ranks from best (0) to worst (1) of the methods it ranks: a column with
+    # methods "not run" still spans the whole scale.
+    place = ((ranks - 1) / (ranks.count() - 1).clip(lower=1)).to_numpy()
     fig, ax = plt.subplots(figsize=(1.2 * len(columns) + 2.5, 0.32 * len(values) + 1.2))
-    image = ax.imshow(ranks.to_numpy(), cmap="Greens_r", aspect="auto", vmin=1, vmax=len(values) * 1.3)
-    dark = ranks.to_numpy() <= len(values) / 3  # white text on the darkest cells
+    image = ax.imshow(place, cmap="Greens_r", aspect="auto", vmin=0, vmax=1.15)
+    dark = place <= 1 / 3  # white text on the darkest cells
     for (row, column), value in np.ndenumerate(values.to_numpy()):
         ax.text(column, row, "not run" if np.isnan(value) else f"{value:.2f}", ha="center", va="center",
                 fontsize=7, color="white" if dark[row, column] else "black")
     ax.set_xticks(range(len(columns)), [f"{c}\n({better[c]} better)" for c in columns], fontsize=7)
     ax.set_yticks(range(len(values)), values.index, fontsize=7)
     ax.tick_params(length=0)
-    fig.colorbar(image, ax=ax, label="rank in the column (1: best)", fraction=0.04)
+    bar = fig.colorbar(image, ax=ax, fraction=0.04, ticks=[0, 1])
+    bar.ax.set_yticklabels(["best", "worst"])
+    bar.set_label("place in the column, among the methods it ranks")
     if title:
         ax.set_title(title)
     fig.tight_layout()
