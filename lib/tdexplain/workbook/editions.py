@@ -20,7 +20,7 @@ import copy
 import html
 from pathlib import Path
 
-__all__ = ["SOLUTION", "is_solution", "student_edition", "instructor_edition", "folded_solutions",
+__all__ = ["SOLUTION", "FOR_STUDENTS", "is_solution", "student_edition", "instructor_edition", "folded_solutions",
            "write_editions", "answer_key", "write_instructor_page"]
 
 SOLUTION = "solution"  # the tag of a solution's cells
@@ -30,10 +30,27 @@ def is_solution(cell) -> bool:
     return SOLUTION in cell.get("metadata", {}).get("tags", [])
 
 
+# What the workbook's notebooks tell the instructor, and what the student edition says instead.
+FOR_STUDENTS = {
+    "Each has a solution: hidden in these notebooks (click the cell's margin, or the '...', to show "
+    "it), folded behind a click in the HTML reports, shown in the instructor edition, and left out "
+    "of the student edition that `make report` writes (`reports/student/`).":
+        "Your instructor has the solutions.",
+    "; the [instructor page](../docs/instructor.md) has the plan of a session, prerequisites and "
+    "pitfalls, and `make report` writes this run's times and the answer key beside the instructor "
+    "edition (`reports/instructor/README.md`).": ".",
+}
+
+
 def student_edition(notebook):
-    """A copy of the notebook without its solution cells."""
+    """A copy of the notebook without its solution cells, and without the sentences that tell
+    the instructor where the solutions and the answer key are."""
     edition = copy.deepcopy(notebook)
     edition.cells = [cell for cell in edition.cells if not is_solution(cell)]
+    for cell in edition.cells:
+        if cell.cell_type == "markdown":
+            for instructors, students in FOR_STUDENTS.items():
+                cell.source = cell.source.replace(instructors, students)
     return edition
 
 
