@@ -1,4 +1,4 @@
-"""The `tdexplain` command: explain a video, train a model, render the reports.
+"""The `tdexplain` command: explain a video or an archive of them, train a model, render the reports.
 
 Every option and its default is listed by ``tdexplain SUBCOMMAND --help``. Errors end the
 command with one line on stderr and a non-zero exit code (``--debug`` shows the traceback).
@@ -174,6 +174,65 @@ def _add_explain(subparsers):
     p.set_defaults(run=_explain)
 
 
+def _batch(args) -> int:
+    from pathlib import Path
+
+    from . import batch
+
+    settings = batch.BatchSettings(model_path=args.model, method=args.method, layer=args.layer,
+                                   window=args.window, stride=args.stride, explain=args.explain,
+                                   thresholds=dict(args.threshold), batch_windows=args.batch_windows,
+                                   overlays=args.overlays, options=dict(args.option))
+    rows = batch.run_batch(args.archive, args.out, settings, progress=not args.quiet)
+    failed = [row for row in rows if row["status"] != "done"]
+    flagged = sum(1 for row in rows if row.get("verdict"))
+    print(f"{len(rows) - len(failed)} of {len(rows)} videos explained, {flagged} with a flagged window; "
+          f"index: {Path(args.out) / 'index.html'}")
+    for row in failed:
+        print(f"failed: {row['video']}: {row['reason']}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _add_batch(subparsers):
+    from ..methods import DEFAULT_METHOD, METHODS
+    from ..workbook.models import DEMO_MODEL
+
+    p = subparsers.add_parser(
+        "batch", help="explain an archive of videos, resumably", formatter_class=_Help,
+        description="Predict every window of every video of ARCHIVE, explain the flagged ones, and "
+                    "write a manifest, one summary per video, windows.csv and index.html into --out. "
+                    "Started again on the same --out, it does only the videos not yet finished.")
+    p.add_argument("archive", help="a folder of videos, a glob pattern, or a text file listing videos")
+    p.add_argument("--out", required=True, help="output folder (the run's manifest is kept there)")
+    p.add_argument("--model", default=DEMO_MODEL, help="a .keras video model")
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS, metavar="METHOD",
+                   help=f"explanation method, one of: {', '.join(METHODS)}")
+    p.add_argument("--layer", default=None, help="inner layer of the backbone, for the CAM methods")
+    p.add_argument("--explain", default="flagged", choices=("flagged", "all", "none"),
+                   help="which windows to explain; every window is predicted")
+    p.add_argument("--threshold", action="append", default=[], type=_class_threshold, metavar="CLASS=P",
+                   help="flag a window when CLASS's probability reaches P (repeatable; default 0.5 for "
+                        "every class but normal)")
+    p.add_argument("--window", type=int, default=None,
+                   help="video frames per window (default: 3 s of each video)")
+    p.add_argument("--stride", type=int, default=None, help="video frames between windows (default: 1 s)")
+    p.add_argument("--batch-windows", type=int, default=16, help="windows predicted per call")
+    p.add_argument("--overlays", action="store_true",
+                   help="also write a short overlay clip of each explained window")
+    p.add_argument("--option", action="append", default=[], type=_method_option, metavar="NAME=VALUE",
+                   help="a method's option, repeatable")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_batch)
+
+
+def _class_threshold(text: str) -> tuple:
+    name, value = _name_value(text)
+    try:
+        return name, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected CLASS=P with P a probability, got {text!r}") from None
+
+
 def _name_value(text: str) -> tuple:
     name, equals, value = text.partition("=")
     if not equals or not name:
@@ -217,6 +276,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     subparsers = top.add_subparsers(dest="command", required=True)
     _add_explain(subparsers)
+    _add_batch(subparsers)
     _add_train(subparsers)
     _add_report(subparsers)
     return top

@@ -23,7 +23,8 @@ from ..workbook import data, models
 from . import contours, viz
 
 __all__ = ["SHORT_POLICIES", "WINDOW_SECONDS", "Window", "plan_windows", "DEMO_NOTE", "demo_note",
-           "read_held_input", "explain_video", "windows_explained"]
+           "read_held_input", "check_method_options", "explain_video", "windows_explained", "normal_class",
+           "timeline_figure"]
 
 log = logging.getLogger(__name__)
 SHORT_POLICIES = ("pad", "error")
@@ -97,8 +98,20 @@ def _held_record(value: np.ndarray) -> dict:
     return {"shape": list(np.shape(value)), "sha256_16": digest}
 
 
-def _normal_class(class_names) -> str:
+def normal_class(class_names) -> str:
+    """The class a window is not flagged for: "normal", or the first class of a model without it."""
     return "normal" if "normal" in class_names else class_names[0]
+
+
+def check_method_options(method: str, options: dict) -> None:
+    """The method exists and takes each of `options` (their values are the method's to check):
+    before a video is read or a file written."""
+    Explainer.check_methods(method)
+    registry.check_options(options)
+    declared = registry.get(method).options
+    if set(options) - set(declared):
+        raise TypeError(f"{method} takes no option {', '.join(sorted(set(options) - set(declared)))}; its "
+                        f"options: {', '.join(f'{k}={v!r}' for k, v in declared.items()) or 'none'}")
 
 
 def _plain(value):
@@ -123,13 +136,8 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
     app keeps one per model), instead of loading `model_path`, which the summary then names."""
     if short not in SHORT_POLICIES:
         raise ValueError(f"short must be one of {SHORT_POLICIES}, got {short!r}")
-    Explainer.check_methods(method)
     options = options or {}
-    registry.check_options(options)
-    declared = registry.get(method).options
-    if set(options) - set(declared):
-        raise TypeError(f"{method} takes no option {', '.join(sorted(set(options) - set(declared)))}; its "
-                        f"options: {', '.join(f'{k}={v!r}' for k, v in declared.items()) or 'none'}")
+    check_method_options(method, options)
     info = data.video_info(video)
     per_second = info.fps if info.fps > 0 else 8.0  # a file without a frame rate: the samples' 8 fps
     window = max(1, round(WINDOW_SECONDS * per_second)) if window is None else window
@@ -208,7 +216,7 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
         summary["overlay_frames"] = written
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         if summary["windows"]:
-            _timeline_figure(summary, class_names).savefig(out / "timeline.png")
+            timeline_figure(summary, class_names).savefig(out / "timeline.png")
             plt.close("all")
     return summary
 
@@ -258,7 +266,7 @@ def _caption(image: np.ndarray, text: str) -> np.ndarray:
 
 def _verdict(windows: list, class_names) -> dict | None:
     """The most confident window whose predicted class is not the normal one, if any."""
-    normal = _normal_class(class_names)
+    normal = normal_class(class_names)
     flagged = [w for w in windows if w["predicted"] != normal]
     if not flagged:
         return None
@@ -269,13 +277,14 @@ def _verdict(windows: list, class_names) -> dict | None:
             "start_seconds": best["start_seconds"]}
 
 
-def _timeline_figure(summary: dict, class_names):
+def timeline_figure(summary: dict, class_names):
+    """Each class's probability over the video's windows, the flagged ones shaded."""
     windows = summary["windows"]
     fps = summary["video"]["fps"] or 1.0
     unit = "s" if summary["video"]["fps"] else "frame"
     middles = np.array([(w["first_frame"] + w["last_frame"] + 1) / 2 / fps for w in windows])
     fig, ax = plt.subplots(figsize=(8, 3))
-    normal = _normal_class(class_names)
+    normal = normal_class(class_names)
     for w in windows:
         if w["predicted"] != normal:
             ax.axvspan(w["first_frame"] / fps, (w["last_frame"] + 1) / fps, color="#fdae61",

@@ -31,7 +31,7 @@ SHORT_POLICIES = ("error", "loop", "pad")
 __all__ = [
     "SyntheticClip", "SyntheticSet", "VideoInfo", "synthetic_clip", "synthetic_set",
     "synthetic_dataset",
-    "read_video", "read_mask", "read_events", "video_info", "write_video", "VideoWriter", "iter_frames", "load_folder",
+    "read_video", "read_mask", "read_events", "video_info", "video_header", "write_video", "VideoWriter", "iter_frames", "load_folder",
 ]
 
 
@@ -257,6 +257,21 @@ def content_box(height: int, width: int, size: tuple[int, int], fit: str = "pad"
     scale = (min if fit == "pad" else max)(out_h / height, out_w / width)
     new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
     return (out_h - new_h) // 2, (out_w - new_w) // 2, new_h, new_w
+
+
+def video_header(path) -> VideoInfo:
+    """Frame rate and size of a video file from its container, without decoding a frame: what a
+    stream needs before its first frame. `frames` is the container's claim (0 when it has none,
+    and not always right): `video_info` counts by decoding."""
+    capture, path = _open(path)
+    try:
+        fps, count = float(capture.get(cv2.CAP_PROP_FPS) or 0.0), int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    finally:
+        capture.release()
+    if width <= 0 or height <= 0:
+        raise ValueError(f"{path} has no frame size in its header (corrupt or not a video)")
+    return VideoInfo(path=str(path), frames=max(count, 0), fps=fps, width=width, height=height)
 
 
 def video_info(path) -> VideoInfo:

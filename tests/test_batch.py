@@ -1,0 +1,162 @@
+"""`tdexplain batch`: an archive explained window by window in one decode per file, each window's
+probabilities equal to the model's on the same frames, failures kept apart, and a killed run
+resumed without losing or repeating a video."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tdexplain import load_model
+from tdexplain.interfaces import batch, cli, video
+from tdexplain.workbook import data, models
+
+LENGTHS = {"fight": 30, "normal": 20, "shooting": 5}  # frames; the shooting is shorter than a window
+SETTINGS = batch.BatchSettings(window=8, stride=8, batch_windows=3, options={"ig_steps": 4})
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("archive")
+    for label, length in LENGTHS.items():
+        frames = data.synthetic_clip(label, frames=length, size=96, seed=7).frames
+        wide = np.zeros((length, 96, 128, 3), np.uint8)  # 4:3 footage: the model sees it padded
+        wide[:, :, 16:112] = frames
+        data.write_video(folder / "camera" / f"{label}.mp4", wide, fps=8)
+    (folder / "camera" / "broken.mp4").write_bytes(b"not a video" * 100)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def run(archive, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    return out, batch.run_batch(archive, out, SETTINGS, progress=False)
+
+
+def test_every_window_is_predicted_as_the_model_predicts_its_frames(archive, run):
+    out, rows = run
+    model = load_model(models.DEMO_MODEL)
+    done = [row for row in rows if row["status"] == "done"]
+    assert sorted(os.path.basename(row["video"]) for row in done) == ["fight.mp4", "normal.mp4", "shooting.mp4"]
+    for row in done:
+        summary = json.loads((out / "videos" / row["id"] / "summary.json").read_text())
+        frames = list(data.iter_frames(row["video"]))  # an independent decode
+        clips = np.stack([[data.fit_frame(frames[i], (64, 64), "pad") for i in w["frames_seen"]]
+                          for w in summary["windows"]]).astype("float32")
+        expected = models.predict(model, clips)
+        got = np.array([[w["probabilities"][name] for name in ("normal", "fight", "shooting")]
+                        for w in summary["windows"]])
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+        assert summary["video"]["frames"] == row["frames"] == len(frames)
+        for w, p in zip(summary["windows"], expected):
+            flagged = [name for name, k in (("fight", 1), ("shooting", 2)) if p[k] >= 0.5]
+            assert w["flagged"] == flagged and (w["explained"] is not None) == bool(flagged)
+
+
+def test_the_windows_cover_the_video_to_its_last_frame(run):
+    out, rows = run
+    spans = {os.path.basename(row["video"]): [(w["first_frame"], w["last_frame"], w["tail"]) for w in
+                                              json.loads((out / "videos" / row["id"] / "summary.json").read_text())["windows"]]
+             for row in rows if row["status"] == "done"}
+    assert spans["fight.mp4"] == [(0, 7, False), (8, 15, False), (16, 23, False), (22, 29, True)]
+    assert spans["normal.mp4"] == [(0, 7, False), (8, 15, False), (12, 19, True)]
+    assert spans["shooting.mp4"] == [(0, 4, True)]  # one window, padded with the last frame
+    # The full windows are those `explain_video` plans for the same video.
+    planned = video.plan_windows(30, 8, 8, 8, "pad")
+    assert [(w.first, w.last) for w in planned] == [span[:2] for span in spans["fight.mp4"][:-1]]
+
+
+def test_explained_windows_say_what_and_where_in_video_pixels(run):
+    out, rows = run
+    explained = [w["explained"] for row in rows if row["status"] == "done"
+                 for w in json.loads((out / "videos" / row["id"] / "summary.json").read_text())["windows"]
+                 if w["explained"]]
+    assert explained
+    for entry in explained:
+        assert len(entry["frame_importance"]) == len(entry["frames"]) == 8
+        # Contours are traced inside the padding (96 of the 128 columns at 64 px: 48 model pixels) and
+        # given in video pixels: no centroid in the black bars' width or beyond the frame.
+        assert entry["contours_traced_at"] == [48, 64]
+        for frame in entry["frames"]:
+            for region in frame["contours"]:
+                x, y = region["centroid"]
+                assert 0 <= x <= 128 and 0 <= y <= 96
+
+
+def test_a_broken_video_is_a_failed_row_with_its_reason_and_the_others_complete(run):
+    out, rows = run
+    failed = [row for row in rows if row["status"] == "failed"]
+    assert len(failed) == 1 and "broken.mp4" in failed[0]["reason"]
+    table = (out / "windows.csv").read_text().splitlines()
+    assert len(table) == 1 + sum(row["windows"] for row in rows if row["status"] == "done")
+    page = (out / "index.html").read_text()
+    assert "3 of 4 videos explained" in page and "broken.mp4" in page and "not a readable video" in page
+
+
+def test_a_killed_run_resumes_with_nothing_lost_or_repeated(archive, tmp_path):
+    """SIGKILL once the first video is in the manifest; a second run finishes the others only."""
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "tdexplain.interfaces.cli", "batch", str(archive), "--out", str(out),
+               "--explain", "all", "--window", "8", "--stride", "4", "--option", "ig_steps=16", "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    manifest = out / "manifest.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None and not (
+            manifest.exists() and len(manifest.read_text().splitlines()) >= 2):
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    before = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert 2 <= len(before) < 4, "the kill came after the run had finished: nothing to resume"
+    kept = {row["id"]: (out / "videos" / row["id"] / "summary.json").stat().st_mtime_ns
+            for row in before if row["status"] == "done"}
+    assert cli.main(["batch", str(archive), "--out", str(out), "--explain", "all", "--window", "8",
+                     "--stride", "4", "--option", "ig_steps=16", "--quiet"]) == 1  # the broken video
+    after = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert sorted(row["video"] for row in after) == sorted(str(p) for p in batch.find_videos(archive))
+    assert all((out / "videos" / video_id / "summary.json").stat().st_mtime_ns == mtime
+               for video_id, mtime in kept.items())  # not redone
+    assert not list((out / "videos").glob("*.partial"))
+
+
+@pytest.mark.parametrize("archive_arg, settings, message", [
+    ("missing_folder", {}, "archive not found"),
+    ("empty", {}, "no video in"),
+    ("camera", {"thresholds": {"fire": 0.5}}, "unknown classes ['fire']; the model's classes: normal, fight, shooting"),
+    ("camera", {"explain": "some"}, "explain must be one of"),
+    ("camera", {"thresholds": {"fight": 1.5}}, "a threshold is a probability in (0, 1]; got {'fight': 1.5}"),
+    ("camera", {"method": "magic"}, "magic"),
+])
+def test_bad_input_gets_a_clear_error(archive, tmp_path, archive_arg, settings, message):
+    (archive / "empty").mkdir(exist_ok=True)
+    with pytest.raises((ValueError, FileNotFoundError)) as error:
+        batch.run_batch(archive / archive_arg, tmp_path / "out", batch.BatchSettings(**settings), progress=False)
+    assert message in str(error.value)
+
+
+def test_an_archive_is_a_folder_a_glob_or_a_list_file(archive, tmp_path):
+    names = ["broken.mp4", "fight.mp4", "normal.mp4", "shooting.mp4"]
+    assert [p.name for p in batch.find_videos(archive)] == names
+    assert [p.name for p in batch.find_videos(f"{archive}/cam*")] == names  # a glob of folders
+    listing = tmp_path / "cameras.txt"
+    listing.write_text(f"# two cameras\n{archive}/camera/fight.mp4\n\nmissing/gone.mp4\n")
+    listed = batch.find_videos(listing)
+    assert [p.name for p in listed] == ["fight.mp4", "gone.mp4"] and listed[1].parent == tmp_path / "missing"
+    rows = batch.run_batch(listing, tmp_path / "out", batch.BatchSettings(explain="none"), progress=False)
+    assert [row["status"] for row in rows] == ["done", "failed"] and "video not found" in rows[1]["reason"]
+
+
+def test_a_manifest_line_cut_by_a_kill_is_run_again(archive, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    whole = json.dumps({"video": str(archive / "camera" / "broken.mp4"), "id": "x", "status": "failed", "reason": "r"})
+    (out / "manifest.jsonl").write_text(whole + "\n" + '{"video": "' + str(archive / "camera" / "fight.mp4"))
+    rows = batch.run_batch(archive, out, batch.BatchSettings(explain="none"), progress=False)
+    assert sorted(os.path.basename(row["video"]) for row in rows) == ["broken.mp4", "fight.mp4", "normal.mp4",
+                                                                      "shooting.mp4"]
+    assert rows[0]["reason"] == "r"  # kept, not run again
