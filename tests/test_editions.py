@@ -66,7 +66,8 @@ def test_the_student_edition_holds_no_solution_text(path, tmp_path):
     original = nbformat.read(path, as_version=4)
     deeper = "](../../"  # the editions sit one folder deeper: their links to the repository get one more ../
     for theirs, ours in zip(instructor.cells, original.cells):
-        assert (theirs.source, theirs.get("outputs")) == (ours.source.replace("](../", deeper), ours.get("outputs"))
+        worded = ours.source.replace(editions.WHERE_SOLUTIONS_ARE, editions.FOR_INSTRUCTORS[editions.WHERE_SOLUTIONS_ARE])
+        assert (theirs.source, theirs.get("outputs")) == (worded.replace("](../", deeper), ours.get("outputs"))
         assert not theirs.metadata.get("jupyter", {}).get("source_hidden"), "the instructor sees every solution"
     assert len(instructor.cells) == len(original.cells)
     kept = [cell for cell in original.cells if not editions.is_solution(cell)]
@@ -77,6 +78,7 @@ def test_the_student_edition_holds_no_solution_text(path, tmp_path):
     for instructors, students in editions.FOR_STUDENTS.items():  # each notebook says both, once
         assert instructors not in said and students in said
     assert "answer key" not in said and "hidden in these notebooks" not in said
+    assert "shown under it in this edition" in "\n".join(cell.source for cell in instructor.cells)
     links = [link for cell in student.cells for link in cell.source.split("](")[1:]]
     student_folder = path.parents[1] / "reports" / "student"  # where make report writes it
     assert all(Path(os.path.normpath(student_folder / link.split(")")[0])).exists()

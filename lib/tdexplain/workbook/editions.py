@@ -20,8 +20,9 @@ import copy
 import html
 from pathlib import Path
 
-__all__ = ["SOLUTION", "FOR_STUDENTS", "is_solution", "student_edition", "instructor_edition", "folded_solutions",
-           "write_editions", "answer_key", "write_instructor_page"]
+__all__ = ["SOLUTION", "WHERE_SOLUTIONS_ARE", "FOR_INSTRUCTORS", "FOR_STUDENTS", "is_solution",
+           "student_edition", "instructor_edition", "folded_solutions", "write_editions", "answer_key",
+           "write_instructor_page"]
 
 SOLUTION = "solution"  # the tag of a solution's cells
 
@@ -30,12 +31,14 @@ def is_solution(cell) -> bool:
     return SOLUTION in cell.get("metadata", {}).get("tags", [])
 
 
-# What the workbook's notebooks tell the instructor, and what the student edition says instead.
+# Where the notebooks say their solutions are, and what each edition says instead.
+WHERE_SOLUTIONS_ARE = ("Each has a solution: hidden in these notebooks (click the cell's margin, or the '...', "
+                       "to show it), folded behind a click in the HTML reports, shown in the instructor "
+                       "edition, and left out of the student edition that `make report` writes "
+                       "(`reports/student/`).")
+FOR_INSTRUCTORS = {WHERE_SOLUTIONS_ARE: "Each has a solution, shown under it in this edition."}
 FOR_STUDENTS = {
-    "Each has a solution: hidden in these notebooks (click the cell's margin, or the '...', to show "
-    "it), folded behind a click in the HTML reports, shown in the instructor edition, and left out "
-    "of the student edition that `make report` writes (`reports/student/`).":
-        "Your instructor has the solutions.",
+    WHERE_SOLUTIONS_ARE: "Your instructor has the solutions.",
     "; the [instructor page](../docs/instructor.md) has the plan of a session, prerequisites and "
     "pitfalls, and `make report` writes this run's times and the answer key beside the instructor "
     "edition (`reports/instructor/README.md`).": ".",
@@ -47,10 +50,14 @@ def student_edition(notebook):
     the instructor where the solutions and the answer key are."""
     edition = copy.deepcopy(notebook)
     edition.cells = [cell for cell in edition.cells if not is_solution(cell)]
+    return _reworded(edition, FOR_STUDENTS)
+
+
+def _reworded(edition, replacements: dict):
     for cell in edition.cells:
         if cell.cell_type == "markdown":
-            for instructors, students in FOR_STUDENTS.items():
-                cell.source = cell.source.replace(instructors, students)
+            for said, instead in replacements.items():
+                cell.source = cell.source.replace(said, instead)
     return edition
 
 
@@ -103,12 +110,12 @@ def folded_solutions(notebook):
 
 
 def instructor_edition(notebook):
-    """A copy of the notebook with its solution cells shown (not hidden in JupyterLab)."""
+    """A copy of the notebook with its solution cells shown (not hidden in JupyterLab), and saying so."""
     edition = copy.deepcopy(notebook)
     for cell in edition.cells:
         if is_solution(cell):
             cell.metadata.get("jupyter", {}).pop("source_hidden", None)
-    return edition
+    return _reworded(edition, FOR_INSTRUCTORS)
 
 
 def _one_folder_deeper(notebook):
