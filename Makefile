@@ -17,7 +17,8 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 all: test
 
-# The library with the workbook's stack (the notebooks extra) and the test tools, installed by
+# The library with the workbook's stack (the notebooks extra), the test tools and Ray (the cluster
+# extra, whose tests start a local Ray cluster), installed by
 # uv (from PyPI, into .venv): the same packages as pip's, downloaded in parallel, in about half
 # pip's time on a fresh machine. uv reads UV_INDEX_URL, not pip.conf, for a mirror.
 UV := $(BIN)/uv pip install --quiet --python $(BIN)/python
@@ -26,7 +27,7 @@ $(BIN)/uv:
 	$(BIN)/python -m pip install --quiet uv
 
 $(STAMP): pyproject.toml | $(BIN)/uv
-	$(UV) -e '.[dev,notebooks]'
+	$(UV) -e '.[dev,notebooks,cluster]'
 	touch $(STAMP)
 
 report: $(STAMP)

@@ -102,7 +102,7 @@ def test_a_killed_run_resumes_with_nothing_lost_or_repeated(archive, tmp_path):
     """SIGKILL once the first video is in the manifest; a second run finishes the others only."""
     out = tmp_path / "out"
     command = [sys.executable, "-m", "tdexplain.interfaces.cli", "batch", str(archive), "--out", str(out),
-               "--explain", "all", "--window", "8", "--stride", "4", "--option", "ig_steps=16", "--quiet"]
+               "--explain", "all", "--window", "8", "--stride", "4", "--option", "ig_steps=8", "--quiet"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     manifest = out / "manifest.jsonl"
     deadline = time.time() + 240
@@ -116,7 +116,7 @@ def test_a_killed_run_resumes_with_nothing_lost_or_repeated(archive, tmp_path):
     kept = {row["id"]: (out / "videos" / row["id"] / "summary.json").stat().st_mtime_ns
             for row in before if row["status"] == "done"}
     assert cli.main(["batch", str(archive), "--out", str(out), "--explain", "all", "--window", "8",
-                     "--stride", "4", "--option", "ig_steps=16", "--quiet"]) == 1  # the broken video
+                     "--stride", "4", "--option", "ig_steps=8", "--quiet"]) == 1  # the broken video
     after = [json.loads(line) for line in manifest.read_text().splitlines()]
     assert sorted(row["video"] for row in after) == sorted(str(p) for p in batch.find_videos(archive))
     assert all((out / "videos" / video_id / "summary.json").stat().st_mtime_ns == mtime
@@ -160,3 +160,61 @@ def test_a_manifest_line_cut_by_a_kill_is_run_again(archive, tmp_path):
     assert sorted(os.path.basename(row["video"]) for row in rows) == ["broken.mp4", "fight.mp4", "normal.mp4",
                                                                       "shooting.mp4"]
     assert rows[0]["reason"] == "r"  # kept, not run again
+
+
+# The Ray engine, on a local Ray cluster of the machine's cores (2 in CI).
+
+@pytest.fixture(scope="module")
+def local_ray():
+    import ray
+
+    yield ray
+    ray.shutdown()
+
+
+def _summaries(out, rows) -> dict:
+    return {os.path.basename(row["video"]): json.loads((out / "videos" / row["id"] / "summary.json").read_text())
+            for row in rows if row["status"] == "done"}
+
+
+def test_a_killed_ray_run_resumes_with_nothing_lost_or_repeated(archive, local_ray, tmp_path):
+    """The driver and the local cluster it started are killed (SIGKILL to their process group) once a
+    video is in the manifest; the run started again finishes the others only."""
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "tdexplain.interfaces.cli", "batch", str(archive), "--out", str(out),
+               "--engine", "ray", "--explain", "all", "--window", "8", "--stride", "4", "--option", "ig_steps=8",
+               "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    manifest = out / "manifest.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None and not (
+            manifest.exists() and manifest.read_text().count("\n") >= 1):
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    before = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert 1 <= len(before) < 4, "the kill came after the run had finished: nothing to resume"
+    kept = {row["id"]: (out / "videos" / row["id"] / "summary.json").stat().st_mtime_ns
+            for row in before if row["status"] == "done"}
+    local_ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    rows = batch.run_batch(archive, out, batch.BatchSettings(explain="all", window=8, stride=4, options={"ig_steps": 8}),
+                           progress=False, engine="ray")
+    assert sorted(row["video"] for row in rows) == sorted(str(p) for p in batch.find_videos(archive))
+    assert all((out / "videos" / video_id / "summary.json").stat().st_mtime_ns == mtime
+               for video_id, mtime in kept.items())  # not redone
+    assert not list((out / "videos").glob("*.partial"))
+
+
+def test_the_ray_engine_gives_the_local_engine_s_numbers(archive, run, local_ray, tmp_path):
+    if not local_ray.is_initialized():
+        local_ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    rows = batch.run_batch(archive, tmp_path / "out", SETTINGS, progress=False, engine="ray", workers=2)
+    local_out, local_rows = run
+    assert sorted((row["video"], row["status"]) for row in rows) == sorted((row["video"], row["status"])
+                                                                           for row in local_rows)  # in finishing order
+    on_ray, local = _summaries(tmp_path / "out", rows), _summaries(local_out, local_rows)
+    for name, summary in local.items():
+        for ours, theirs in zip(on_ray[name]["windows"], summary["windows"]):
+            assert ours["flagged"] == theirs["flagged"] and ours["frames_seen"] == theirs["frames_seen"]
+            for label, p in theirs["probabilities"].items():
+                assert abs(ours["probabilities"][label] - p) <= 1e-5

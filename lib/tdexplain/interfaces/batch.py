@@ -28,6 +28,7 @@ import glob
 import hashlib
 import html
 import json
+import logging
 import os
 import shutil
 import time
@@ -40,15 +41,17 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..engine.explainer import Explainer
+from ..extras import require
 from ..methods import DEFAULT_METHOD
 from ..methods.frames import frame_importance
 from ..workbook import data, models
 from . import contours, viz
 from .video import WINDOW_SECONDS, Window, check_method_options, demo_note, normal_class, timeline_figure
 
-__all__ = ["EXPLAIN_MODES", "OVERLAY_WIDTH", "find_videos", "stream_windows", "BatchSettings", "run_batch"]
+__all__ = ["EXPLAIN_MODES", "ENGINES", "OVERLAY_WIDTH", "find_videos", "stream_windows", "BatchSettings", "run_batch"]
 
 EXPLAIN_MODES = ("flagged", "all", "none")
+ENGINES = ("local", "ray")
 OVERLAY_WIDTH = 640  # overlays are drawn at most this wide: a reviewer's clip, not the footage
 
 
@@ -329,24 +332,76 @@ def _write_overlay(item: WindowClip, maps, box, target: str, method: str, path: 
     return path.name
 
 
-def run_batch(archive, out, settings: BatchSettings | None = None, progress: bool = True) -> list[dict]:
+def run_batch(archive, out, settings: BatchSettings | None = None, progress: bool = True,
+              engine: str = "local", address: str | None = None, workers: int | None = None,
+              gpus_per_worker: float = 0) -> list[dict]:
     """Explain every video of `archive` (see `find_videos`) into `out`; the manifest's rows.
 
     Videos already in out/manifest.jsonl are skipped: a run started again, after a crash or
     a kill, does only what is missing. A video that cannot be read or explained becomes a
-    failed row with its reason, and the others go on."""
+    failed row with its reason, and the others go on.
+
+    engine: "local" (one process, Ray never imported) or "ray": Ray Data, one row per video,
+    `workers` actors (default: one per CPU of the cluster) that each load the model once and
+    keep its compiled passes, `gpus_per_worker` GPUs each; the cluster at `address` or
+    $RAY_ADDRESS, else a local one. On a cluster of several machines `out` and the videos must
+    be on a filesystem they all see. The driver alone writes the manifest, as rows come back."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     settings = settings or BatchSettings()
     videos = find_videos(archive)
-    runner = _VideoExplainer(settings)
+    runner = _VideoExplainer(settings)  # on the driver too: bad settings fail before any work
     folder = _Archive(out)
     finished = folder.finished()
-    for video in tqdm([v for v in videos if str(v) not in finished], desc="videos", unit="video",
-                      disable=not progress):
-        folder.append(_process(runner, video, folder.out / "videos"))
+    todo = [video for video in videos if str(video) not in finished]
+    if engine == "local":
+        rows = (_process(runner, video, folder.out / "videos") for video in todo)
+    else:
+        rows = _on_ray(settings, todo, folder.out / "videos", address, workers, gpus_per_worker)
+    for row in tqdm(rows, total=len(todo), desc="videos", unit="video", disable=not progress):
+        folder.append(row)
     rows = folder.rows()
     _write_windows_table(folder.out, rows)
     _write_index(folder.out, rows)
     return rows
+
+
+class _RayWorker:
+    """A Ray Data actor: the model loaded once, then video after video of its batches."""
+
+    def __init__(self, settings: BatchSettings, videos: str):
+        from ..engine import backend
+
+        backend.quiet()
+        self.runner, self.videos = _VideoExplainer(settings), Path(videos)
+
+    def __call__(self, batch: dict) -> dict:
+        rows = [_process(self.runner, Path(video), self.videos) for video in batch["video"]]
+        return {"row": [json.dumps(row) for row in rows]}  # one column: rows differ in their keys
+
+
+def _on_ray(settings: BatchSettings, videos: list, folder: Path, address, workers, gpus_per_worker):
+    """The manifest rows of `videos`, explained by Ray Data actors, as they finish."""
+    require("tdexplain batch --engine ray", "ray", extra="cluster")
+    import ray
+
+    if not videos:
+        return
+    if not ray.is_initialized():
+        ray.init(address=address or os.environ.get("RAY_ADDRESS"), log_to_driver=False,
+                 include_dashboard=False, logging_level=logging.WARNING)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = context.verbose_progress = False  # the driver's own bar counts videos
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    dataset = ray.data.from_items([{"video": str(video)} for video in videos],
+                                  override_num_blocks=len(videos))
+    explained = dataset.map_batches(
+        _RayWorker, fn_constructor_args=(settings, str(folder)), batch_size=1,
+        concurrency=min(workers, len(videos)), num_cpus=1, num_gpus=gpus_per_worker or None)
+    # Ray Data restarts an actor that dies and retries its video (its default for actors).
+    for row in explained.iter_rows():
+        yield json.loads(row["row"])
 
 
 def _process(runner: _VideoExplainer, video: Path, videos: Path) -> dict:

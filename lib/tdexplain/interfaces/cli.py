@@ -183,7 +183,8 @@ def _batch(args) -> int:
                                    window=args.window, stride=args.stride, explain=args.explain,
                                    thresholds=dict(args.threshold), batch_windows=args.batch_windows,
                                    overlays=args.overlays, options=dict(args.option))
-    rows = batch.run_batch(args.archive, args.out, settings, progress=not args.quiet)
+    rows = batch.run_batch(args.archive, args.out, settings, progress=not args.quiet, engine=args.engine,
+                           address=args.address, workers=args.workers, gpus_per_worker=args.gpus_per_worker)
     failed = [row for row in rows if row["status"] != "done"]
     flagged = sum(1 for row in rows if row.get("verdict"))
     print(f"{len(rows) - len(failed)} of {len(rows)} videos explained, {flagged} with a flagged window; "
@@ -221,6 +222,13 @@ def _add_batch(subparsers):
                    help="also write a short overlay clip of each explained window")
     p.add_argument("--option", action="append", default=[], type=_method_option, metavar="NAME=VALUE",
                    help="a method's option, repeatable")
+    p.add_argument("--engine", default="local", choices=("local", "ray"),
+                   help="local: one process; ray: Ray Data workers (pip install 'tdexplain[cluster]')")
+    p.add_argument("--address", default=None,
+                   help="the Ray cluster to use (default: $RAY_ADDRESS, else a local one)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="Ray workers, each holding the model once (default: one per CPU)")
+    p.add_argument("--gpus-per-worker", type=float, default=0, help="GPUs each Ray worker asks for")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_batch)
 
