@@ -98,30 +98,44 @@ def test_a_broken_video_is_a_failed_row_with_its_reason_and_the_others_complete(
     assert "3 of 4 videos explained" in page and "broken.mp4" in page and "not a readable video" in page
 
 
-def test_a_killed_run_resumes_with_nothing_lost_or_repeated(archive, tmp_path):
-    """SIGKILL once the first video is in the manifest; a second run finishes the others only."""
-    out = tmp_path / "out"
+RESUMED = ["--explain", "all", "--window", "8", "--stride", "4", "--option", "ig_steps=8", "--quiet"]
+
+
+def _killed_run(archive, out, engine: str, lines: int) -> dict:
+    """`tdexplain batch` in a process group of its own (the driver and any local Ray cluster it
+    starts), killed with SIGKILL once `lines` videos are in the manifest: {video id: the mtime of
+    its summary} for the videos done before the kill."""
     command = [sys.executable, "-m", "tdexplain.interfaces.cli", "batch", str(archive), "--out", str(out),
-               "--explain", "all", "--window", "8", "--stride", "4", "--option", "ig_steps=8", "--quiet"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               "--engine", engine] + RESUMED
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     manifest = out / "manifest.jsonl"
-    deadline = time.time() + 240
+    deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None and not (
-            manifest.exists() and len(manifest.read_text().splitlines()) >= 2):
+            manifest.exists() and manifest.read_text().count("\n") >= lines):
         time.sleep(0.02)
-    os.kill(process.pid, signal.SIGKILL)
+    os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     before = [json.loads(line) for line in manifest.read_text().splitlines()]
-    assert 2 <= len(before) < 4, "the kill came after the run had finished: nothing to resume"
-    kept = {row["id"]: (out / "videos" / row["id"] / "summary.json").stat().st_mtime_ns
+    assert lines <= len(before) < 4, "the kill came after the run had finished: nothing to resume"
+    return {row["id"]: (out / "videos" / row["id"] / "summary.json").stat().st_mtime_ns
             for row in before if row["status"] == "done"}
-    assert cli.main(["batch", str(archive), "--out", str(out), "--explain", "all", "--window", "8",
-                     "--stride", "4", "--option", "ig_steps=8", "--quiet"]) == 1  # the broken video
-    after = [json.loads(line) for line in manifest.read_text().splitlines()]
+
+
+def _check_resumed(archive, out, kept: dict) -> None:
+    """Each video once in the manifest, the ones done before the kill not redone, no partial folder."""
+    after = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     assert sorted(row["video"] for row in after) == sorted(str(p) for p in batch.find_videos(archive))
     assert all((out / "videos" / video_id / "summary.json").stat().st_mtime_ns == mtime
-               for video_id, mtime in kept.items())  # not redone
+               for video_id, mtime in kept.items())
     assert not list((out / "videos").glob("*.partial"))
+
+
+def test_a_killed_run_resumes_with_nothing_lost_or_repeated(archive, tmp_path):
+    """SIGKILL once two videos are in the manifest; a second run finishes the others only."""
+    out = tmp_path / "out"
+    kept = _killed_run(archive, out, "local", lines=2)
+    assert cli.main(["batch", str(archive), "--out", str(out)] + RESUMED) == 1  # the broken video
+    _check_resumed(archive, out, kept)
 
 
 @pytest.mark.parametrize("archive_arg, settings, message", [
@@ -178,31 +192,14 @@ def _summaries(out, rows) -> dict:
 
 
 def test_a_killed_ray_run_resumes_with_nothing_lost_or_repeated(archive, local_ray, tmp_path):
-    """The driver and the local cluster it started are killed (SIGKILL to their process group) once a
-    video is in the manifest; the run started again finishes the others only."""
+    """The driver and the local cluster it started are killed once a video is in the manifest; the
+    run started again, on Ray, finishes the others only."""
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "tdexplain.interfaces.cli", "batch", str(archive), "--out", str(out),
-               "--engine", "ray", "--explain", "all", "--window", "8", "--stride", "4", "--option", "ig_steps=8",
-               "--quiet"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    manifest = out / "manifest.jsonl"
-    deadline = time.time() + 300
-    while time.time() < deadline and process.poll() is None and not (
-            manifest.exists() and manifest.read_text().count("\n") >= 1):
-        time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    before = [json.loads(line) for line in manifest.read_text().splitlines()]
-    assert 1 <= len(before) < 4, "the kill came after the run had finished: nothing to resume"
-    kept = {row["id"]: (out / "videos" / row["id"] / "summary.json").stat().st_mtime_ns
-            for row in before if row["status"] == "done"}
+    kept = _killed_run(archive, out, "ray", lines=1)
     local_ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    rows = batch.run_batch(archive, out, batch.BatchSettings(explain="all", window=8, stride=4, options={"ig_steps": 8}),
-                           progress=False, engine="ray")
-    assert sorted(row["video"] for row in rows) == sorted(str(p) for p in batch.find_videos(archive))
-    assert all((out / "videos" / video_id / "summary.json").stat().st_mtime_ns == mtime
-               for video_id, mtime in kept.items())  # not redone
-    assert not list((out / "videos").glob("*.partial"))
+    batch.run_batch(archive, out, batch.BatchSettings(explain="all", window=8, stride=4, options={"ig_steps": 8}),
+                    progress=False, engine="ray")
+    _check_resumed(archive, out, kept)
 
 
 def test_the_ray_engine_gives_the_local_engine_s_numbers(archive, run, local_ray, tmp_path):
