@@ -46,7 +46,8 @@ from ..methods import DEFAULT_METHOD
 from ..methods.frames import frame_importance
 from ..workbook import data, models
 from . import contours, viz
-from .video import WINDOW_SECONDS, Window, check_method_options, demo_note, normal_class, timeline_figure
+from .video import (Window, check_method_options, demo_note, frame_rate, normal_class, timeline_figure,
+                    window_and_stride)
 
 __all__ = ["EXPLAIN_MODES", "ENGINES", "OVERLAY_WIDTH", "find_videos", "stream_windows", "BatchSettings", "run_batch"]
 
@@ -216,9 +217,7 @@ class _VideoExplainer:
             raise ValueError(f"a threshold is a probability in (0, 1]; got {outside}")
 
     def window_sizes(self, fps: float) -> tuple[int, int]:
-        per_second = fps if fps > 0 else 8.0  # a file without a frame rate: the samples' 8 fps
-        window = self.settings.window or max(1, round(WINDOW_SECONDS * per_second))
-        stride = self.settings.stride or max(1, round(per_second))
+        window, stride = window_and_stride(fps, self.settings.window or None, self.settings.stride or None)
         if window < 1 or stride < 1:
             raise ValueError(f"window and stride must be >= 1, got window={window}, stride={stride}")
         return window, stride
@@ -264,40 +263,39 @@ class _VideoExplainer:
         probabilities = self.explainer.probabilities(padded)[:len(clips)]
         names = self.explainer.class_names
         for item, p in zip(batch, probabilities):
-            index = item.window.index
+            w = item.window
             predicted = names[int(p.argmax())]
             flagged = [name for name, threshold in self.thresholds.items() if p[names.index(name)] >= threshold]
-            w = item.window
-            entry = {"index": index, "first_frame": w.first, "last_frame": w.last,
+            entry = {"index": w.index, "first_frame": w.first, "last_frame": w.last,
                      "start_seconds": round(w.first / header.fps, 3) if header.fps > 0 else None,
                      "frames_seen": w.picked.tolist(), "tail": item.tail, "predicted": predicted,
                      "probabilities": {name: round(float(value), 6) for name, value in zip(names, p)},
                      "flagged": flagged, "explained": None}
             if self.settings.explain == "all" or (self.settings.explain == "flagged" and flagged):
                 target = max(flagged, key=lambda name: p[names.index(name)]) if flagged else predicted
-                entry["explained"] = self._explain(item, target, index, header, folder)
+                entry["explained"] = self._explain(item, target, header, folder)
             summary["windows"].append(entry)
 
-    def _explain(self, item: WindowClip, target: str, index: int, header, folder: Path) -> dict:
+    def _explain(self, item: WindowClip, target: str, header, folder: Path) -> dict:
         method = self.settings.method
         clip = item.clip.astype("float32")
         result = self.explainer.explain(clip, methods=method, layer=self.layer, target=target,
                                         **self.settings.options)
         importance = frame_importance(self.explainer, clip[None], target=result.target)[0]
-        maps = result.maps[method][0]
         size = self.explainer.size
         top, left, height, width = data.content_box(header.height, header.width, (size, size), "pad")
-        scale = header.width / width  # model pixels (inside the padding) to video pixels
-        frames = []
-        for frame_index, heat in zip(item.window.picked.tolist(), maps):
-            content = heat[top:top + height, left:left + width]  # the padding is not the video
-            found = contours.extract(content / max(content.max(), 1e-12))
-            frames.append({"frame": frame_index, "contours": [_in_video_pixels(c.summary(), scale) for c in found]})
+        # Each frame's map inside the padding (the black bars are not the video), scaled to its peak there.
+        contents = [heat[top:top + height, left:left + width] for heat in result.maps[method][0]]
+        contents = [content / max(content.max(), 1e-12) for content in contents]
+        scale = header.width / width  # model pixels to video pixels
+        frames = [{"frame": frame_index,
+                   "contours": [_in_video_pixels(region.summary(), scale) for region in contours.extract(content)]}
+                  for frame_index, content in zip(item.window.picked.tolist(), contents)]
         explained = {"class": target, "frame_importance": [round(float(v), 6) for v in importance],
                      "frames": frames, "contours_traced_at": [height, width]}
         if item.originals is not None:
-            explained["overlay"] = _write_overlay(item, maps, (top, left, height, width), target, method,
-                                                  folder / f"window_{index:05d}.mp4", header.fps)
+            explained["overlay"] = _write_overlay(item, contents, target, method,
+                                                  folder / f"window_{item.window.index:05d}.mp4", header.fps)
         return explained
 
 
@@ -318,16 +316,15 @@ def _in_video_pixels(region: dict, scale: float) -> dict:
     return region
 
 
-def _write_overlay(item: WindowClip, maps, box, target: str, method: str, path: Path, fps: float) -> str:
-    """The frames the model saw, with the map's heat and contours, captioned with what they show."""
-    top, left, height, width = box
+def _write_overlay(item: WindowClip, contents, target: str, method: str, path: Path, fps: float) -> str:
+    """The frames the model saw, under their maps (`contents`: inside the padding, each scaled to its
+    peak) with their contours, captioned with what they show."""
     drawn = []
-    for frame, heat in zip(item.originals, maps):
-        content = heat[top:top + height, left:left + width]
-        content = data.fit_frame(content / max(content.max(), 1e-12), frame.shape[:2], "stretch")
-        image = contours.draw(viz.heat_overlay(frame, content), contours.extract(content))
+    for frame, content in zip(item.originals, contents):
+        heat = data.fit_frame(content, frame.shape[:2], "stretch")
+        image = contours.draw(viz.heat_overlay(frame, heat), contours.extract(heat))
         drawn.append(contours.draw_text(image, f"{method}, for {target}", (6, 16), 0.45, 1, 3))
-    seconds = (item.window.last - item.window.first + 1) / (fps if fps > 0 else 8.0)
+    seconds = (item.window.last - item.window.first + 1) / frame_rate(fps)
     data.write_video(path, np.stack(drawn), fps=len(drawn) / seconds)  # plays as long as the window lasts
     return path.name
 

@@ -22,9 +22,9 @@ from ..methods.frames import frame_importance
 from ..workbook import data, models
 from . import contours, viz
 
-__all__ = ["SHORT_POLICIES", "WINDOW_SECONDS", "Window", "plan_windows", "DEMO_NOTE", "demo_note",
-           "read_held_input", "check_method_options", "explain_video", "windows_explained", "normal_class",
-           "timeline_figure"]
+__all__ = ["SHORT_POLICIES", "WINDOW_SECONDS", "Window", "frame_rate", "window_and_stride", "plan_windows",
+           "DEMO_NOTE", "demo_note", "read_held_input", "check_method_options", "explain_video",
+           "windows_explained", "normal_class", "timeline_figure"]
 
 log = logging.getLogger(__name__)
 SHORT_POLICIES = ("pad", "error")
@@ -40,6 +40,20 @@ class Window:
     first: int  # first and last video frame of the window
     last: int
     picked: np.ndarray  # the video frames the model sees (T,)
+
+
+def frame_rate(fps: float) -> float:
+    """A file's frame rate, or the samples' 8 fps for a file that gives none."""
+    return fps if fps > 0 else 8.0
+
+
+def window_and_stride(fps: float, window: int | None = None, stride: int | None = None) -> tuple:
+    """`window` and `stride` in video frames, each by default WINDOW_SECONDS and one second of
+    the video at `fps`."""
+    per_second = frame_rate(fps)
+    window = max(1, round(WINDOW_SECONDS * per_second)) if window is None else window
+    stride = max(1, round(per_second)) if stride is None else stride
+    return window, stride
 
 
 def plan_windows(frame_count: int, frames: int, window: int, stride: int, short: str) -> list[Window]:
@@ -139,9 +153,7 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
     options = options or {}
     check_method_options(method, options)
     info = data.video_info(video)
-    per_second = info.fps if info.fps > 0 else 8.0  # a file without a frame rate: the samples' 8 fps
-    window = max(1, round(WINDOW_SECONDS * per_second)) if window is None else window
-    stride = max(1, round(per_second)) if stride is None else stride
+    window, stride = window_and_stride(info.fps, window, stride)
     if window < 0 or stride < 1:
         raise ValueError(f"window must be >= 0 and stride >= 1, got window={window}, stride={stride}")
     if explainer is None:
@@ -178,7 +190,7 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
         "padded": window > info.frames, "windows": [], "verdict": None,
         "complete": False, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    fps = info.fps if info.fps > 0 else 8.0
+    fps = frame_rate(info.fps)
     written = 0
     frame_source = enumerate(data.iter_frames(video))
     buffer: dict[int, np.ndarray] = {}
@@ -278,7 +290,7 @@ def _verdict(windows: list, class_names) -> dict | None:
 
 
 def timeline_figure(summary: dict, class_names):
-    """Each class's probability over the video's windows, the flagged ones shaded."""
+    """Each class's probability over the video's windows, those predicted other than normal shaded."""
     windows = summary["windows"]
     fps = summary["video"]["fps"] or 1.0
     unit = "s" if summary["video"]["fps"] else "frame"

@@ -99,6 +99,12 @@ def shade_events(ax, events) -> None:
         ax.axvspan(t - 0.5, t + 0.5, color=EVENT_COLOR, alpha=0.15, lw=0, zorder=0)
 
 
+def _check_masks(name: str, masks, shape: tuple) -> None:
+    """None, or one evidence mask per frame of a clip of `shape` (T, H, W)."""
+    if masks is not None and np.shape(masks) != shape:
+        raise ValueError(f"{name} must be one evidence mask per frame, {shape}, got {np.shape(masks)}")
+
+
 def _checked_events(events, frames: int) -> np.ndarray:
     values = np.asarray(events)
     if values.shape != (frames,):
@@ -116,8 +122,7 @@ def clip_timeline(frames, events, mask=None, title=None, scale: float = 1.3):
     frames = np.asarray(frames)
     count = len(frames)
     events = _checked_events(events, count)
-    if mask is not None and np.shape(mask) != frames.shape[:3]:
-        raise ValueError(f"mask must be one evidence mask per frame, {frames.shape[:3]}, got {np.shape(mask)}")
+    _check_masks("mask", mask, frames.shape[:3])
     fig, axes = plt.subplots(2, count, figsize=(scale * count, scale * 1.9), squeeze=False,
                              gridspec_kw={"height_ratios": [1, 0.9]})
     for t, ax in enumerate(axes[0]):
@@ -240,8 +245,7 @@ def explanation_figure(clip, explanation, index: int = 0, methods=None, contour_
     fig.suptitle(f"explained: class {name} (p = {probability:.2f})"
                  + (f"; {', '.join(REGISTRY[m].title for m in layered)} at layer {explanation.layer}" if layered else "")
                  + ("; blue outline: the evidence" if masks is not None else ""))
-    if masks is not None and np.shape(masks) != clip.shape[:3]:
-        raise ValueError(f"masks must be one evidence mask per frame, {clip.shape[:3]}, got {np.shape(masks)}")
+    _check_masks("masks", masks, clip.shape[:3])
     masks = [None] * frames if masks is None else np.asarray(masks, bool)
     for t in range(frames):
         axes[0, t].imshow(as_image(clip[t]) if masks[t] is None else overlay_mask(clip[t], masks[t], alpha=0))

@@ -121,10 +121,7 @@ def instructor_edition(notebook):
 def _one_folder_deeper(notebook):
     """The editions sit one folder deeper than the reports (reports/student/): relative links to
     the repository's files (../docs/...) get one more ../."""
-    for cell in notebook.cells:
-        if cell.cell_type == "markdown":
-            cell.source = cell.source.replace("](../", "](../../")
-    return notebook
+    return _reworded(notebook, {"](../": "](../../"})
 
 
 def write_editions(executed: Path, out_dir: Path) -> dict:
