@@ -251,7 +251,8 @@ def test_the_explorer_in_jupyterlab(browser, lab):
 
 def test_the_model_comparison_in_jupyterlab(browser, lab):
     page, panel = _widget_after_run_all(browser, lab, "07_evaluating_explanations.ipynb")
-    assert _caption(panel).startswith("Grad-CAM @ block4_conv4, frame 0")
+    # 07 opens the comparison at the first frame of the shots (frame 2 of its shooting clip)
+    assert _caption(panel).startswith("Grad-CAM @ block4_conv4, frame 2")
     for label, value, expected in (("frame", 5, "frame 5"), ("method", "layercam", "LayerCAM @ block4_conv4, frame 5"),
                                    ("method", "smoothgrad", "SmoothGrad (pixels), frame 5")):
         caption = _change(page, panel, label, value)
