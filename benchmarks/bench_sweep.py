@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from tdexplain import load_model
-from tdexplain.workbook import data, models, sweep, synthetic, training
+from tdexplain.workbook import models, sweep, training
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sweep.json"
 
@@ -25,14 +25,8 @@ BASE = {"gru_units": 128, "dropout": 0.5, "dense_blocks": 3}
 
 def course_sweep():
     """The defaults of notebooks/06_hyperparameters.ipynb."""
-    base = load_model(models.DEMO_MODEL)
-    evaluation = [data.synthetic_clip(label, frames=8, size=64, seed=4000 + i)
-                  for label in synthetic.CLASSES for i in range(20)]
-    sweep_data = sweep.SweepData(
-        base, train=data.synthetic_dataset(600, 8, 64, seed=4100)[:2],
-        validation=data.synthetic_dataset(120, 8, 64, seed=4200)[:2],
-        evaluation=(np.stack([s.frames for s in evaluation]), np.repeat(np.arange(3), 20),
-                    np.stack([s.mask for s in evaluation])))
+    sweep_data = sweep.synthetic_data(load_model(models.DEMO_MODEL), train_clips=600, evaluation_per_class=20,
+                                      seed=4000)
     configs = sweep.one_at_a_time(BASE, gru_units=[8, 32, 128], dropout=[0.0, 0.5, 0.75], dense_blocks=[2, 3, 4])
     return sweep_data, configs
 

@@ -114,3 +114,25 @@ def clips(request):
     module = request.module
     return data.synthetic_dataset(n=3, frames=module.FRAMES, size=module.SIZE,
                                   seed=module.CLIPS_SEED)[0].astype(np.float32)
+
+
+class _LocalRay:
+    """Ray for the cluster engines' tests: `start()` a local cluster of 2 CPUs (the cores of
+    CI's machine) when none runs; shut down when the test module is done."""
+
+    def __init__(self):
+        import ray
+
+        self.ray = ray
+
+    def start(self, **resources):
+        if not self.ray.is_initialized():
+            self.ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, **resources)
+        return self.ray
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = _LocalRay()
+    yield ray
+    ray.ray.shutdown()

@@ -22,7 +22,8 @@ def _notebook(path, *sources, parameters=None, seconds=None):
     nbformat.write(nb, path)
 
 
-def test_a_failing_notebook_keeps_the_others_and_says_why(tmp_path, capsys):
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_a_failing_notebook_keeps_the_others_and_says_why(tmp_path, capsys, engine, local_ray):
     notebooks, out = tmp_path / "nb", tmp_path / "reports"
     notebooks.mkdir()
     _notebook(notebooks / "01_ok.ipynb", "print(6 * 7)",
@@ -34,8 +35,11 @@ def test_a_failing_notebook_keeps_the_others_and_says_why(tmp_path, capsys):
     assert [p.name[:2] for p in report.longest_first(notebooks.glob("*.ipynb"))] == ["03", "01", "02"]
     params = tmp_path / "p.yaml"
     params.write_text("value: 5\n")
-    # Two at a time, as `make report` renders them: each result still lands in its place.
-    code = report.run(argparse.Namespace(notebooks=str(notebooks), out=str(out), parameters=str(params), jobs=2))
+    # Two at a time, as `make report` renders them, or as Ray tasks: each result lands in its place.
+    if engine == "ray":
+        local_ray.start()
+    code = report.run(argparse.Namespace(notebooks=str(notebooks), out=str(out), parameters=str(params), jobs=2,
+                                         engine=engine, address=None))
     assert code == 1
     printed = capsys.readouterr()
     assert "02_broken.ipynb" in printed.err and "1 of 3 notebooks failed" in printed.err
@@ -46,7 +50,7 @@ def test_a_failing_notebook_keeps_the_others_and_says_why(tmp_path, capsys):
     assert index.count("<tr><td>") == 3 and "failed</span>: RuntimeError: the model file is missing" in index
     # what the reports ran on: the backend, the versions and the parameters given
     assert "<th>Keras backend</th><td>tensorflow</td>" in index and "keras 3." in index
-    assert "<th>parameters</th><td>value = 5</td>" in index and "3 notebooks,\n2 at a time" in index
+    assert "<th>parameters</th><td>value = 5</td>" in index and ("3 notebooks,\n2 at a time" if engine == "local" else "3 notebooks,\neach as a Ray task") in index
     ok = nbformat.read(out / "01_ok.ipynb", as_version=4)
     assert [o["text"] for c in ok.cells for o in c.get("outputs", []) if "text" in o] == ["42\n"]
     # the index shows each notebook's first figure, the very PNG of its output

@@ -297,36 +297,92 @@ SCRIPT = textwrap.dedent("""
     from test_sweep import small_data, BASE, OPTIONS
     from tdexplain.workbook import sweep
     configs = sweep.one_at_a_time(BASE, gru_units=[8, 12, 16, 20])
-    sweep.run_sweep(configs, small_data(), sys.argv[1], **OPTIONS)
+    sweep.run_sweep(configs, small_data(), sys.argv[1], engine=sys.argv[2], **OPTIONS)
 """)
+
+
+def _killed_sweep(out, engine: str):
+    """The four-configuration sweep in a process group of its own (with the local Ray cluster
+    it starts, on Ray), killed with SIGKILL once two rows are in `out`: the rows it finished."""
+    script = out.parent / "run.py"
+    script.write_text(SCRIPT.format(tests=os.path.dirname(__file__)))
+    process = subprocess.Popen([sys.executable, str(script), str(out), engine], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None and (
+            not out.exists() or len(out.read_text().splitlines()) < 3):
+        time.sleep(0.05)  # wait for the header and two finished rows
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = pd.read_csv(out)
+    assert 2 <= len(finished) < 4, "the sweep was meant to be killed midway"
+    return finished
+
+
+def _check_resumed(results, finished):
+    """Every configuration once, the rows finished before the kill kept as they were."""
+    assert sorted(results["gru_units"]) == [8, 12, 16, 20]
+    assert results["config_id"].is_unique and (results["status"] == "ok").all()
+    pd.testing.assert_frame_equal(results.iloc[:len(finished)][finished.columns].reset_index(drop=True),
+                                  finished, check_dtype=False)
 
 
 def test_a_killed_sweep_resumes_without_repeating_or_losing_rows(tmp_path):
     out = tmp_path / "sweep.csv"
-    script = tmp_path / "run.py"
-    script.write_text(SCRIPT.format(tests=os.path.dirname(__file__)))
-    process = subprocess.Popen([sys.executable, str(script), str(out)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 3):
-        time.sleep(0.2)  # wait for the header and two finished rows
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    finished = pd.read_csv(out)
-    assert 2 <= len(finished) < 4, "the sweep was meant to be killed midway"
-
+    finished = _killed_sweep(out, "local")
     results = sweep.run_sweep(sweep.one_at_a_time(BASE, gru_units=[8, 12, 16, 20]), small_data(), out,
                               **OPTIONS)
-    assert sorted(results["gru_units"]) == [8, 12, 16, 20]
-    assert results["config_id"].is_unique
-    # the rows finished before the kill are kept as they were
-    pd.testing.assert_frame_equal(results.iloc[:len(finished)][finished.columns].reset_index(drop=True),
-                                  finished, check_dtype=False)
+    _check_resumed(results, finished)
+
+
+# The Ray Tune engine, on a local Ray cluster of 2 CPUs (conftest's local_ray).
+
+def test_the_ray_engine_gives_the_local_engine_s_rows_and_maps(sweep_data, two_configurations, local_ray,
+                                                               tmp_path):
+    local_out, serial = two_configurations
+    local_ray.start()
+    out = tmp_path / "tune.csv"
+    on_ray = sweep.run_sweep(sweep.one_at_a_time(BASE, gru_units=[8, 16]), sweep_data, out, engine="ray",
+                             **OPTIONS)
+    assert sorted(on_ray["config_id"]) == sorted(serial["config_id"])
+    on_ray = on_ray.set_index("config_id").loc[serial["config_id"]].reset_index()
+    for name in ("accuracy", "f1", "energy_inside", "pointing_game", "epochs_run", "parameters"):
+        np.testing.assert_allclose(on_ray[name], serial[name], rtol=1e-4, atol=1e-6, err_msg=name)
+    for (_, ours), (_, theirs) in zip(on_ray.iterrows(), serial.iterrows()):
+        np.testing.assert_allclose(sweep.load_maps(out, ours), sweep.load_maps(local_out, theirs), atol=2e-3)
+        np.testing.assert_array_equal(sweep.load_predictions(out, ours), sweep.load_predictions(local_out, theirs))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tune.csv", "tune_maps"]  # the experiment is gone
+
+
+def test_a_killed_ray_sweep_restores_its_experiment(local_ray, tmp_path):
+    """The driver and its local cluster are killed once two trials are in the CSV; started
+    again, the sweep restores the Tune experiment the kill left and finishes it."""
+    from ray import tune
+
+    out = tmp_path / "sweep.csv"
+    finished = _killed_sweep(out, "ray")
+    assert tune.Tuner.can_restore(tmp_path / "sweep_tune")
+    local_ray.start()
+    results = sweep.run_sweep(sweep.one_at_a_time(BASE, gru_units=[8, 12, 16, 20]), small_data(), out,
+                              engine="ray", **OPTIONS)
+    _check_resumed(results, finished)
+    assert all(sweep.maps_path(out, row["config_id"]).exists() for _, row in results.iterrows())
+    assert not (tmp_path / "sweep_tune").exists()
+
+
+def test_the_ray_engine_refuses_a_trial_no_machine_can_hold(sweep_data, local_ray, tmp_path):
+    local_ray.start()
+    with pytest.raises(ValueError, match=r"no machine of the Ray cluster can hold a task of 1 CPU and 1 GPU; "
+                                         r"its machines have: 2 CPU and 0 GPU"):
+        sweep.run_sweep([BASE], sweep_data, tmp_path / "x.csv", engine="ray", gpus_per_trial=1, **OPTIONS)
+    assert not (tmp_path / "x.csv").exists()
 
 
 def test_bad_sweeps_are_refused(sweep_data, tmp_path):
     with pytest.raises(ValueError, match="empty"):
         sweep.run_sweep([], sweep_data, tmp_path / "x.csv")
+    with pytest.raises(ValueError, match=r"engine must be one of \('local', 'ray'\), got 'spark'"):
+        sweep.run_sweep([BASE], sweep_data, tmp_path / "x.csv", engine="spark")
 
 
 def test_a_half_written_row_is_dropped_on_resume(sweep_data, two_configurations, tmp_path):

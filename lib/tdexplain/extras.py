@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 
-__all__ = ["MissingExtra", "require"]
+__all__ = ["MissingExtra", "require", "connect_ray", "trial_slots"]
 
 
 class MissingExtra(ImportError):
@@ -24,3 +24,35 @@ def require(feature: str, *modules: str, extra: str = "notebooks") -> None:
     if missing:
         raise MissingExtra(f"{feature} needs {', '.join(missing)}, which a plain install of tdexplain "
                            f"leaves out: pip install 'tdexplain[{extra}]'", name=missing[0])
+
+
+def connect_ray(feature: str, address: str | None = None):
+    """The `ray` module, connected: to the running session if there is one, else to the
+    cluster at `address` or $RAY_ADDRESS, else to a new local cluster on this machine's CPUs.
+    Raises `MissingExtra` naming the cluster extra when Ray is not installed."""
+    require(feature, "ray", extra="cluster")
+    import logging
+    import os
+
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=address or os.environ.get("RAY_ADDRESS"), log_to_driver=False,
+                 include_dashboard=False, logging_level=logging.WARNING)
+    return ray
+
+
+def trial_slots(ray, cpus: float, gpus: float = 0) -> int:
+    """How many tasks of `cpus` CPUs and `gpus` GPUs each the connected Ray cluster runs at
+    once: each must fit on one machine. Raises ValueError, with the machines' resources, when
+    none fits (Ray would wait for such a machine forever)."""
+    if cpus <= 0 or gpus < 0:
+        raise ValueError(f"each task needs more than 0 CPUs and at least 0 GPUs, got {cpus} and {gpus}")
+    machines = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+    slots = sum(int(min(m.get("CPU", 0) // cpus, m.get("GPU", 0) // gpus if gpus else float("inf")))
+                for m in machines)
+    if not slots:
+        have = ", ".join(f"{m.get('CPU', 0):g} CPU and {m.get('GPU', 0):g} GPU" for m in machines)
+        raise ValueError(f"no machine of the Ray cluster can hold a task of {cpus:g} CPU and {gpus:g} GPU; "
+                         f"its machines have: {have}")
+    return slots

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..extras import require
+from ..extras import connect_ray, require
 from .editions import folded_solutions, write_editions, write_instructor_page
 
 __all__ = ["Rendered", "WIDGET_VIEW", "static_pictures", "render_notebook", "first_figure", "environment",
@@ -184,9 +184,10 @@ def environment() -> dict:
 
 
 def write_index(results: list[Rendered], out_dir: Path, title: str = "tdexplain reports",
-                parameters: dict | None = None, seconds: float | None = None, jobs: int = 1) -> Path:
+                parameters: dict | None = None, seconds: float | None = None,
+                side_by_side: str = "1 at a time") -> Path:
     """The index page; `seconds`, the wall time of the whole rendering (default: the
-    notebooks' times added up, what they take one at a time)."""
+    notebooks' times added up, what they take one at a time); `side_by_side`, how they ran."""
     _require_notebooks_extra()
     ran_on = environment()
     versions = ", ".join(f"{name} {version}" for name, version in ran_on["versions"].items())
@@ -210,7 +211,7 @@ img{{max-width:22em;max-height:12em}}</style>
 </head><body><h1>{html.escape(title)}</h1>
 <p>Generated {time.strftime('%Y-%m-%d %H:%M')} by <code>make report</code>, in
 {sum(r.seconds for r in results) if seconds is None else seconds:.0f} s for {len(results)} notebooks,
-{jobs} at a time.</p>
+{html.escape(side_by_side)}.</p>
 <table class=about>
 <tr><th>Keras backend</th><td>{html.escape(ran_on["backend"])}</td></tr>
 <tr><th>versions</th><td>{html.escape(versions)}, Python {html.escape(ran_on["python"])}</td></tr>
@@ -246,30 +247,49 @@ def longest_first(notebooks) -> list:
     return sorted(sorted(notebooks), key=last_run_seconds, reverse=True)
 
 
+ENGINES = ("local", "ray")
+
+
 def render_all(notebook_dir: Path, out_dir: Path, parameters: dict | None = None,
-               jobs: int = 1) -> list[Rendered]:
+               jobs: int = 1, engine: str = "local", address: str | None = None) -> list[Rendered]:
     """Render every notebook of the folder, `jobs` at a time (each in its own process and
     kernel: a notebook spends much of its time in single-threaded Python, so two on two
     cores take little more than the longer of them), and write the index. The longest start
-    first (by `last_run_seconds`), so that no long notebook is left to run alone at the end."""
+    first (by `last_run_seconds`), so that no long notebook is left to run alone at the end.
+
+    engine "ray": each notebook is a Ray task of 1 CPU in a worker process of its own, on the
+    cluster at `address` or $RAY_ADDRESS, else a local one (`jobs` is then the cluster's to
+    choose); on several machines, the notebooks and `out_dir` must be on a filesystem they all see."""
     _require_notebooks_extra()
     notebooks = sorted(p for p in Path(notebook_dir).glob("*.ipynb"))
     if not notebooks:
         raise FileNotFoundError(f"no notebook (*.ipynb) in {notebook_dir}")
     if not (isinstance(jobs, int) and jobs >= 1):
         raise ValueError(f"jobs must be a whole number of at least 1, got {jobs!r}")
-    render = functools.partial(render_notebook, out_dir=Path(out_dir), parameters=parameters)
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    render = functools.partial(render_notebook, out_dir=Path(out_dir).resolve(), parameters=parameters)
     start = time.perf_counter()
-    if jobs == 1:
+    if engine == "ray":
+        results = _on_ray(longest_first(notebooks), Path(out_dir).resolve(), parameters, address)
+    elif jobs == 1:
         results = [render(nb) for nb in longest_first(notebooks)]
     else:
         spawn = multiprocessing.get_context("spawn")  # no copy of a parent that loaded a backend
         with concurrent.futures.ProcessPoolExecutor(min(jobs, len(notebooks)), mp_context=spawn) as pool:
             results = list(pool.map(render, longest_first(notebooks)))
     results.sort(key=lambda rendered: rendered.notebook)
-    write_index(results, Path(out_dir), parameters=parameters, seconds=time.perf_counter() - start, jobs=jobs)
+    write_index(results, Path(out_dir), parameters=parameters, seconds=time.perf_counter() - start,
+                side_by_side="each as a Ray task" if engine == "ray" else f"{jobs} at a time")
     write_instructor_page(notebooks, {r.notebook: (r.seconds, r.error) for r in results}, Path(out_dir), parameters)
     return results
+
+
+def _on_ray(notebooks: list, out_dir: Path, parameters: dict | None, address) -> list[Rendered]:
+    """Each notebook rendered by a Ray task, in a worker process used for that notebook alone."""
+    ray = connect_ray("tdexplain report --engine ray", address)
+    task = ray.remote(num_cpus=1, max_calls=1)(render_notebook)
+    return ray.get([task.remote(notebook.resolve(), out_dir, parameters) for notebook in notebooks])
 
 
 def load_parameters(path) -> dict:
@@ -303,12 +323,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=_at_least_one, default=min(2, os.cpu_count() or 1),
                         help="notebooks rendered at a time, each in its own process and kernel "
                              "(default: %(default)s: two, or one on a single core)")
+    parser.add_argument("--engine", default="local", choices=ENGINES,
+                        help="local: --jobs processes here; ray: one Ray task per notebook, on the "
+                             "cluster at --address (default: %(default)s)")
+    parser.add_argument("--address", default=None,
+                        help="ray engine: the cluster to use (default: $RAY_ADDRESS, else a local one)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Render the reports; print one line per notebook; non-zero exit if any failed."""
     results = render_all(Path(args.notebooks), Path(args.out), load_parameters(args.parameters),
-                         jobs=args.jobs)
+                         jobs=args.jobs, engine=args.engine, address=args.address)
     for r in results:
         state = "ok" if r.error is None else f"FAILED: {r.error}"
         print(f"{r.notebook:40s} {r.seconds:7.1f} s  {state}")

@@ -16,9 +16,11 @@ is plain data (a dict), so the grid can go to any job runner as it is.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import itertools
 import json
+import shutil
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -32,16 +34,18 @@ from tqdm.auto import tqdm
 
 from ..engine import backend, shapes
 from ..engine.explainer import Explainer
+from ..extras import require
 from ..metrics.localization import localization
 from . import models, training
-from .data import sample_path
+from .data import sample_path, synthetic_clip, synthetic_dataset
+from .synthetic import CLASSES
 
 # What a configuration may set, as `models.build_model` arguments: "dropout" is the GRU's rate
 # and "block_dropout" the dense blocks' (left out: the same as "dropout").
 HEAD_PARAMETERS = ("gru_units", "dropout", "dense_blocks", "dense_units", "block_dropout")
 SCORES = ("accuracy", "precision", "recall", "f1", "energy_inside", "pointing_game")
 
-__all__ = ["grid", "one_at_a_time", "SweepData", "run_sweep", "load_results", "load_maps", "load_predictions",
+__all__ = ["grid", "one_at_a_time", "SweepData", "synthetic_data", "run_sweep", "load_results", "load_maps", "load_predictions",
            "f1_interval", "summarize", "study_rows", "study_table", "paper_table"]
 
 
@@ -72,6 +76,26 @@ class SweepData:
     # second sweep on the same data (more seeds of one configuration, say) as long as the base
     # model's backbone holds the same weights.
     _arrays: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+
+def synthetic_data(base_model: keras.Model, train_clips: int = 600, evaluation_per_class: int = 20,
+                   seed: int = 4000) -> SweepData:
+    """Notebook 06's study data: synthetic training and validation clips (a fifth as many,
+    at least 15) and an evaluation set of `evaluation_per_class` clips of each class with their
+    evidence masks, at the base model's input size; each set from its own seeds."""
+    frames, size = shapes.input_spec(base_model)
+    classes = tuple(shapes.class_names(base_model))
+    if classes != tuple(CLASSES):
+        raise ValueError(f"synthetic clips are of the classes {CLASSES}; the base model's are {classes}")
+    evaluation = [synthetic_clip(label, frames=frames, size=size, seed=seed + i)
+                  for label in classes for i in range(evaluation_per_class)]
+    return SweepData(
+        base_model,
+        train=synthetic_dataset(train_clips, frames, size, seed=seed + 100)[:2],
+        validation=synthetic_dataset(max(15, train_clips // 5), frames, size, seed=seed + 200)[:2],
+        evaluation=(np.stack([clip.frames for clip in evaluation]),
+                    np.repeat(np.arange(len(classes)), evaluation_per_class),
+                    np.stack([clip.mask for clip in evaluation])))
 
 
 def _config_id(config: dict, seed: int) -> str:
@@ -195,11 +219,15 @@ def f1_interval(predictions, labels, class_names, level: float = 0.95, samples: 
     return float(low), float(high)
 
 
+def _row_of(config: dict, seed: int) -> dict:
+    """What a row of the CSV starts with: the run's id, its seed and its hyperparameters."""
+    return {"config_id": _config_id(config, seed), "seed": seed, **{k: v for k, v in config.items() if k != "study"}}
+
+
 def _task(config, seed, shared, options, out) -> dict:
     """One configuration, never raising: a failure becomes a row with its error."""
     start = time.perf_counter()
-    row = {"config_id": _config_id(config, seed), "seed": seed,
-           **{k: v for k, v in config.items() if k != "study"}}
+    row = _row_of(config, seed)
     try:
         scores, maps, predicted = _train_one(config, seed, shared or _WORKER_SHARED, **options)
         path = maps_path(out, row["config_id"])
@@ -251,21 +279,36 @@ class _CsvLog:
             csv.DictWriter(f, self.columns).writerow(row)
 
 
+ENGINES = ("local", "ray")
+
+
 def run_sweep(configs, data: SweepData, out, seeds=(0,), workers: int = 1, head_epochs: int = 40,
               batch_size: int = 32, learning_rate: float = 1e-3, patience: int = 8,
-              layer: str = "block4_conv4", progress: bool = True):
+              layer: str = "block4_conv4", progress: bool = True, engine: str = "local",
+              address: str | None = None, cpus_per_trial: float = 1, gpus_per_trial: float = 0):
     """Train and score every configuration for every seed; return all rows of `out` (a CSV).
 
     configs: dicts of head hyperparameters (gru_units, dropout: the GRU's rate, dense_blocks,
     dense_units, block_dropout: the dense blocks' rate, default the GRU's; see
     `models.build_model`) and optionally a "study" name (see `grid`, `one_at_a_time`). Rows
-    already in `out` are not run again (delete a failed row to retry it). workers > 1: that
-    many processes. Each configuration's Grad-CAM maps of the evaluation set are kept beside the CSV
-    (`load_maps`), for figures that compare configurations without training them again.
+    already in `out` are not run again (delete a failed row to retry it). Each configuration's
+    Grad-CAM maps of the evaluation set are kept beside the CSV (`load_maps`), for figures that
+    compare configurations without training them again.
+
+    engine: "local": `workers` processes on this machine (1: in this one), Ray never
+    imported; "ray": one Ray Tune trial per configuration and seed, each with `cpus_per_trial`
+    CPUs and `gpus_per_trial` GPUs, on the cluster at `address` or $RAY_ADDRESS, else a local
+    one (`workers` is then unused: Tune runs as many trials at once as the resources allow).
+    The driver appends each finished trial to `out`; a sweep killed midway and started again
+    restores its Tune experiment (kept in <out>_tune/ until the sweep completes) and runs only
+    the trials that had not finished. On a cluster of several machines, `out` must be on a
+    filesystem they all see (the trials' maps travel to it as Tune checkpoints).
     """
     configs = [dict(c) for c in configs]
     if not configs:
         raise ValueError("configs is empty: nothing to sweep")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     log = _CsvLog(out)
@@ -280,20 +323,76 @@ def run_sweep(configs, data: SweepData, out, seeds=(0,), workers: int = 1, head_
         shared = _shared(data, layer)
         options = dict(head_epochs=head_epochs, batch_size=batch_size, learning_rate=learning_rate,
                        patience=patience)
-        bar = tqdm(total=len(todo), desc="sweep", unit="config", disable=not progress)
-        if workers <= 1:
-            for config, seed in todo:
-                log.append(_task(config, seed, shared, options, out))
-                bar.update()
+        if engine == "ray":
+            _run_on_tune(todo, shared, options, out, address, cpus_per_trial, gpus_per_trial, progress)
         else:
-            with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init,
-                                     initargs=(shared,)) as pool:
-                futures = [pool.submit(_task, config, seed, None, options, out) for config, seed in todo]
-                for future in as_completed(futures):
-                    log.append(future.result())
-                    bar.update()
-        bar.close()
+            _run_here(todo, shared, options, out, log, workers, progress)
     return load_results(out)
+
+
+def _run_here(todo: list, shared: dict, options: dict, out: Path, log: _CsvLog, workers: int,
+              progress: bool) -> None:
+    """The local engine: `todo` in this process, or in `workers` processes, each row appended
+    to `log` as it finishes."""
+    bar = tqdm(total=len(todo), desc="sweep", unit="config", disable=not progress)
+    if workers <= 1:
+        for config, seed in todo:
+            log.append(_task(config, seed, shared, options, out))
+            bar.update()
+    else:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init,
+                                 initargs=(shared,)) as pool:
+            futures = [pool.submit(_task, config, seed, None, options, out) for config, seed in todo]
+            for future in as_completed(futures):
+                log.append(future.result())
+                bar.update()
+    bar.close()
+
+
+def _run_on_tune(todo: list, shared: dict, options: dict, out: Path, address, cpus_per_trial: float,
+                 gpus_per_trial: float, progress: bool) -> None:
+    """The Ray engine: each configuration and seed a Ray Tune trial (`ray_trials`); the driver
+    appends each finished trial's row to `out` and copies its maps beside it."""
+    require("the sweep on Ray Tune (engine='ray')", "ray", extra="cluster")
+    from .ray_trials import run_trials
+
+    def missing(runs):
+        done = _CsvLog(out).done()
+        return [run for run in runs if _config_id(run["config"], run["seed"]) not in done]
+
+    run_trials([{"config": config, "seed": seed} for config, seed in todo], _tune_work,
+               {"shared": shared, "options": options}, functools.partial(_record_trial, out),
+               out.parent.resolve() / f"{out.stem}_tune", missing, address, cpus_per_trial, gpus_per_trial,
+               progress)
+
+
+_TRIAL_CSV = "trial.csv"  # a Tune trial writes its maps where a sweep into this CSV would
+
+
+def _tune_work(run: dict, folder: Path, shared: dict, options: dict) -> dict:
+    """A Ray Tune trial: one configuration and seed, its maps written into `folder`."""
+    return {"row": json.dumps(_task(run["config"], run["seed"], shared, options, folder / _TRIAL_CSV))}
+
+
+def _record_trial(out: Path, run: dict, result: dict | None, checkpoint, error) -> None:
+    """A finished Tune trial's row appended to `out`, unless it is there already, after its maps
+    are copied from the trial's checkpoint to where `load_maps` looks; a trial that failed
+    beyond Tune's retries becomes a failed row with Tune's error."""
+    log = _CsvLog(out)
+    config_id = _config_id(run["config"], run["seed"])
+    if config_id in log.done():
+        return
+    if result and "row" in result:
+        row = json.loads(result["row"])
+    else:
+        row = _row_of(run["config"], run["seed"]) | {"status": "failed",
+                                                      "error": f"the Ray Tune trial failed: {error}"[:500]}
+    if row["status"] == "ok":
+        with checkpoint.as_directory() as folder:
+            path = maps_path(out, config_id)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(maps_path(Path(folder) / _TRIAL_CSV, config_id), path)
+    log.append(row)
 
 
 def load_results(path):
