@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tdexplain import load_model
-from tdexplain.interfaces import batch, cli, video
+from tdexplain.interfaces import batch, cli
 from tdexplain.workbook import data, models
 
 LENGTHS = {"fight": 30, "normal": 20, "shooting": 5}  # frames; the shooting is shorter than a window
@@ -66,9 +66,6 @@ def test_the_windows_cover_the_video_to_its_last_frame(run):
     assert spans["fight.mp4"] == [(0, 7, False), (8, 15, False), (16, 23, False), (22, 29, True)]
     assert spans["normal.mp4"] == [(0, 7, False), (8, 15, False), (12, 19, True)]
     assert spans["shooting.mp4"] == [(0, 4, True)]  # one window, padded with the last frame
-    # The full windows are those `explain_video` plans for the same video.
-    planned = video.plan_windows(30, 8, 8, 8, "pad")
-    assert [(w.first, w.last) for w in planned] == [span[:2] for span in spans["fight.mp4"][:-1]]
 
 
 def test_explained_windows_say_what_and_where_in_video_pixels(run):
@@ -176,15 +173,7 @@ def test_a_manifest_line_cut_by_a_kill_is_run_again(archive, tmp_path):
     assert rows[0]["reason"] == "r"  # kept, not run again
 
 
-# The Ray engine, on a local Ray cluster of the machine's cores (2 in CI).
-
-@pytest.fixture(scope="module")
-def local_ray():
-    import ray
-
-    yield ray
-    ray.shutdown()
-
+# The Ray engine, on a local Ray cluster of 2 CPUs (conftest's local_ray).
 
 def _summaries(out, rows) -> dict:
     return {os.path.basename(row["video"]): json.loads((out / "videos" / row["id"] / "summary.json").read_text())
@@ -196,22 +185,97 @@ def test_a_killed_ray_run_resumes_with_nothing_lost_or_repeated(archive, local_r
     run started again, on Ray, finishes the others only."""
     out = tmp_path / "out"
     kept = _killed_run(archive, out, "ray", lines=1)
-    local_ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    local_ray.start()
     batch.run_batch(archive, out, batch.BatchSettings(explain="all", window=8, stride=4, options={"ig_steps": 8}),
                     progress=False, engine="ray")
     _check_resumed(archive, out, kept)
 
 
 def test_the_ray_engine_gives_the_local_engine_s_numbers(archive, run, local_ray, tmp_path):
-    if not local_ray.is_initialized():
-        local_ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    local_ray.start()
     rows = batch.run_batch(archive, tmp_path / "out", SETTINGS, progress=False, engine="ray", workers=2)
-    local_out, local_rows = run
+    _check_same_numbers(tmp_path / "out", rows, *run)
+
+
+def _check_same_numbers(out, rows, local_out, local_rows):
+    """The same videos done and failed as the local engine's, each window flagged alike, with
+    probabilities within 1e-5."""
     assert sorted((row["video"], row["status"]) for row in rows) == sorted((row["video"], row["status"])
                                                                            for row in local_rows)  # in finishing order
-    on_ray, local = _summaries(tmp_path / "out", rows), _summaries(local_out, local_rows)
+    on_ray, local = _summaries(out, rows), _summaries(local_out, local_rows)
     for name, summary in local.items():
         for ours, theirs in zip(on_ray[name]["windows"], summary["windows"]):
             assert ours["flagged"] == theirs["flagged"] and ours["frames_seen"] == theirs["frames_seen"]
             for label, p in theirs["probabilities"].items():
                 assert abs(ours["probabilities"][label] - p) <= 1e-5
+
+
+@pytest.fixture()
+def two_machines(local_ray):
+    """A Ray cluster of two machines of 1 CPU each (two raylets on this one), the first with
+    two fake GPUs: Ray schedules by the resources a node declares."""
+    from ray.cluster_utils import Cluster
+
+    local_ray.ray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 2})
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    local_ray.ray.init(address=cluster.address, log_to_driver=False)
+    yield cluster
+    local_ray.ray.shutdown()
+    cluster.shutdown()
+
+
+def test_tasks_are_counted_by_what_fits_on_each_machine(two_machines):
+    import ray
+
+    from tdexplain.extras import trial_slots
+
+    assert trial_slots(ray, 1) == 2  # one per machine
+    assert trial_slots(ray, 0.5) == 4
+    assert trial_slots(ray, 1, 1) == 1  # only the first machine has GPUs, and 1 CPU
+    assert trial_slots(ray, 0.5, 1) == 2  # two halves of its CPU, a GPU each
+    assert trial_slots(ray, 0.25, 0.5) == 4  # its 2 GPUs by halves
+    for cpus, gpus in ((2, 0), (1, 3)):  # more than one machine has: Ray would wait forever
+        with pytest.raises(ValueError, match=f"no machine of the Ray cluster can hold a task of {cpus} CPU and "
+                                             f"{gpus} GPU; its machines have: .*1 CPU and 2 GPU"):
+            trial_slots(ray, cpus, gpus)
+
+
+def test_on_two_machines_every_output_lands_in_out(archive, run, two_machines, tmp_path, monkeypatch):
+    """Actors on both machines (1 CPU each); the results are the local engine's, and nothing is
+    written but into `out`: not into the working folder, not beside the videos."""
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.relative_to(archive) for p in archive.rglob("*"))
+    out = tmp_path / "out"
+    rows = batch.run_batch(archive, out, SETTINGS, progress=False, engine="ray", address=two_machines.address)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.relative_to(archive) for p in archive.rglob("*")) == before
+    _check_same_numbers(out, rows, *run)
+
+
+def test_a_worker_killed_midway_is_restarted_and_its_video_done(archive, run, local_ray, tmp_path):
+    """SIGKILL to the Ray Data actor (its process) while it works; Ray Data starts another and
+    retries its video: every video once in the manifest, with the local engine's numbers."""
+    import threading
+
+    import psutil
+
+    local_ray.start()
+    out, rows = tmp_path / "out", []
+    driver = threading.Thread(target=lambda: rows.extend(
+        batch.run_batch(archive, out, SETTINGS, progress=False, engine="ray", workers=1)))
+    driver.start()
+    killed = None
+    deadline = time.time() + 120
+    while killed is None and driver.is_alive() and time.time() < deadline:
+        for process in psutil.process_iter(["cmdline"]):
+            if any("_RayWorker" in part for part in process.info["cmdline"] or ()):
+                process.kill()
+                killed = process.pid
+        time.sleep(0.05)
+    driver.join(300)
+    assert killed, "the worker finished before it could be killed"
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert sorted(row["video"] for row in manifest) == sorted(str(p) for p in batch.find_videos(archive))
+    _check_same_numbers(out, rows, *run)

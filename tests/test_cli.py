@@ -40,7 +40,7 @@ def test_explain_a_shipped_clip(tmp_path, capsys):
     assert summary["model"]["classes"] == ["normal", "fight", "shooting"]
     assert summary["model"]["note"] is None  # a shipped synthetic clip: what the demo model knows
     assert summary["complete"] is True and summary["method"] == DEFAULT_METHOD
-    assert summary["layer"] == "block4_conv4"
+    assert summary["layer"] is None  # the default method attributes pixels: no layer is involved
     windows = summary["windows"]
     # The default window is the demo model's clip: 24 frames (3 s at 8 fps) read as 8.
     assert [(w["first_frame"], w["last_frame"], w["start_seconds"]) for w in windows] == [(0, 23, 0.0)]
@@ -99,6 +99,35 @@ def test_the_default_window_is_three_seconds_at_any_frame_rate(tmp_path):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert (summary["window"], summary["stride"]) == (48, 16)
     assert [(w["first_frame"], w["last_frame"]) for w in summary["windows"]] == [(0, 47), (16, 63)]
+
+
+def test_the_frames_after_the_last_full_window_are_explained_too(tmp_path):
+    """30 frames at 8 fps: one window of 24 from frame 0, then a tail window ending at frame 29
+    (the stride of 8 would need 32); every frame in the overlay, and the video read once."""
+    frames = data.synthetic_clip("fight", 30, 64, seed=3).frames
+    path = data.write_video(tmp_path / "thirty.mp4", frames, fps=8)
+    decoded = []
+    real = data.iter_frames
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(data, "iter_frames", lambda p: decoded.append(p) or real(p))
+        summary = video.explain_video(path, tmp_path / "out", method="saliency", progress=False)
+    assert len(decoded) == 1  # one decode: the frame count comes from the stream, not a first pass
+    assert [(w["first_frame"], w["last_frame"], w["tail"]) for w in summary["windows"]] == [(0, 23, False),
+                                                                                          (6, 29, True)]
+    assert summary["windows"][1]["frames_seen"] == [6, 9, 13, 16, 19, 22, 26, 29]
+    assert summary["video"]["frames"] == summary["overlay_frames"] == 30 and summary["complete"]
+    assert summary["video"]["duration_seconds"] == 3.75 and summary["layer"] is None  # saliency: no layer
+    assert _frames_and_size(tmp_path / "out" / "overlay.mp4") == (30, (64, 64, 3))
+
+
+def test_the_heat_is_drawn_inside_the_picture_not_on_the_padding():
+    """A 4:3 frame is padded to the model's square with bars above and below; a map whose peak
+    lies on a bar is cropped to the picture and scaled to its peak there."""
+    heat = np.zeros((64, 64), np.float32)
+    heat[2, 30] = 1.0  # on the top bar: rows 0-7 of 64 for a 48-row picture
+    heat[30, 10] = 0.5
+    inside = video.inside_picture(heat, 96, 128, 64)
+    assert inside.shape == (48, 64) and inside.max() == 1.0 and inside[30 - 8, 10] == 1.0
 
 
 def test_a_video_shorter_than_a_window(tmp_path, capsys):
@@ -172,7 +201,7 @@ def test_help_lists_every_option_with_its_default():
     assert re.search(rf"--method METHOD .*\(default: {DEFAULT_METHOD}\)", " ".join(done.stdout.split()))
     top = subprocess.run([sys.executable, "-m", "tdexplain.interfaces.cli", "--help"], capture_output=True,
                          text=True, check=True).stdout
-    assert all(command in top for command in ("explain", "train", "report"))
+    assert all(command in top for command in ("explain", "batch", "train", "sweep", "report"))
 
 
 def test_demo_model_is_the_default():
@@ -201,6 +230,26 @@ def test_train_command_on_synthetic_clips_and_on_a_folder(tmp_path, capsys):
     assert cli.main(["train", "--out", str(tmp_path / "x.keras"), "--data",
                      str(tmp_path / "nothing")] + tiny) == 2
     assert "dataset folder not found" in capsys.readouterr().err
+
+
+def test_sweep_command_runs_each_study_once_and_resumes(tmp_path, capsys):
+    from tdexplain.workbook import sweep
+
+    out = tmp_path / "study.csv"
+    tiny = ["--out", str(out), "--vary", "gru_units=8,16", "--base", "dense_blocks=2", "--train-clips", "30",
+            "--evaluation-clips", "2", "--head-epochs", "1", "--quiet"]
+    assert cli.main(["sweep"] + tiny) == 0
+    assert "2 runs in" in capsys.readouterr().out
+    results = sweep.load_results(out)
+    expected = sweep.one_at_a_time(dict(cli.STUDY_BASE, dense_blocks=2), gru_units=[8, 16])
+    assert list(results["config_id"]) == [sweep._config_id(config, 0) for config in expected]
+    assert (results["status"] == "ok").all() and len(list((tmp_path / "study_maps").iterdir())) == 2
+    assert cli.main(["sweep"] + tiny + ["--seeds", "0", "1", "--vary", "dropout=0.25"]) == 0  # 4 runs more
+    results = sweep.load_results(out)
+    assert len(results) == 6 and results["config_id"].is_unique
+    with pytest.raises(SystemExit):
+        cli.main(["sweep", "--out", str(out), "--vary", "colour=1,2"])
+    assert "unknown hyperparameter 'colour'; a sweep varies gru_units, dropout" in capsys.readouterr().err
 
 
 def test_the_demo_model_warns_on_footage_it_never_learnt_and_only_there(tmp_path, capsys):

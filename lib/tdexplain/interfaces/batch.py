@@ -32,7 +32,6 @@ import logging
 import os
 import shutil
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,19 +40,18 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..engine.explainer import Explainer
-from ..extras import require
+from ..extras import connect_ray, trial_slots
 from ..methods import DEFAULT_METHOD
 from ..methods.frames import frame_importance
 from ..workbook import data, models
 from . import contours, viz
-from .video import (Window, check_method_options, demo_note, frame_rate, normal_class, timeline_figure,
-                    window_and_stride)
+from .video import (WindowClip, check_method_options, demo_note, frame_rate, inside_picture, layer_of,
+                    normal_class, overlay_frame, stream_windows, timeline_figure, window_and_stride)
 
-__all__ = ["EXPLAIN_MODES", "ENGINES", "OVERLAY_WIDTH", "find_videos", "stream_windows", "BatchSettings", "run_batch"]
+__all__ = ["EXPLAIN_MODES", "ENGINES", "find_videos", "BatchSettings", "run_batch"]
 
 EXPLAIN_MODES = ("flagged", "all", "none")
 ENGINES = ("local", "ray")
-OVERLAY_WIDTH = 640  # overlays are drawn at most this wide: a reviewer's clip, not the footage
 
 
 def find_videos(archive) -> list[Path]:
@@ -79,58 +77,6 @@ def find_videos(archive) -> list[Path]:
     if not videos:
         raise ValueError(f"no video in {archive} (looked for {', '.join(data.VIDEO_EXTENSIONS)})")
     return videos
-
-
-@dataclass
-class WindowClip:
-    window: Window
-    clip: np.ndarray  # (T, size, size, 3) uint8: the frames the model sees
-    originals: np.ndarray | None  # the same frames at most OVERLAY_WIDTH wide, for overlays
-    tail: bool = False  # the last window, aligned to the video's end
-
-
-def stream_windows(video, frames: int, size: int, window: int, stride: int,
-                   keep_originals: bool = False):
-    """Decode `video` once and yield its windows as `WindowClip`s, each as soon as its last frame
-    is read: `window` video frames every `stride`, sampled to `frames`. Only the last `window`
-    frames are held, resized to the model's `size` (and, with `keep_originals`, to at most
-    OVERLAY_WIDTH wide). The frames after the last full window get a window of their own,
-    aligned to the end (``tail``); a video shorter than one window gives one window padded
-    with its last frame."""
-    offsets = np.linspace(0, window - 1, frames).round().astype(int)
-    held: deque = deque(maxlen=window)  # (index, resized frame, overlay frame)
-    emitted, last_emitted, count = 0, -1, 0
-
-    def cut(first: int, last: int, tail: bool = False) -> WindowClip:
-        nonlocal emitted
-        by_index = {index: (small, large) for index, small, large in held}
-        picked = np.minimum(first + offsets, count - 1)
-        clip = np.stack([by_index[i][0] for i in picked])
-        originals = np.stack([by_index[i][1] for i in picked]) if keep_originals else None
-        emitted += 1
-        return WindowClip(Window(emitted - 1, first, last, picked), clip, originals, tail)
-
-    for count, frame in enumerate(data.iter_frames(video), start=1):
-        index = count - 1
-        large = _overlay_frame(frame) if keep_originals else None
-        held.append((index, data.fit_frame(frame, (size, size), "pad"), large))
-        first = index - window + 1
-        if first >= 0 and first % stride == 0:
-            last_emitted = index
-            yield cut(first, index)
-    if count == 0:
-        raise ValueError(f"{video} has no decodable frame (corrupt or not a video)")
-    if last_emitted < 0:  # shorter than one window
-        yield cut(0, count - 1, tail=True)
-    elif last_emitted < count - 1:
-        yield cut(count - window, count - 1, tail=True)
-
-
-def _overlay_frame(frame: np.ndarray) -> np.ndarray:
-    height, width = frame.shape[:2]
-    if width <= OVERLAY_WIDTH:
-        return frame
-    return data.fit_frame(frame, (round(height * OVERLAY_WIDTH / width), OVERLAY_WIDTH), "stretch")
 
 
 @dataclass(frozen=True)
@@ -231,12 +177,13 @@ class _VideoExplainer:
             "video": {"path": str(video), "fps": header.fps, "width": header.width, "height": header.height},
             "model": {"path": str(self.settings.model_path), "classes": list(names),
                       "note": demo_note(self.settings.model_path, video)},
-            "method": self.settings.method, "layer": self.layer, "options": self.settings.options,
+            "method": self.settings.method, "layer": layer_of(self.settings.method, self.layer),
+            "options": self.settings.options,
             "window": window, "stride": stride, "thresholds": self.thresholds,
             "explain": self.settings.explain, "windows": [],
         }
         stream = stream_windows(video, self.explainer.frames, self.explainer.size, window, stride,
-                                keep_originals=self.settings.overlays)
+                                keep=overlay_frame if self.settings.overlays else None)
         batch = []
         for item in stream:
             batch.append(item)
@@ -282,11 +229,9 @@ class _VideoExplainer:
         result = self.explainer.explain(clip, methods=method, layer=self.layer, target=target,
                                         **self.settings.options)
         importance = frame_importance(self.explainer, clip[None], target=result.target)[0]
-        size = self.explainer.size
-        top, left, height, width = data.content_box(header.height, header.width, (size, size), "pad")
-        # Each frame's map inside the padding (the black bars are not the video), scaled to its peak there.
-        contents = [heat[top:top + height, left:left + width] for heat in result.maps[method][0]]
-        contents = [content / max(content.max(), 1e-12) for content in contents]
+        contents = [inside_picture(heat, header.height, header.width, self.explainer.size)
+                    for heat in result.maps[method][0]]
+        height, width = contents[0].shape
         scale = header.width / width  # model pixels to video pixels
         frames = [{"frame": frame_index,
                    "contours": [_in_video_pixels(region.summary(), scale) for region in contours.extract(content)]}
@@ -320,7 +265,7 @@ def _write_overlay(item: WindowClip, contents, target: str, method: str, path: P
     """The frames the model saw, under their maps (`contents`: inside the padding, each scaled to its
     peak) with their contours, captioned with what they show."""
     drawn = []
-    for frame, content in zip(item.originals, contents):
+    for frame, content in zip([item.originals[i] for i in item.window.picked], contents):
         heat = data.fit_frame(content, frame.shape[:2], "stretch")
         image = contours.draw(viz.heat_overlay(frame, heat), contours.extract(heat))
         drawn.append(contours.draw_text(image, f"{method}, for {target}", (6, 16), 0.45, 1, 3))
@@ -379,18 +324,14 @@ class _RayWorker:
 
 def _on_ray(settings: BatchSettings, videos: list, folder: Path, address, workers, gpus_per_worker):
     """The manifest rows of `videos`, explained by Ray Data actors, as they finish."""
-    require("tdexplain batch --engine ray", "ray", extra="cluster")
-    import ray
-
     if not videos:
         return
-    if not ray.is_initialized():
-        ray.init(address=address or os.environ.get("RAY_ADDRESS"), log_to_driver=False,
-                 include_dashboard=False, logging_level=logging.WARNING)
+    ray = connect_ray("tdexplain batch --engine ray", address)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = context.verbose_progress = False  # the driver's own bar counts videos
     logging.getLogger("ray.data").setLevel(logging.WARNING)
-    workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    slots = trial_slots(ray, 1, gpus_per_worker)
+    workers = min(workers or slots, slots)
     dataset = ray.data.from_items([{"video": str(video)} for video in videos],
                                   override_num_blocks=len(videos))
     explained = dataset.map_batches(

@@ -1,4 +1,5 @@
-"""The `tdexplain` command: explain a video or an archive of them, train a model, render the reports.
+"""The `tdexplain` command: explain a video or an archive of them, train a model, run the
+hyperparameter studies, render the reports.
 
 Every option and its default is listed by ``tdexplain SUBCOMMAND --help``. Errors end the
 command with one line on stderr and a non-zero exit code (``--debug`` shows the traceback).
@@ -233,6 +234,80 @@ def _add_batch(subparsers):
     p.set_defaults(run=_batch)
 
 
+def _sweep(args) -> int:
+    from ..workbook import models, sweep
+
+    data = sweep.synthetic_data(models.load_model(args.model), args.train_clips, args.evaluation_clips)
+    base = dict(STUDY_BASE, **dict(args.base))
+    configs = sweep.one_at_a_time(base, **dict(args.vary)) if args.vary else [base]
+    results = sweep.run_sweep(configs, data, args.out, seeds=args.seeds, workers=args.workers,
+                              head_epochs=args.head_epochs, layer=args.layer, progress=not args.quiet,
+                              engine=args.engine, address=args.address, cpus_per_trial=args.cpus_per_trial,
+                              gpus_per_trial=args.gpus_per_trial)
+    failed = results[results["status"] != "ok"]
+    print(sweep.summarize(results).round(3).to_string())
+    print(f"{len(results)} runs in {args.out}; failed: {len(failed)}")
+    for _, row in failed.iterrows():
+        print(f"failed: {row['config_id']}: {row['error']}", file=sys.stderr)
+    return 1 if len(failed) else 0
+
+
+# Notebook 06's base configuration: each --vary study changes one of these.
+STUDY_BASE = {"gru_units": 128, "dropout": 0.5, "dense_blocks": 3, "block_dropout": 0.5}
+
+
+def _add_sweep(subparsers):
+    from ..workbook.models import DEMO_MODEL
+    from ..workbook.sweep import HEAD_PARAMETERS
+
+    p = subparsers.add_parser(
+        "sweep", help="train and score head configurations, resumably", formatter_class=_Help,
+        description="The paper's hyperparameter studies on synthetic clips: each --vary study "
+                    "trains the --base configuration with one hyperparameter changed, for each "
+                    "seed, on the base model's backbone, and appends accuracy, F1, and the "
+                    "Grad-CAM energy on the evidence to --out. Started again on the same --out, it "
+                    "runs only what is missing.")
+    p.add_argument("--out", required=True, help="the results' CSV (maps are kept beside it)")
+    p.add_argument("--model", default=DEMO_MODEL, help="the base model, whose backbone every configuration keeps")
+    p.add_argument("--base", action="append", default=[], type=_hyperparameter, metavar="NAME=VALUE",
+                   help=f"a hyperparameter of the base configuration, repeatable; names: "
+                        f"{', '.join(HEAD_PARAMETERS)} (default: "
+                        f"{' '.join(f'{k}={v}' for k, v in STUDY_BASE.items())})")
+    p.add_argument("--vary", action="append", default=[], type=_study, metavar="NAME=V1,V2,...",
+                   help="a study: the values one hyperparameter takes, repeatable (none: the base alone)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="each configuration trained with each")
+    p.add_argument("--train-clips", type=int, default=600, help="synthetic training clips")
+    p.add_argument("--evaluation-clips", type=int, default=20, help="evaluation clips per class")
+    p.add_argument("--head-epochs", type=int, default=60)
+    p.add_argument("--layer", default="block4_conv4", help="where the Grad-CAM maps are taken")
+    p.add_argument("--engine", default="local", choices=("local", "ray"),
+                   help="local: processes on this machine; ray: Ray Tune trials (pip install 'tdexplain[cluster]')")
+    p.add_argument("--workers", type=int, default=1, help="local engine: processes side by side")
+    p.add_argument("--address", default=None,
+                   help="ray engine: the cluster to use (default: $RAY_ADDRESS, else a local one)")
+    p.add_argument("--cpus-per-trial", type=float, default=1, help="ray engine: CPUs each trial asks for")
+    p.add_argument("--gpus-per-trial", type=float, default=0, help="ray engine: GPUs each trial asks for")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_sweep)
+
+
+def _hyperparameter(text: str) -> tuple:
+    """NAME=VALUE of a head hyperparameter, the value read as a Python literal."""
+    from ..workbook.sweep import HEAD_PARAMETERS
+
+    name, value = _method_option(text)
+    if name not in HEAD_PARAMETERS:
+        raise argparse.ArgumentTypeError(f"unknown hyperparameter {name!r}; a sweep varies "
+                                         f"{', '.join(HEAD_PARAMETERS)}")
+    return name, value
+
+
+def _study(text: str) -> tuple:
+    """NAME=V1,V2,...: a head hyperparameter and its values, each read as a Python literal."""
+    name, values = _name_value(text)
+    return name, [_hyperparameter(f"{name}={value}")[1] for value in values.split(",")]
+
+
 def _class_threshold(text: str) -> tuple:
     name, value = _name_value(text)
     try:
@@ -286,6 +361,7 @@ def parser() -> argparse.ArgumentParser:
     _add_explain(subparsers)
     _add_batch(subparsers)
     _add_train(subparsers)
+    _add_sweep(subparsers)
     _add_report(subparsers)
     return top
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +23,9 @@ from ..methods.frames import frame_importance
 from ..workbook import data, models
 from . import contours, viz
 
-__all__ = ["SHORT_POLICIES", "WINDOW_SECONDS", "Window", "frame_rate", "window_and_stride", "plan_windows",
-           "DEMO_NOTE", "demo_note", "read_held_input", "check_method_options", "explain_video",
+__all__ = ["SHORT_POLICIES", "WINDOW_SECONDS", "OVERLAY_WIDTH", "Window", "WindowClip", "frame_rate",
+           "window_and_stride", "stream_windows", "overlay_frame", "inside_picture",
+           "DEMO_NOTE", "demo_note", "read_held_input", "check_method_options", "layer_of", "explain_video",
            "windows_explained", "normal_class", "timeline_figure"]
 
 log = logging.getLogger(__name__)
@@ -56,27 +58,74 @@ def window_and_stride(fps: float, window: int | None = None, stride: int | None 
     return window, stride
 
 
-def plan_windows(frame_count: int, frames: int, window: int, stride: int, short: str) -> list[Window]:
-    """Windows of `window` video frames every `stride` frames, each sampled to the model's
-    `frames`; ``window=0`` means one window over the whole video. A video shorter than one
-    window gets one window padded with its last frame (``short="pad"``) or an error."""
-    if window == 0 or window >= frame_count:
-        if window > frame_count and short == "error":
-            raise ValueError(f"the video has {frame_count} frames, fewer than one window of "
-                             f"{window}; use --short pad to pad it with its last frame")
-        length = frame_count if window == 0 else window
-        picked = np.minimum(np.linspace(0, length - 1, frames).round().astype(int), frame_count - 1)
-        return [Window(0, 0, min(length, frame_count) - 1, picked)]
-    starts = list(range(0, frame_count - window + 1, stride))
-    return [Window(i, s, s + window - 1, s + np.linspace(0, window - 1, frames).round().astype(int))
-            for i, s in enumerate(starts)]
+OVERLAY_WIDTH = 640  # batch overlays are drawn at most this wide: a reviewer's clip, not the footage
+
+
+@dataclass
+class WindowClip:
+    window: Window
+    clip: np.ndarray  # (T, size, size, 3) uint8: the frames the model sees
+    originals: dict | None  # {video frame: the frame as `keep` made it} for the window's every frame
+    tail: bool = False  # the last window, aligned to the video's end (or the only one, padded)
+
+
+def stream_windows(video, frames: int, size: int, window: int, stride: int, keep=None,
+                   short: str = "pad"):
+    """Decode `video` once and yield its windows as `WindowClip`s, each as soon as its last frame
+    is read: `window` video frames every `stride`, sampled to the model's `frames`. Only the
+    last `window` frames are held, resized to the model's `size`, and, with `keep` (a function
+    of a frame), what `keep` makes of each. The frames after the last full window get a window
+    of their own, aligned to the end (``tail``). A video shorter than one window gives one
+    window padded with its last frame (``short="pad"``) or an error (``"error"``);
+    ``window=0`` means one window over the whole video (every frame held)."""
+    held: deque = deque(maxlen=window or None)  # (index, resized frame, kept frame)
+    emitted, count = 0, 0
+
+    def cut(first: int, last: int, span: int, tail: bool = False) -> WindowClip:
+        nonlocal emitted
+        by_index = {index: (small, kept) for index, small, kept in held if index >= first}
+        picked = np.minimum(first + np.linspace(0, span - 1, frames).round().astype(int), count - 1)
+        clip = np.stack([by_index[i][0] for i in picked])
+        originals = {i: kept for i, (_, kept) in by_index.items()} if keep else None
+        emitted += 1
+        return WindowClip(Window(emitted - 1, first, last, picked), clip, originals, tail)
+
+    for count, frame in enumerate(data.iter_frames(video), start=1):
+        index = count - 1
+        held.append((index, data.fit_frame(frame, (size, size), "pad"), keep(frame) if keep else None))
+        first = index - window + 1
+        if window and first >= 0 and first % stride == 0:
+            yield cut(first, index, window)
+    if count == 0:
+        raise ValueError(f"{video} has no decodable frame (corrupt or not a video)")
+    if not emitted:  # shorter than one window, or one window over the whole video
+        if window > count and short == "error":
+            raise ValueError(f"the video has {count} frames, fewer than one window of {window}; use "
+                             f"--short pad to pad it with its last frame")
+        yield cut(0, count - 1, window or count, tail=True)
+    elif (count - window) % stride:  # frames after the last full window
+        yield cut(count - window, count - 1, window, tail=True)
+
+
+def overlay_frame(frame: np.ndarray) -> np.ndarray:
+    """A frame at most OVERLAY_WIDTH wide, for a batch run's overlays."""
+    height, width = frame.shape[:2]
+    if width <= OVERLAY_WIDTH:
+        return frame
+    return data.fit_frame(frame, (round(height * OVERLAY_WIDTH / width), OVERLAY_WIDTH), "stretch")
+
+
+def inside_picture(heatmap: np.ndarray, height: int, width: int, size: int) -> np.ndarray:
+    """A model-resolution map cropped to where a (height, width) frame lies in the model's padded
+    square (the black bars are not the video), and scaled to its peak there."""
+    top, left, new_h, new_w = data.content_box(height, width, (size, size), "pad")
+    content = heatmap[top:top + new_h, left:left + new_w]
+    return content / max(float(content.max()), 1e-12)
 
 
 def _map_to_frame(heatmap: np.ndarray, height: int, width: int, size: int) -> np.ndarray:
-    """A model-resolution map back onto the original frame (undoing the padded resize)."""
-    top, left, new_h, new_w = data.content_box(height, width, (size, size), "pad")
-    content = heatmap[top:top + new_h, left:left + new_w]
-    return cv2.resize(content, (width, height), interpolation=cv2.INTER_LINEAR)
+    """A model-resolution map back onto the original frame, without the padding."""
+    return cv2.resize(inside_picture(heatmap, height, width, size), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 DEMO_NOTE = ("the demo model knows only synthetic scenes, so its answer on other footage means "
@@ -128,6 +177,11 @@ def check_method_options(method: str, options: dict) -> None:
                         f"options: {', '.join(f'{k}={v!r}' for k, v in declared.items()) or 'none'}")
 
 
+def layer_of(method: str, layer):
+    """The layer a method reads: None for the pixel methods, whatever layer was asked."""
+    return layer if registry.get(method).uses_layer else None
+
+
 def _plain(value):
     """An option's value as JSON can hold it: a number, text or None, else its type's name."""
     value = value.item() if isinstance(value, np.generic) else value
@@ -152,19 +206,18 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
         raise ValueError(f"short must be one of {SHORT_POLICIES}, got {short!r}")
     options = options or {}
     check_method_options(method, options)
-    info = data.video_info(video)
-    window, stride = window_and_stride(info.fps, window, stride)
+    header = data.video_header(video)  # read from the container: the frames are decoded once, below
+    window, stride = window_and_stride(header.fps, window, stride)
     if window < 0 or stride < 1:
         raise ValueError(f"window must be >= 0 and stride >= 1, got window={window}, stride={stride}")
     if explainer is None:
         explainer = Explainer(models.load_model(model_path), output=output, clip_input=clip_input,
-                                      other_inputs=other_inputs)
+                              other_inputs=other_inputs)
     elif (output, clip_input, other_inputs) != (None, None, None):
         raise ValueError("output, clip_input and other_inputs belong to the explainer: pass them to "
                          "Explainer(model, ...), not to explain_video with explainer=")
     model = explainer.model
     layer = explainer.check_layer(layer, (method,))
-    frames, size = explainer.frames, explainer.size
     class_names = explainer.class_names
     if target is not None:
         explainer.check_target(target, 1)
@@ -176,56 +229,47 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
     except OSError as error:
         raise OSError(f"cannot write into the output folder {out}: {error.strerror or error}") from error
 
-    windows = plan_windows(info.frames, frames, window, stride, short)
     summary = {
-        "video": {"path": str(video), "frames": info.frames, "fps": info.fps,
-                  "width": info.width, "height": info.height, "duration_seconds": info.duration},
-        "model": {"path": str(model_path), "classes": list(class_names), "frames": frames,
-                  "size": size, "note": demo_note(model_path, video),
+        "video": {"path": str(video), "frames": 0, "fps": header.fps,
+                  "width": header.width, "height": header.height, "duration_seconds": None},
+        "model": {"path": str(model_path), "classes": list(class_names), "frames": explainer.frames,
+                  "size": explainer.size, "note": demo_note(model_path, video),
                   "output": shapes.output_names(model)[explainer.video.output],
                   "clip_input": graphs.input_name(explainer.video.clip_tensor),
                   "other_inputs": {name: _held_record(value) for name, value in explainer.video.held.items()}},
         "method": method, "options": {name: _plain(value) for name, value in options.items()},
-        "layer": layer, "window": window, "stride": stride,
-        "padded": window > info.frames, "windows": [], "verdict": None,
+        "layer": layer_of(method, layer), "window": window, "stride": stride,
+        "padded": False, "windows": [], "verdict": None,
         "complete": False, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    fps = frame_rate(info.fps)
-    written = 0
-    frame_source = enumerate(data.iter_frames(video))
-    buffer: dict[int, np.ndarray] = {}
+    fps = frame_rate(header.fps)
+    stream = stream_windows(video, explainer.frames, explainer.size, window, stride, keep=lambda frame: frame,
+                            short=short)
+    expected = (max(0, header.frames - window) // stride + 1 + bool((header.frames - window) % stride)
+                if window and header.frames >= window else 1)  # the container's frame count may be off
     try:
-        with data.VideoWriter(out / "overlay.mp4", info.width, info.height, fps) as overlay:
-            for w in tqdm(windows, desc=f"explaining {Path(video).name}", unit="window",
-                          disable=not progress):
-                needed = set(range(w.first, w.last + 1)) | set(w.picked.tolist())
-                while max(needed) not in buffer:
-                    try:
-                        index, frame = next(frame_source)
-                    except StopIteration:
-                        break
-                    buffer[index] = frame
-                available = max(buffer)
-                picked = np.minimum(w.picked, available)
-                clip = np.stack([data.fit_frame(buffer[i], (size, size), "pad") for i in picked])
-                result = explainer.explain(clip, methods=method, layer=layer, target=target, **options)
-                importance = frame_importance(explainer, clip, target=result.target)[0]
-                entry, drawn = _window_entry(w, result, importance, buffer, picked, info, size,
-                                             class_names, method)
+        with data.VideoWriter(out / "overlay.mp4", header.width, header.height, fps) as overlay:
+            for item in tqdm(stream, total=expected, desc=f"explaining {Path(video).name}", unit="window",
+                             disable=not progress):
+                result = explainer.explain(item.clip, methods=method, layer=layer, target=target, **options)
+                importance = frame_importance(explainer, item.clip, target=result.target)[0]
+                written = summary["video"]["frames"]
+                entry, drawn = _window_entry(item, result, importance, explainer.size, class_names, method,
+                                             header.fps, first_new=written)
                 summary["windows"].append(entry)
-                # Each analysed frame goes to the overlay once, from the first window showing it.
-                for index in range(max(written, w.first), min(w.last, available) + 1):
+                for index in range(written, item.window.last + 1):  # once, from the first window showing it
                     overlay.write(drawn[index])
-                written = max(written, min(w.last, available) + 1)
-                for index in [i for i in buffer if i < (w.first + stride)]:
-                    buffer.pop(index)
+                summary["video"]["frames"] = item.window.last + 1
+                summary["padded"] = item.tail and window > summary["video"]["frames"]
         summary["complete"] = True
     except KeyboardInterrupt:
         summary["interrupted"] = True
         raise
     finally:
+        frames_read = summary["video"]["frames"]
+        summary["video"]["duration_seconds"] = round(frames_read / header.fps, 3) if header.fps > 0 else None
         summary["verdict"] = _verdict(summary["windows"], class_names)
-        summary["overlay_frames"] = written
+        summary["overlay_frames"] = frames_read
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         if summary["windows"]:
             timeline_figure(summary, class_names).savefig(out / "timeline.png")
@@ -233,28 +277,31 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
     return summary
 
 
-def _window_entry(w: Window, result, importance, buffer, picked, info, size, class_names, method):
-    """The window's JSON entry, and its frames drawn with map, contours and prediction."""
+def _window_entry(item: WindowClip, result, importance, size, class_names, method, fps: float,
+                  first_new: int):
+    """The window's JSON entry, and its frames from `first_new` on (those not yet in the overlay)
+    drawn with map, contours and prediction."""
+    w = item.window
     probabilities = result.probabilities[0]
     predicted = int(probabilities.argmax())
     target = int(result.target[0])
     caption = f"{class_names[predicted]} {probabilities[predicted]:.2f}"
     maps = result.maps[method][0]
-    # Every frame of the window takes the map of the nearest frame the model saw.
-    nearest = {i: int(np.abs(picked - i).argmin()) for i in range(w.first, w.last + 1) if i in buffer}
     per_frame, drawn = [], {}
-    for i, k in nearest.items():
-        heatmap = _map_to_frame(maps[k], info.height, info.width, size)
-        found = contours.extract(heatmap, min_area=max(4, info.width * info.height // 2000))
-        image = viz.heat_overlay(buffer[i], heatmap)
-        image = contours.draw(image, found)
-        drawn[i] = _caption(image, caption)
-        if i in picked:
+    for i, frame in item.originals.items():  # each takes the map of the nearest frame the model saw
+        if i < first_new and i not in w.picked:
+            continue
+        height, width = frame.shape[:2]
+        heatmap = _map_to_frame(maps[int(np.abs(w.picked - i).argmin())], height, width, size)
+        found = contours.extract(heatmap, min_area=max(4, width * height // 2000))
+        if i >= first_new:
+            drawn[i] = _caption(contours.draw(viz.heat_overlay(frame, heatmap), found), caption)
+        if i in w.picked:
             per_frame.append({"frame": i, "contours": [c.summary() for c in found]})
     entry = {
-        "index": w.index, "first_frame": w.first, "last_frame": w.last,
-        "start_seconds": round(w.first / info.fps, 3) if info.fps > 0 else None,
-        "frames_seen": [int(i) for i in picked],
+        "index": w.index, "first_frame": w.first, "last_frame": w.last, "tail": item.tail,
+        "start_seconds": round(w.first / fps, 3) if fps > 0 else None,
+        "frames_seen": [int(i) for i in w.picked],
         "predicted": class_names[predicted],
         "probabilities": {name: round(float(p), 5) for name, p in zip(class_names, probabilities)},
         "explained_class": class_names[target],
