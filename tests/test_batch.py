@@ -9,11 +9,12 @@ import subprocess
 import sys
 import time
 
+import cv2
 import numpy as np
 import pytest
 
 from tdexplain import load_model
-from tdexplain.interfaces import batch, cli
+from tdexplain.interfaces import batch, cli, video
 from tdexplain.workbook import data, models
 
 LENGTHS = {"fight": 30, "normal": 20, "shooting": 5}  # frames; the shooting is shorter than a window
@@ -279,3 +280,30 @@ def test_a_worker_killed_midway_is_restarted_and_its_video_done(archive, run, lo
     manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     assert sorted(row["video"] for row in manifest) == sorted(str(p) for p in batch.find_videos(archive))
     _check_same_numbers(out, rows, *run)
+
+
+def test_overlays_show_each_explained_window_at_most_overlay_width_wide(archive, tmp_path):
+    """--overlays: a clip per explained window, of the frames the model saw, playing as long as
+    the window lasts, at the video's size (128x96 here, under OVERLAY_WIDTH) with the heat inside
+    the picture; a wider video is scaled down to OVERLAY_WIDTH."""
+    settings = batch.BatchSettings(window=8, stride=8, explain="all", overlays=True, method="gradcam")
+    rows = batch.run_batch(archive / "camera" / "fight.mp4", tmp_path / "out", settings, progress=False)
+    summary = json.loads((tmp_path / "out" / "videos" / rows[0]["id"] / "summary.json").read_text())
+    for window in summary["windows"]:
+        path = tmp_path / "out" / "videos" / rows[0]["id"] / window["explained"]["overlay"]
+        capture = cv2.VideoCapture(str(path))
+        frames = []
+        while (read := capture.read())[0]:
+            frames.append(read[1])
+        assert len(frames) == 8 and frames[0].shape == (96, 128, 3)
+        assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(8 / ((window["last_frame"] - window["first_frame"] + 1) / 8),
+                                                              rel=0.01)
+    wide = np.zeros((1000, 1500, 3), np.uint8)
+    assert video.overlay_frame(wide).shape == (round(1000 * video.OVERLAY_WIDTH / 1500), video.OVERLAY_WIDTH, 3)
+
+
+def test_the_default_method_runs_with_the_archive_s_options_unless_told_otherwise():
+    default = batch.BatchSettings()
+    assert default.method_options() == batch.ARCHIVE_OPTIONS[default.method] == {"ig_steps": 4}
+    assert batch.BatchSettings(options={"ig_steps": 64}).method_options() == {"ig_steps": 64}
+    assert batch.BatchSettings(method="gradcam").method_options() == {}

@@ -48,10 +48,13 @@ from . import contours, viz
 from .video import (WindowClip, check_method_options, demo_note, frame_rate, inside_picture, layer_of,
                     normal_class, overlay_frame, stream_windows, timeline_figure, window_and_stride)
 
-__all__ = ["EXPLAIN_MODES", "ENGINES", "find_videos", "BatchSettings", "run_batch"]
+__all__ = ["EXPLAIN_MODES", "ENGINES", "ARCHIVE_OPTIONS", "find_videos", "BatchSettings", "run_batch"]
 
 EXPLAIN_MODES = ("flagged", "all", "none")
 ENGINES = ("local", "ray")
+# The default method's options at archive scale: the fewest Integrated Gradients steps whose
+# pointing game is within 0.02 of the best (benchmarks/bench_default_cost.py).
+ARCHIVE_OPTIONS = {"integrated_gradients_blur": {"ig_steps": 4}}
 
 
 def find_videos(archive) -> list[Path]:
@@ -91,7 +94,10 @@ class BatchSettings:
     thresholds: dict = field(default_factory=dict)  # {class: p}; 0.5 for the others but normal
     batch_windows: int = 16
     overlays: bool = False
-    options: dict = field(default_factory=dict)  # the method's options
+    options: dict | None = None  # the method's options; None: ARCHIVE_OPTIONS's for the method
+
+    def method_options(self) -> dict:
+        return ARCHIVE_OPTIONS.get(self.method, {}) if self.options is None else self.options
 
 
 def _video_id(video: Path) -> str:
@@ -143,7 +149,8 @@ class _VideoExplainer:
     worker holds one)."""
 
     def __init__(self, settings: BatchSettings):
-        check_method_options(settings.method, settings.options)
+        self.options = settings.method_options()
+        check_method_options(settings.method, self.options)
         if settings.explain not in EXPLAIN_MODES:
             raise ValueError(f"explain must be one of {EXPLAIN_MODES}, got {settings.explain!r}")
         if settings.batch_windows < 1:
@@ -178,7 +185,7 @@ class _VideoExplainer:
             "model": {"path": str(self.settings.model_path), "classes": list(names),
                       "note": demo_note(self.settings.model_path, video)},
             "method": self.settings.method, "layer": layer_of(self.settings.method, self.layer),
-            "options": self.settings.options,
+            "options": self.options,
             "window": window, "stride": stride, "thresholds": self.thresholds,
             "explain": self.settings.explain, "windows": [],
         }
@@ -227,7 +234,7 @@ class _VideoExplainer:
         method = self.settings.method
         clip = item.clip.astype("float32")
         result = self.explainer.explain(clip, methods=method, layer=self.layer, target=target,
-                                        **self.settings.options)
+                                        **self.options)
         importance = frame_importance(self.explainer, clip[None], target=result.target)[0]
         contents = [inside_picture(heat, header.height, header.width, self.explainer.size)
                     for heat in result.maps[method][0]]

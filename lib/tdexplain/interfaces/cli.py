@@ -183,7 +183,7 @@ def _batch(args) -> int:
     settings = batch.BatchSettings(model_path=args.model, method=args.method, layer=args.layer,
                                    window=args.window, stride=args.stride, explain=args.explain,
                                    thresholds=dict(args.threshold), batch_windows=args.batch_windows,
-                                   overlays=args.overlays, options=dict(args.option))
+                                   overlays=args.overlays, options=dict(args.option) or None)
     rows = batch.run_batch(args.archive, args.out, settings, progress=not args.quiet, engine=args.engine,
                            address=args.address, workers=args.workers, gpus_per_worker=args.gpus_per_worker)
     failed = [row for row in rows if row["status"] != "done"]
