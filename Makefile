@@ -45,7 +45,7 @@ lab: $(STAMP)
 # The reviewers' app (no code shown): http://localhost:$(APP_PORT)
 APP_PORT ?= 8866
 app: $(STAMP) $(VENV)/.app
-	$(BIN)/voila app/reviewer.ipynb --no-browser --port=$(APP_PORT)
+	$(BIN)/voila app/reviewer.ipynb --no-browser --port=$(APP_PORT) --Voila.config_file_paths=app
 
 $(VENV)/.app: pyproject.toml | $(STAMP) $(BIN)/uv
 	$(UV) -e '.[app]'

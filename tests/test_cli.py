@@ -118,6 +118,9 @@ def test_the_frames_after_the_last_full_window_are_explained_too(tmp_path):
     assert summary["video"]["frames"] == summary["overlay_frames"] == 30 and summary["complete"]
     assert summary["video"]["duration_seconds"] == 3.75 and summary["layer"] is None  # saliency: no layer
     assert _frames_and_size(tmp_path / "out" / "overlay.mp4") == (30, (64, 64, 3))
+    # the count the progress bar is given, from the container's frame count: the windows cut
+    assert [video.window_count(n, 24, 8) for n in (5, 24, 30, 32, 40)] == [1, 1, 2, 2, 3]
+    assert video.window_count(30, 0, 8) == 1
 
 
 def test_the_heat_is_drawn_inside_the_picture_not_on_the_padding():

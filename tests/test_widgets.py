@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from tdexplain import Explainer, load_model, read_video
+from tdexplain import Explainer, explain_video, load_model, read_video
 from tdexplain.interfaces import contours, viz, widgets
 from tdexplain.workbook import data, models
 
@@ -100,12 +100,14 @@ def test_the_status_says_what_is_computed_and_keeps_an_error_until_fixed(model, 
     assert seen == ["computing SmoothGrad..."] and panel.status.value == ""
     panel.frame.value = 3  # cached: nothing to announce
     assert seen[-1] == ""
-    panel.clip.value = "no_such_clip"
-    assert "no sample clip" in panel.status.value and "still showing fight_01" in panel.status.value
+    panel.video.value = "no_such_clip"
+    assert panel.status.value.startswith('<span class="tdexplain-error" style="color: #c62828"><b>error:</b> ')
+    assert "video &#x27;no_such_clip&#x27;: no sample clip" in panel.status.value  # the input named, in red
+    assert "still showing fight_01" in panel.status.value
     shown = panel.picture.value
     panel.frame.value = 6  # another control moves: the error stays, the picture follows the frame
     assert "no sample clip" in panel.status.value and panel.picture.value != shown
-    panel.clip.value = "normal_02"
+    panel.video.value = "normal_02"
     assert panel.status.value == "" and explorer.clip_name == "normal_02"
     assert panel.picture.value == drawing(**panel.view(), title=False)
 
@@ -175,6 +177,41 @@ def test_clips_from_a_path_an_array_and_bad_input(explorer, tmp_path):
         explorer.set_clip(tmp_path / "missing.mp4")
 
 
+def test_a_long_video_is_explored_window_by_window_as_the_app_explains_it(model, tmp_path):
+    """A video longer than one window: the window control picks which 3 s are explained, the
+    frames `explain_video` explains for that window (an independent reading of the file here)."""
+    frames = data.synthetic_clip("fight", frames=44, size=96, seed=2).frames
+    path = data.write_video(tmp_path / "long.mp4", frames)  # 8 fps: 24 frames every 8, and a tail
+    decoded = list(data.iter_frames(path))
+    explorer = widgets.Explorer(model, str(path))
+    assert [(w.window.first, w.window.last) for w in explorer.windows] == [(0, 23), (8, 31), (16, 39), (20, 43)]
+    for index, first in ((0, 0), (2, 16), (3, 20)):
+        expected = [data.fit_frame(decoded[first + k], (64, 64), "pad")
+                    for k in np.linspace(0, 23, 8).round().astype(int)]
+        np.testing.assert_array_equal(explorer.set_window(index), np.stack(expected))
+    summary = explain_video(str(path), tmp_path / "app", method="saliency", progress=False)
+    assert [w["frames_seen"] for w in summary["windows"]] == [w.window.picked.tolist() for w in explorer.windows]
+    panel = explorer.controls(method="saliency", window=1)
+    assert (panel.window.value, panel.window.max, panel.window.disabled) == (1, 3, False)
+    assert panel.caption.value.startswith("long, window 1 (1.0-4.0 s), frame 0: saliency (pixels)")
+    shown = panel.picture.value
+    panel.window.value = 3
+    assert panel.caption.value.startswith("long, window 3 (2.5-5.5 s), frame 0:") and panel.picture.value != shown
+    np.testing.assert_array_equal(explorer.clip, explorer.windows[3].clip)
+    assert panel.picture.value == explorer.picture(**panel.view(), title=False)
+    panel.video.value = "fight_01"  # a sample is one window: the control follows, greyed out
+    assert (panel.window.value, panel.window.max, panel.window.disabled) == (0, 0, True)
+    assert panel.caption.value.startswith("fight_01, frame 0:")
+    with pytest.raises(ValueError, match="window must be in 0..0 for fight_01, got 1"):
+        explorer.set_window(1)
+
+
+def test_the_video_box_is_called_video_and_shows_a_long_path(explorer):
+    panel = explorer.controls()
+    assert panel.video.description == "video" and not hasattr(panel, "clip")
+    assert (panel.video.layout.width, panel.video.layout.max_width) == ("100%", "800px")
+
+
 def test_compare_view_shows_each_model(model):
     other = models.build_model(frames=8, size=64, width=0.125, gru_units=8, dense_blocks=1)
     fig = widgets.compare_view({"demo": widgets.Explorer(model, "fight_01"),
@@ -190,7 +227,7 @@ def test_the_demo_model_on_other_footage_says_so_next_to_its_answer(model, tmp_p
     explorer = widgets.Explorer(model, "fight_01")
     panel = explorer.controls(method="saliency")
     assert explorer.note is None and "note:" not in panel.status.value
-    panel.clip.value = str(footage)
+    panel.video.value = str(footage)
     assert "note: the demo model knows only synthetic scenes" in panel.status.value
     fig = explorer.view(method="saliency")
     assert fig.axes[1].get_title() == "demo model: it knows only synthetic scenes"

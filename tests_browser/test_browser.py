@@ -77,6 +77,15 @@ def browser():
 
 
 @pytest.fixture(scope="module")
+def long_video(tmp_path_factory) -> Path:
+    """A video of four windows (44 frames at 8 fps: 3 s every second, and a tail)."""
+    from tdexplain.workbook import data
+
+    frames = data.synthetic_clip("fight", frames=44, size=96, seed=2).frames
+    return data.write_video(tmp_path_factory.mktemp("videos") / "long.mp4", frames)
+
+
+@pytest.fixture(scope="module")
 def lab_server(tmp_path_factory):
     work = tmp_path_factory.mktemp("notebooks")
     for name in ("04_gradcam.ipynb", "07_evaluating_explanations.ipynb"):
@@ -203,13 +212,13 @@ def _change(page, panel, label: str, value) -> str:
     """Move one control as a user does, wait for the redraw, check that the picture changed,
     and return the caption."""
     before = _picture(panel)
-    (_set_slider if label in ("frame", "opacity") else _select)(panel, label, value)
+    (_set_slider if label in ("frame", "opacity", "window") else _select)(panel, label, value)
     _wait_idle(page)
     assert _picture(panel) != before, label
     return _caption(panel)
 
 
-def test_the_explorer_in_jupyterlab(browser, lab):
+def test_the_explorer_in_jupyterlab(browser, lab, long_video):
     page, panel = _widget_after_run_all(browser, lab, "04_gradcam.ipynb")
     # show(frame=4) starts there, with one picture: the widget's
     assert _caption(panel).startswith("shooting_01, frame 4: IG from blur (pixels)")
@@ -230,17 +239,28 @@ def test_the_explorer_in_jupyterlab(browser, lab):
     _wait_idle(page)
     caption = _caption(panel)
     assert caption.startswith("shooting_01, frame 2: LayerCAM @ block3_conv4") and "for 'fight'" in caption
-    # a bad path keeps its error while other controls move
-    clip = _text_box(panel, "clip")
-    clip.fill("/no/such/video.mp4")
-    clip.press("Enter")
+    # a bad path keeps its error, in red, while other controls move; the box shows a long path whole
+    video = _text_box(panel, "video")
+    missing = "/home/reviewer/footage/2026-11-30/camera_04_parking_lot_north_entrance/no_such_video.mp4"
+    video.fill(missing)
+    assert video.evaluate("box => box.scrollWidth <= box.clientWidth"), "the video box cuts the path off"
+    video.press("Enter")
     _wait_idle(page)
-    assert "still showing shooting_01" in panel.locator(".tdexplain-status").inner_text()
+    error = panel.locator(".tdexplain-status .tdexplain-error")
+    assert "still showing shooting_01" in error.inner_text() and f"video '{missing}'" in error.inner_text()
+    assert error.evaluate("e => getComputedStyle(e).color") == "rgb(198, 40, 40)"
     _set_slider(panel, "frame", 3)
     _wait_idle(page)
     assert "still showing shooting_01" in panel.locator(".tdexplain-status").inner_text()
-    clip.fill("fight_01")
-    clip.press("Enter")
+    # a longer video: the window control picks which 3 s are explained
+    video.fill(str(long_video))
+    video.press("Enter")
+    _wait_idle(page)
+    assert _caption(panel).startswith("long, window 0 (0.0-3.0 s), frame 3: LayerCAM"), _caption(panel)
+    caption = _change(page, panel, "window", 2)
+    assert caption.startswith("long, window 2 (2.0-5.0 s), frame 3: LayerCAM"), caption
+    video.fill("fight_01")
+    video.press("Enter")
     _wait_idle(page)
     assert panel.locator(".tdexplain-status").inner_text().strip() == ""
     assert _caption(panel).startswith("fight_01, frame 3: LayerCAM")
@@ -261,31 +281,78 @@ def test_the_model_comparison_in_jupyterlab(browser, lab):
     page.close()
 
 
-def test_the_app_with_voila(browser, tmp_path):
+def _frame_slider_disabled(page) -> bool:
+    readout = page.locator(".widget-slider", has_text="frame").locator(".widget-readout")
+    return readout.get_attribute("contenteditable") == "false"
+
+
+def test_the_app_with_voila(browser, tmp_path, long_video):
     port = _free_port()
     command = [sys.executable, "-m", "voila", str(ROOT / "app" / "reviewer.ipynb"), "--no-browser",
-               f"--port={port}", "--Voila.ip=127.0.0.1", f"--token={TOKEN}"]
+               f"--port={port}", "--Voila.ip=127.0.0.1", f"--token={TOKEN}",
+               f"--Voila.config_file_paths={ROOT / 'app'}"]  # the settings `make app` serves it with
     with _server(command, port, f"/?token={TOKEN}") as url:
         page = browser.new_page(viewport={"width": 1100, "height": 1500})
+        elsewhere = []  # requests to other hosts (a CDN): none
+        page.on("request", lambda request: None if request.url.startswith((url, "data:", "blob:"))
+                else elsewhere.append(request.url))
         page.goto(f"{url}/?token={TOKEN}", timeout=180_000)
         page.wait_for_selector("button:has-text('Explain')", timeout=180_000)
         assert "ReviewerApp" not in page.inner_text("body")  # no code shown
+        # before the first result: no picture, not even a broken one, and no frame to choose
+        assert not page.locator("img.tdexplain-picture").is_visible()
+        assert not page.locator("img.tdexplain-timeline").is_visible() and _frame_slider_disabled(page)
         _text_box(page, "video").fill("fight_01")
         _select(page, "method", "gradcam")
         page.click("button:has-text('Explain')")
         page.wait_for_selector(".tdexplain-verdict b", timeout=300_000)
         verdict = page.locator(".tdexplain-verdict").inner_text()
-        assert verdict.startswith("fight_01.mp4: fight (p = ") and "gradcam" in verdict
-        assert page.locator("img.tdexplain-timeline").get_attribute("src")
+        assert verdict.startswith("fight_01.mp4: fight (p = ") and "; heat: Grad-CAM @ block4_conv4 for" in verdict
+        assert page.locator("img.tdexplain-timeline").get_attribute("src") and not _frame_slider_disabled(page)
         first = page.locator("img.tdexplain-picture").get_attribute("src")
         _set_slider(page, "frame", 1)
         page.wait_for_function("""() => document.querySelector('.tdexplain-caption').innerText.startsWith('frame 1 (')""",
                                timeout=60_000)
+        assert "heat: Grad-CAM @ block4_conv4 for 'fight'" in page.locator(".tdexplain-caption").inner_text()
         assert page.locator("img.tdexplain-picture").get_attribute("src") != first
+        page.screenshot(path=SHOTS / "app.png", full_page=True)
+        # the downloads are the files the app wrote, served by Voila: the page holds their addresses
+        links = page.locator(".tdexplain-downloads a")
+        assert "base64" not in page.locator(".tdexplain-downloads").inner_html()
+        overlay = links.first.get_attribute("href")
+        assert overlay.startswith("/voila/files/explained/tdexplain_") and overlay.endswith("/overlay.mp4")
+        served = page.request.get(url + overlay)
+        assert served.ok and served.body() == (ROOT / "app" / overlay.removeprefix("/voila/files/")).read_bytes()
         with page.expect_download() as download:
             page.click("a[download='summary.json']")
         saved = tmp_path / "summary.json"
         download.value.save_as(saved)
         assert '"method": "gradcam"' in saved.read_text()
-        page.screenshot(path=SHOTS / "app.png", full_page=True)
+        # a longer video: the last result goes at once, then the windows are counted as they are done
+        page.evaluate("""() => {
+            window.seen = [];
+            const record = () => window.seen.push([document.querySelector('.tdexplain-status').innerText,
+                document.querySelector('.tdexplain-verdict').innerText,
+                document.querySelector('img.tdexplain-picture').offsetParent !== null]);
+            new MutationObserver(record).observe(document.querySelector('.tdexplain-status'),
+                                                 {subtree: true, childList: true, characterData: true});
+        }""")
+        _text_box(page, "video").fill(str(long_video))
+        page.click("button:has-text('Explain')")
+        page.wait_for_function("() => document.querySelector('.tdexplain-verdict').innerText.startsWith('long.mp4')",
+                               timeout=300_000)
+        running = [(status, verdict, shown) for status, verdict, shown in page.evaluate("window.seen") if status]
+        assert [status for status, _, _ in running if "windows done" in status] == [
+            f"explaining long.mp4: {done} of 4 windows done..." for done in range(5)], running
+        assert all(verdict == "" and not shown for _, verdict, shown in running), running
+        assert not page.locator(".tdexplain-progress").is_visible()
+        # an error: in red, naming the video; no stale picture or frame slider
+        _text_box(page, "video").fill("/no/such/video.mp4")
+        page.click("button:has-text('Explain')")
+        error = page.locator(".tdexplain-status .tdexplain-error")
+        error.wait_for(timeout=60_000)
+        assert "cannot explain the video '/no/such/video.mp4'" in error.inner_text()
+        assert error.evaluate("e => getComputedStyle(e).color") == "rgb(198, 40, 40)"
+        assert not page.locator("img.tdexplain-picture").is_visible() and _frame_slider_disabled(page)
+        assert elsewhere == []
         page.close()

@@ -45,8 +45,8 @@ from ..methods import DEFAULT_METHOD
 from ..methods.frames import frame_importance
 from ..workbook import data, models
 from . import contours, viz
-from .video import (WindowClip, check_method_options, demo_note, frame_rate, inside_picture, layer_of,
-                    normal_class, overlay_frame, stream_windows, timeline_figure, window_and_stride)
+from .video import (DEMO_LINE, WindowClip, check_method_options, demo_note, frame_rate, heat_source, inside_picture,
+                    layer_of, normal_class, overlay_frame, stream_windows, timeline_figure, window_and_stride)
 
 __all__ = ["EXPLAIN_MODES", "ENGINES", "ARCHIVE_OPTIONS", "find_videos", "BatchSettings", "run_batch"]
 
@@ -246,7 +246,8 @@ class _VideoExplainer:
         explained = {"class": target, "frame_importance": [round(float(v), 6) for v in importance],
                      "frames": frames, "contours_traced_at": [height, width]}
         if item.originals is not None:
-            explained["overlay"] = _write_overlay(item, contents, target, method,
+            notes = (DEMO_LINE,) if demo_note(self.settings.model_path, header.path) else ()
+            explained["overlay"] = _write_overlay(item, contents, target, heat_source(method, self.layer), notes,
                                                   folder / f"window_{item.window.index:05d}.mp4", header.fps)
         return explained
 
@@ -268,14 +269,17 @@ def _in_video_pixels(region: dict, scale: float) -> dict:
     return region
 
 
-def _write_overlay(item: WindowClip, contents, target: str, method: str, path: Path, fps: float) -> str:
+def _write_overlay(item: WindowClip, contents, target: str, heat: str, notes: tuple, path: Path,
+                   fps: float) -> str:
     """The frames the model saw, under their maps (`contents`: inside the padding, each scaled to its
     peak) with their contours, captioned with what they show."""
     drawn = []
     for frame, content in zip([item.originals[i] for i in item.window.picked], contents):
         heat = data.fit_frame(content, frame.shape[:2], "stretch")
         image = contours.draw(viz.heat_overlay(frame, heat), contours.extract(heat))
-        drawn.append(contours.draw_text(image, f"{method}, for {target}", (6, 16), 0.45, 1, 3))
+        for number, line in enumerate((f"heat: {heat} for {target}",) + notes, start=1):
+            image = contours.draw_text(image, line, (6, 16 * number), 0.45, 1, 3)
+        drawn.append(image)
     seconds = (item.window.last - item.window.first + 1) / frame_rate(fps)
     data.write_video(path, np.stack(drawn), fps=len(drawn) / seconds)  # plays as long as the window lasts
     return path.name

@@ -24,8 +24,8 @@ from ..workbook import data, models
 from . import contours, viz
 
 __all__ = ["SHORT_POLICIES", "WINDOW_SECONDS", "OVERLAY_WIDTH", "Window", "WindowClip", "frame_rate",
-           "window_and_stride", "stream_windows", "overlay_frame", "inside_picture",
-           "DEMO_NOTE", "demo_note", "read_held_input", "check_method_options", "layer_of", "explain_video",
+           "window_and_stride", "stream_windows", "window_count", "overlay_frame", "inside_picture",
+           "DEMO_NOTE", "DEMO_LINE", "demo_note", "read_held_input", "check_method_options", "layer_of", "heat_source", "explain_video",
            "windows_explained", "normal_class", "timeline_figure"]
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,13 @@ def stream_windows(video, frames: int, size: int, window: int, stride: int, keep
         yield cut(count - window, count - 1, window, tail=True)
 
 
+def window_count(frame_count: int, window: int, stride: int) -> int:
+    """How many windows `stream_windows` cuts from `frame_count` frames, the tail included."""
+    if not window or frame_count <= window:
+        return 1
+    return (frame_count - window) // stride + 1 + bool((frame_count - window) % stride)
+
+
 def overlay_frame(frame: np.ndarray) -> np.ndarray:
     """A frame at most OVERLAY_WIDTH wide, for a batch run's overlays."""
     height, width = frame.shape[:2]
@@ -130,6 +137,9 @@ def _map_to_frame(heatmap: np.ndarray, height: int, width: int, size: int) -> np
 
 DEMO_NOTE = ("the demo model knows only synthetic scenes, so its answer on other footage means "
              "nothing; explain it with a model trained on your own data (--model on the command line)")
+
+
+DEMO_LINE = "demo model: it knows only synthetic scenes"  # the note, where a picture has one line for it
 
 
 def demo_note(model_path, video) -> str | None:
@@ -182,6 +192,13 @@ def layer_of(method: str, layer):
     return layer if registry.get(method).uses_layer else None
 
 
+def heat_source(method: str, layer) -> str:
+    """What a heat map shows, in a caption: "Grad-CAM @ block4_conv4", or "saliency (pixels)" for
+    a method that reads no layer."""
+    where = f"@ {layer}" if registry.get(method).uses_layer else "(pixels)"
+    return f"{registry.get(method).title} {where}"
+
+
 def _plain(value):
     """An option's value as JSON can hold it: a number, text or None, else its type's name."""
     value = value.item() if isinstance(value, np.generic) else value
@@ -190,7 +207,7 @@ def _plain(value):
 
 def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAULT_METHOD,
                   layer: str | None = None, window: int | None = None, stride: int | None = None,
-                  target=None, short: str = "pad", progress: bool = True, options: dict | None = None,
+                  target=None, short: str = "pad", progress=True, options: dict | None = None,
                   output=None, clip_input=None, other_inputs=None,
                   explainer: Explainer | None = None) -> dict:
     """Explain a video file window by window; write summary.json, overlay.mp4 and timeline.png
@@ -200,6 +217,8 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
     options (`Explainer.explain`); their names are checked before anything is read or written,
     their values by the method, at the first window. output, clip_input, other_inputs: which
     output of the model is explained and what its other inputs hold, as in `Explainer`.
+    progress: a bar on the console (True), none (False), or a function called after each window
+    with the windows done and the windows expected (the app's progress bar).
     explainer: an `Explainer` already made for the model (its compiled passes are reused: the
     app keeps one per model), instead of loading `model_path`, which the summary then names."""
     if short not in SHORT_POLICIES:
@@ -230,7 +249,7 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
         raise OSError(f"cannot write into the output folder {out}: {error.strerror or error}") from error
 
     summary = {
-        "video": {"path": str(video), "frames": 0, "fps": header.fps,
+        "video": {"path": str(video), "frames": 0, "fps": header.fps,  # frames: read so far
                   "width": header.width, "height": header.height, "duration_seconds": None},
         "model": {"path": str(model_path), "classes": list(class_names), "frames": explainer.frames,
                   "size": explainer.size, "note": demo_note(model_path, video),
@@ -245,22 +264,25 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
     fps = frame_rate(header.fps)
     stream = stream_windows(video, explainer.frames, explainer.size, window, stride, keep=lambda frame: frame,
                             short=short)
-    expected = (max(0, header.frames - window) // stride + 1 + bool((header.frames - window) % stride)
-                if window and header.frames >= window else 1)  # the container's frame count may be off
+    expected = window_count(header.frames, window, stride)  # by the container's count, which may be off
+    if callable(progress):
+        progress(0, expected)
     try:
         with data.VideoWriter(out / "overlay.mp4", header.width, header.height, fps) as overlay:
-            for item in tqdm(stream, total=expected, desc=f"explaining {Path(video).name}", unit="window",
-                             disable=not progress):
+            for done, item in enumerate(tqdm(stream, total=expected, desc=f"explaining {Path(video).name}",
+                                             unit="window", disable=progress is not True), start=1):
                 result = explainer.explain(item.clip, methods=method, layer=layer, target=target, **options)
                 importance = frame_importance(explainer, item.clip, target=result.target)[0]
                 written = summary["video"]["frames"]
                 entry, drawn = _window_entry(item, result, importance, explainer.size, class_names, method,
-                                             header.fps, first_new=written)
+                                             header.fps, first_new=written, note=summary["model"]["note"])
                 summary["windows"].append(entry)
                 for index in range(written, item.window.last + 1):  # once, from the first window showing it
                     overlay.write(drawn[index])
                 summary["video"]["frames"] = item.window.last + 1
                 summary["padded"] = item.tail and window > summary["video"]["frames"]
+                if callable(progress):
+                    progress(done, max(expected, done))
         summary["complete"] = True
     except KeyboardInterrupt:
         summary["interrupted"] = True
@@ -278,14 +300,15 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
 
 
 def _window_entry(item: WindowClip, result, importance, size, class_names, method, fps: float,
-                  first_new: int):
+                  first_new: int, note: str | None):
     """The window's JSON entry, and its frames from `first_new` on (those not yet in the overlay)
-    drawn with map, contours and prediction."""
+    drawn with map, contours, prediction, what the heat shows and the demo model's note."""
     w = item.window
     probabilities = result.probabilities[0]
     predicted = int(probabilities.argmax())
     target = int(result.target[0])
-    caption = f"{class_names[predicted]} {probabilities[predicted]:.2f}"
+    caption = (f"{class_names[predicted]} {probabilities[predicted]:.2f}",
+               f"heat: {heat_source(method, result.layer)} for {class_names[target]}") + ((DEMO_LINE,) if note else ())
     maps = result.maps[method][0]
     per_frame, drawn = [], {}
     for i, frame in item.originals.items():  # each takes the map of the nearest frame the model saw
@@ -317,10 +340,12 @@ def windows_explained(summary: dict) -> str:
     return f"{count} window{'' if count == 1 else 's'}"
 
 
-def _caption(image: np.ndarray, text: str) -> np.ndarray:
+def _caption(image: np.ndarray, lines) -> np.ndarray:
     scale = max(0.4, image.shape[1] / 400)
-    return contours.draw_text(image, text, (6, int(18 * scale)), 0.5 * scale,
-                              max(1, round(scale)), max(1, round(3 * scale)))
+    for number, text in enumerate(lines, start=1):
+        image = contours.draw_text(image, text, (6, int(18 * scale * number)), 0.5 * scale,
+                                   max(1, round(scale)), max(1, round(3 * scale)))
+    return image
 
 
 def _verdict(windows: list, class_names) -> dict | None:
@@ -359,7 +384,7 @@ def timeline_figure(summary: dict, class_names):
         f": {verdict['class']} flagged at {verdict['start_seconds']} s (p = {verdict['probability']:.2f})"
         if verdict else ": nothing flagged")
     if summary["model"].get("note"):
-        title += "\n(demo model: it knows only synthetic scenes)"
+        title += f"\n({DEMO_LINE})"
     ax.set_title(title + ("" if summary["complete"] else " (partial)"))
     ax.legend(loc="upper right", fontsize=7)
     fig.tight_layout()

@@ -6,8 +6,11 @@ them. A picture is a PNG of fixed size swapped into an `ipywidgets.Image` in one
 redraw never shows a blank or half-drawn picture, and redraws are serialized: a change that
 arrives while one is drawn is drawn next, and the picture always ends on the last change.
 `show()` displays the controls once, with their first picture as a static fallback that
-reports and HTML exports show where a live session shows the widget. Needs the `notebooks`
-extra (ipywidgets): importing this module without it says so.
+reports and HTML exports show where a live session shows the widget. A video file is explained
+one window at a time, the windows `video.explain_video` explains (3 s of it, one starting
+every second, each sampled to the model's frames), so the explorer shows what the app and the
+command line explain. Needs the `notebooks` extra (ipywidgets): importing this module without
+it says so.
 """
 
 from __future__ import annotations
@@ -31,9 +34,11 @@ from . import contours, video, viz
 
 require("tdexplain.interfaces.widgets", "ipywidgets", "IPython")  # the notebooks extra
 
-__all__ = ["Explorer", "ExplorerControls", "sample_clips", "video_path", "compare_view", "compare_models"]
+__all__ = ["Explorer", "ExplorerControls", "sample_clips", "video_path", "compare_view", "compare_models",
+           "error_html", "PATH_FIELD"]
 
 PICTURE_DPI = 100  # pictures are figsize x 100 pixels, whatever their titles say
+PATH_FIELD = {"width": "100%", "max_width": "800px"}  # the layout of a path field: a long path shows whole
 
 
 def sample_clips() -> dict:
@@ -51,11 +56,14 @@ def video_path(source) -> str:
     return path
 
 
-def _load_clip(source, frames: int, size: int) -> np.ndarray:
-    """A clip from a sample name, a video path, or an array (T, H, W, 3)."""
-    if isinstance(source, np.ndarray):
-        return check_clips(source, frames=frames, size=size)[0]
-    return data.read_video(video_path(source), frames=frames, size=size).astype(np.float32)
+def _check_window(window: int, count: int, name: str) -> None:
+    if not 0 <= window < count:
+        raise ValueError(f"window must be in 0..{count - 1} for {name}, got {window}")
+
+
+def error_html(text: str) -> str:
+    """An error as the app and the explorer show it: in red, after "error:"."""
+    return f'<span class="tdexplain-error" style="color: #c62828"><b>error:</b> {html.escape(text)}</span>'
 
 
 def _png(fig) -> bytes:
@@ -65,17 +73,6 @@ def _png(fig) -> bytes:
     fig.savefig(buffer, format="png", dpi=PICTURE_DPI)
     plt.close(fig)
     return buffer.getvalue()
-
-
-def _layer_of(method: str, layer):
-    """The layer a method reads: None for the pixel methods, whatever the layer control says."""
-    return layer if registry.get(method).uses_layer else None
-
-
-def _method_and_layer(method: str, explanation) -> str:
-    """"Grad-CAM @ block4_conv4", or "saliency (pixels)" for a method that reads no layer."""
-    where = f"@ {explanation.layer}" if registry.get(method).uses_layer else "(pixels)"
-    return f"{registry.get(method).title} {where}"
 
 
 def _display_with_fallback(widget, png: bytes) -> None:
@@ -91,32 +88,56 @@ def _display_with_fallback(widget, png: bytes) -> None:
 
 
 class Explorer:
-    """One model, one clip, any method, layer, target and frame; explanations are cached
-    per (method, layer, target), so moving the frame slider costs only a redraw."""
+    """One model, one window of a video (or one clip), any method, layer, target and frame;
+    explanations are cached per (method, layer, target), so moving the frame slider costs only
+    a redraw."""
 
-    def __init__(self, model, clip="fight_01", explainer: Explainer | None = None):
+    def __init__(self, model, clip="fight_01", explainer: Explainer | None = None, window: int = 0):
         self.explainer = explainer or Explainer(model)
         self.frames, self.size = self.explainer.frames, self.explainer.size  # of its clip input
         self._cache = {}
-        self.set_clip(clip)
+        self.set_clip(clip, window)
 
-    def set_clip(self, source) -> np.ndarray:
-        """Load a sample name, a video path or an array; forget the cached explanations."""
-        self.clip = _load_clip(source, self.frames, self.size)
-        self.clip_name = "array" if isinstance(source, np.ndarray) else Path(str(source)).stem
+    def set_clip(self, source, window: int = 0) -> np.ndarray:
+        """Load a sample name, a video path or an array (one clip) at `window` of its windows;
+        forget the cached explanations. A video's windows (`windows`) are the clips
+        `video.explain_video` explains, read in one pass and kept (8 frames at the model's
+        size each: a minute of video at 64 px holds 60 windows, 6 MB)."""
+        if isinstance(source, np.ndarray):
+            clip = check_clips(source, frames=self.frames, size=self.size)[0]
+            path, fps = None, 0.0
+            windows = [video.WindowClip(video.Window(0, 0, self.frames - 1, np.arange(self.frames)), clip, None)]
+        else:
+            path = video_path(source)
+            fps = data.video_header(path).fps
+            windows = list(video.stream_windows(path, self.frames, self.size, *video.window_and_stride(fps)))
+        name = "array" if path is None else Path(str(source)).stem
+        _check_window(window, len(windows), name)
+        self.path, self.fps, self.windows, self.clip_name = path, fps, windows, name
         # The demo model on footage that is not a shipped sample: its answer means nothing.
-        path = None if isinstance(source, np.ndarray) else video_path(source)
         self.note = path and video.demo_note(getattr(self.explainer.model, "source_path", None), path)
+        return self.set_window(window)
+
+    def set_window(self, window: int) -> np.ndarray:
+        """Explain another window of the video; forget the cached explanations."""
+        _check_window(window, len(self.windows), self.clip_name)
+        self.window, self.clip = window, self.windows[window].clip.astype(np.float32)
         self._cache.clear()
         return self.clip
 
+    def window_span(self) -> str:
+        """The window shown, in the video's time: "window 2 (2.0-5.0 s)"."""
+        shown = self.windows[self.window].window
+        rate = video.frame_rate(self.fps)
+        return f"window {self.window} ({shown.first / rate:.1f}-{(shown.last + 1) / rate:.1f} s)"
+
     def is_cached(self, method: str = DEFAULT_METHOD, layer: str | None = None, target=None) -> bool:
-        return (method, _layer_of(method, layer), target) in self._cache
+        return (method, video.layer_of(method, layer), target) in self._cache
 
     def explanation(self, method: str = DEFAULT_METHOD, layer: str | None = None, target=None):
         """The clip's explanation, computed once per (method, layer, target); a pixel method
         reads no layer, so the layer does not enter its key."""
-        key = (method, _layer_of(method, layer), target)
+        key = (method, video.layer_of(method, layer), target)
         if key not in self._cache:
             self._cache[key] = self.explainer.explain(self.clip, methods=method, layer=key[1], target=target)
         return self._cache[key]
@@ -136,9 +157,11 @@ class Explorer:
         return contours.draw(image, contours.extract(heatmap, levels=levels)) if levels else image
 
     def title(self, frame: int, method: str, layer, target) -> str:
-        """What the picture shows: clip, frame, method, the layer it reads (or pixels), target."""
+        """What the picture shows: video (and its window when it has several), frame, method,
+        the layer it reads (or pixels), target."""
         result = self.explanation(method, layer, target)
-        return (f"{self.clip_name}, frame {frame}: {_method_and_layer(method, result)}\n"
+        where = f"{self.clip_name}, {self.window_span()}" if len(self.windows) > 1 else self.clip_name
+        return (f"{where}, frame {frame}: {video.heat_source(method, result.layer)}\n"
                 f"for '{result.class_names[result.target[0]]}'")
 
     def view(self, frame: int = 0, method: str = DEFAULT_METHOD, layer: str | None = None, target=None,
@@ -200,15 +223,19 @@ class _Serialized:
 
 
 class ExplorerControls:
-    """The explorer's controls and picture. Every control redraws (the frame slider when it is
-    released); the layer control is disabled for methods that read no layer; a status line
-    says what is being computed, and keeps an error until its cause is fixed."""
+    """The explorer's controls and picture. Every control redraws (the frame and window sliders
+    when they are released); the layer control is disabled for methods that read no layer, the
+    window slider for a video of one window; a status line says what is being computed, and
+    keeps an error until its cause is fixed."""
 
     def __init__(self, explorer: Explorer, frame: int = 0, method: str = DEFAULT_METHOD,
-                 layer: str | None = None, target=None, levels=contours.DEFAULT_LEVELS, opacity: float = 0.5):
+                 layer: str | None = None, target=None, levels=contours.DEFAULT_LEVELS, opacity: float = 0.5,
+                 window: int | None = None):
         import ipywidgets as w
 
         self.explorer = explorer
+        if window is not None and window != explorer.window:
+            explorer.set_window(window)
         explainer = explorer.explainer
         explainer.check_methods([method])
         layer = explainer.check_layer(layer, ["gradcam"])  # one the layer control offers
@@ -228,22 +255,24 @@ class ExplorerControls:
                                          max=0.95, step=0.05, description="contours", continuous_update=False)
         self.opacity = w.FloatSlider(opacity, min=0, max=1, step=0.05, description="opacity",
                                      continuous_update=False)
-        self.clip = w.Combobox(value=explorer.clip_name if explorer.clip_name in sample_clips() else "",
-                               options=list(sample_clips()), placeholder="sample name or video path",
-                               description="clip", continuous_update=False)
+        shown = explorer.clip_name if explorer.clip_name in sample_clips() else explorer.path or ""
+        self.video = w.Combobox(value=shown, options=list(sample_clips()), placeholder="sample name or video file path",
+                                description="video", continuous_update=False, layout=w.Layout(**PATH_FIELD))
+        self.window = w.IntSlider(explorer.window, 0, len(explorer.windows) - 1, description="window",
+                                  continuous_update=False, disabled=len(explorer.windows) == 1)
         self.status = w.HTML()
         self.caption = w.HTML()  # the picture's title as text, for screen readers and tests
         self.picture = w.Image(format="png", layout=w.Layout(width="700px", height="320px"))
         for widget, name in ((self.status, "status"), (self.caption, "caption"), (self.picture, "picture")):
             widget.add_class(f"tdexplain-{name}")
-        self.clip_error = self.view_error = ""
-        self._serialized = _Serialized()
-        for control in (self.frame, self.method, self.layer, self.target, self.levels, self.opacity):
+        self.video_error = self.view_error = ""
+        self._serialized, self._loading = _Serialized(), False
+        for control in (self.frame, self.method, self.layer, self.target, self.levels, self.opacity, self.window):
             control.observe(self.redraw, names="value")
-        self.clip.observe(self.load, names="value")
+        self.video.observe(self.load, names="value")
         self.widget = w.VBox([w.HBox([self.frame, self.method, self.layer]),
-                              w.HBox([self.target, self.levels, self.opacity]), self.clip, self.status,
-                              self.caption, self.picture])
+                              w.HBox([self.target, self.levels, self.opacity]), self.video, self.window,
+                              self.status, self.caption, self.picture])
         self.redraw()
 
     def view(self) -> dict:
@@ -254,17 +283,22 @@ class ExplorerControls:
                     levels=(low, (low + high) / 2, high), opacity=self.opacity.value)
 
     def redraw(self, *_) -> None:
-        self._serialized.request(self._draw)
+        if not self._loading:
+            self._serialized.request(self._draw)
 
     def _draw(self) -> None:
         view = self.view()
         uses_layer = registry.get(view["method"]).uses_layer
         self.layer.disabled = not uses_layer
         self.layer.tooltip = None if uses_layer else "pixel methods read no layer"
-        if not self.explorer.is_cached(view["method"], view["layer"], view["target"]):
+        moved = self.window.value != self.explorer.window
+        if moved or not self.explorer.is_cached(view["method"], view["layer"], view["target"]):
             where = f" at {view['layer']}" if uses_layer else ""
-            self._say(f"computing {registry.get(view['method']).title}{where}...", busy=True)
+            of = f" for window {self.window.value}" if moved else ""
+            self._say(f"computing {registry.get(view['method']).title}{where}{of}...", busy=True)
         try:
+            if moved:
+                self.explorer.set_window(self.window.value)
             self.picture.value = self.explorer.picture(**view, title=False)
             title = self.explorer.title(view["frame"], view["method"], view["layer"], view["target"])
             self.caption.value = html.escape(title.replace("\n", " "))
@@ -274,19 +308,25 @@ class ExplorerControls:
         self._say()
 
     def load(self, change) -> None:
-        """A clip typed or chosen in the clip box: loaded and drawn, or an error that stays
-        (with the name of the clip still shown) until a clip loads."""
+        """A video typed or chosen in the video box: loaded at its first window and drawn, or an
+        error that stays (with the name of the video still shown) until a video loads."""
         try:
             self.explorer.set_clip(change["new"])
-            self.clip_error = ""
+            self.video_error = ""
         except (FileNotFoundError, ValueError) as error:
-            self.clip_error = f"{error} (still showing {self.explorer.clip_name})"
+            self.video_error = f"video {change['new']!r}: {error} (still showing {self.explorer.clip_name})"
+        self._loading = True  # the window slider follows the video: one drawing, below
+        try:
+            self.window.max = len(self.explorer.windows) - 1
+            self.window.value, self.window.disabled = self.explorer.window, len(self.explorer.windows) == 1
+        finally:
+            self._loading = False
         self.redraw()
 
     def _say(self, busy_text: str = "", busy: bool = False) -> None:
         lines = [busy_text] if busy else []
         lines += [f"<i>note: {html.escape(self.explorer.note)}</i>"] if self.explorer.note else []
-        lines += [f"<b>{html.escape(error)}</b>" for error in (self.clip_error, self.view_error) if error]
+        lines += [error_html(error) for error in (self.video_error, self.view_error) if error]
         self.status.value = "<br>".join(lines)
 
 
@@ -309,7 +349,7 @@ def compare_view(explorers: dict, frame: int = 0, method: str = DEFAULT_METHOD, 
 
 def _compare_title(explorer: Explorer, frame: int, method: str, layer, target) -> str:
     explained = "each model's predicted class" if target is None else f"'{target}'"
-    return f"{_method_and_layer(method, explorer.explanation(method, layer, target))}, frame {frame}, for {explained}"
+    return f"{video.heat_source(method, explorer.explanation(method, layer, target).layer)}, frame {frame}, for {explained}"
 
 
 def compare_models(models_: dict, clip="fight_01", method: str = DEFAULT_METHOD, layer=None,
