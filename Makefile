@@ -17,8 +17,9 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 all: test
 
-# The library with the workbook's stack (the notebooks extra), the test tools and Ray (the cluster
-# extra, whose tests start a local Ray cluster), installed by
+# The library with the workbook's stack (the notebooks extra), the test tools, Voila (the app
+# extra: its tests start the app's server) and Ray (the cluster extra, whose tests start a local
+# Ray cluster), installed by
 # uv (from PyPI, into .venv): the same packages as pip's, downloaded in parallel, in about half
 # pip's time on a fresh machine. uv reads UV_INDEX_URL, not pip.conf, for a mirror.
 UV := $(BIN)/uv pip install --quiet --python $(BIN)/python
@@ -27,7 +28,7 @@ $(BIN)/uv:
 	$(BIN)/python -m pip install --quiet uv
 
 $(STAMP): pyproject.toml | $(BIN)/uv
-	$(UV) -e '.[dev,notebooks,cluster]'
+	$(UV) -e '.[dev,notebooks,app,cluster]'
 	touch $(STAMP)
 
 report: $(STAMP)
@@ -44,12 +45,8 @@ lab: $(STAMP)
 
 # The reviewers' app (no code shown): http://localhost:$(APP_PORT)
 APP_PORT ?= 8866
-app: $(STAMP) $(VENV)/.app
+app: $(STAMP)
 	$(BIN)/voila app/reviewer.ipynb --no-browser --port=$(APP_PORT) --Voila.config_file_paths=app
-
-$(VENV)/.app: pyproject.toml | $(STAMP) $(BIN)/uv
-	$(UV) -e '.[app]'
-	touch $@
 
 # JupyterLab (04 and 07) and the app driven in Debian's Chromium with Playwright; screenshots in
 # $(SCREENSHOTS). Chromium is installed with apt-get when missing and possible; where it cannot

@@ -27,7 +27,7 @@ from tdexplain.methods import DEFAULT_METHOD
 
 RESULTS = Path(__file__).resolve().parent / "results" / "default_cost.json"
 STEPS = (2, 4, 8, 16, 32, 64)
-MARGIN = 0.02  # pointing the cheaper setting may lose against the best
+MARGIN = 0.02  # what the cheaper setting may lose against the best, in pointing and in energy
 
 
 def timed(call, repeats: int = 2) -> float:

@@ -125,9 +125,9 @@ class _LocalRay:
 
         self.ray = ray
 
-    def start(self, **resources):
+    def start(self):
         if not self.ray.is_initialized():
-            self.ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, **resources)
+            self.ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         return self.ray
 
 

@@ -99,9 +99,9 @@ def test_pixel_methods_disable_the_layer_and_errors_stay_in_the_status_line(tmp_
     reviewer.video.value = str(tmp_path / "missing.mp4")
     assert reviewer.explain() is None and not first_files.exists()  # the last run's files are removed
     assert _is_error(reviewer.status.value)  # in red, naming the video
-    assert html.unescape(reviewer.status.value).endswith(
-        f"cannot explain the video '{tmp_path / 'missing.mp4'}': no sample clip or video file "
-        f"'{tmp_path / 'missing.mp4'}'; samples: {', '.join(app.sample_clips())}</span>")
+    assert html.unescape(reviewer.status.value).endswith(  # the message names the path once
+        f"error:</b> no sample clip or video file '{tmp_path / 'missing.mp4'}'; samples: "
+        f"{', '.join(app.sample_clips())}</span>")
     assert _no_result_offered(reviewer) and reviewer.picture.value == b""
     reviewer.model.value = str(tmp_path / "nope.keras")
     assert "cannot load the model" in reviewer.status.value and reviewer.run.disabled
@@ -267,6 +267,7 @@ def test_a_model_with_two_outputs_and_another_input_is_chosen_and_held_in_the_ap
     assert reviewer.explain() is None
     assert ("the model's input 'meta' needs a value: a .npy file of one sample, shape (5,)"
             in html.unescape(reviewer.status.value))
+    assert "video" not in reviewer.status.value  # the input is at fault, not the video
     meta.value = str(meta_path)
     shown = reviewer.explain()
     kept = dict(reviewer._explainer_for)

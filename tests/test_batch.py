@@ -230,17 +230,17 @@ def two_machines(local_ray):
 def test_tasks_are_counted_by_what_fits_on_each_machine(two_machines):
     import ray
 
-    from tdexplain.extras import trial_slots
+    from tdexplain.extras import task_slots
 
-    assert trial_slots(ray, 1) == 2  # one per machine
-    assert trial_slots(ray, 0.5) == 4
-    assert trial_slots(ray, 1, 1) == 1  # only the first machine has GPUs, and 1 CPU
-    assert trial_slots(ray, 0.5, 1) == 2  # two halves of its CPU, a GPU each
-    assert trial_slots(ray, 0.25, 0.5) == 4  # its 2 GPUs by halves
+    assert task_slots(ray, 1) == 2  # one per machine
+    assert task_slots(ray, 0.5) == 4
+    assert task_slots(ray, 1, 1) == 1  # only the first machine has GPUs, and 1 CPU
+    assert task_slots(ray, 0.5, 1) == 2  # two halves of its CPU, a GPU each
+    assert task_slots(ray, 0.25, 0.5) == 4  # its 2 GPUs by halves
     for cpus, gpus in ((2, 0), (1, 3)):  # more than one machine has: Ray would wait forever
         with pytest.raises(ValueError, match=f"no machine of the Ray cluster can hold a task of {cpus} CPU and "
                                              f"{gpus} GPU; its machines have: .*1 CPU and 2 GPU"):
-            trial_slots(ray, cpus, gpus)
+            task_slots(ray, cpus, gpus)
 
 
 def test_on_two_machines_every_output_lands_in_out(archive, run, two_machines, tmp_path, monkeypatch):
@@ -282,13 +282,20 @@ def test_a_worker_killed_midway_is_restarted_and_its_video_done(archive, run, lo
     _check_same_numbers(out, rows, *run)
 
 
-def test_overlays_show_each_explained_window_at_most_overlay_width_wide(archive, tmp_path):
+def test_overlays_show_each_explained_window_at_most_overlay_width_wide(archive, tmp_path, monkeypatch):
     """--overlays: a clip per explained window, of the frames the model saw, playing as long as
     the window lasts, at the video's size (128x96 here, under OVERLAY_WIDTH) with the heat inside
     the picture; a wider video is scaled down to OVERLAY_WIDTH."""
     settings = batch.BatchSettings(window=8, stride=8, explain="all", overlays=True, method="gradcam")
+    captions = []
+    draw_text = batch.contours.draw_text
+    monkeypatch.setattr(batch.contours, "draw_text", lambda image, text, *a: captions.append(text) or
+                        draw_text(image, text, *a))
     rows = batch.run_batch(archive / "camera" / "fight.mp4", tmp_path / "out", settings, progress=False)
     summary = json.loads((tmp_path / "out" / "videos" / rows[0]["id"] / "summary.json").read_text())
+    # each frame says what its heat shows, and that the demo model knows only synthetic scenes
+    assert set(captions) == {f"heat: Grad-CAM @ block4_conv4 for {w['explained']['class']}"
+                             for w in summary["windows"]} | {video.DEMO_LINE}
     for window in summary["windows"]:
         path = tmp_path / "out" / "videos" / rows[0]["id"] / window["explained"]["overlay"]
         capture = cv2.VideoCapture(str(path))

@@ -85,6 +85,12 @@ def test_overlapping_windows_and_one_window_over_the_whole_video(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert [w["first_frame"] for w in summary["windows"]] == [0, 4, 8, 12, 16]
     assert _frames_and_size(out / "overlay.mp4")[0] == 24  # each frame written once
+    apart = tmp_path / "apart"  # a stride longer than the window: frames 8-15 are no window's
+    assert cli.main(["explain", FIGHT, "--out", str(apart), "--quiet", "--window", "8", "--stride", "16"]) == 0
+    summary = json.loads((apart / "summary.json").read_text())
+    assert [(w["first_frame"], w["last_frame"]) for w in summary["windows"]] == [(0, 7), (16, 23)]
+    assert summary["overlay_frames"] == _frames_and_size(apart / "overlay.mp4")[0] == 16
+    assert summary["video"]["frames"] == 24
     whole = tmp_path / "whole"
     assert cli.main(["explain", FIGHT, "--out", str(whole), "--quiet", "--window", "0"]) == 0
     summary = json.loads((whole / "summary.json").read_text())
@@ -137,7 +143,8 @@ def test_a_video_shorter_than_a_window(tmp_path, capsys):
     short = data.write_video(tmp_path / "short.mp4", data.synthetic_clip("fight", 5, 64).frames)
     assert cli.main(["explain", str(short), "--out", str(tmp_path / "a"), "--quiet",
                      "--short", "error"]) == 2
-    assert "5 frames, fewer than one window of 24" in capsys.readouterr().err
+    assert "short.mp4 has 5 frames, fewer than one window of 24" in capsys.readouterr().err
+    assert not list((tmp_path / "a").glob("*"))  # refused before a file is written
     assert cli.main(["explain", str(short), "--out", str(tmp_path / "b"), "--quiet"]) == 0
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert summary["padded"] is True and summary["windows"][0]["frames_seen"][-1] == 4

@@ -45,9 +45,10 @@ def test_core_requirements_leave_the_notebook_stack_to_the_extra():
     for needs_notebooks in ("app", "browser"):  # both serve notebooks
         assert "tdexplain[notebooks]" in extras[needs_notebooks]
     assert {_name(r) for r in extras["cluster"]} == {"ray"}  # Ray stays out of the core install
-    # The bootstrap of `make test` and `make report` installs the workbook too, and Ray for the cluster tests.
+    # The bootstrap of `make test` and `make report` installs the workbook too, Voila for the app's
+    # server tests, and Ray for the cluster tests.
     stamp_rule = re.search(r"^\$\(STAMP\):.*?(?=^\S)", (REPO / "Makefile").read_text(), re.M | re.S).group()
-    assert "-e '.[dev,notebooks,cluster]'" in stamp_rule
+    assert "-e '.[dev,notebooks,app,cluster]'" in stamp_rule
 
 
 def test_the_samples_and_the_demo_models_ship_in_the_package():

@@ -23,7 +23,7 @@ def _notebook(path, *sources, parameters=None, seconds=None):
 
 
 @pytest.mark.parametrize("engine", ["local", "ray"])
-def test_a_failing_notebook_keeps_the_others_and_says_why(tmp_path, capsys, engine, local_ray):
+def test_a_failing_notebook_keeps_the_others_and_says_why(tmp_path, capsys, engine, request):
     notebooks, out = tmp_path / "nb", tmp_path / "reports"
     notebooks.mkdir()
     _notebook(notebooks / "01_ok.ipynb", "print(6 * 7)",
@@ -37,7 +37,7 @@ def test_a_failing_notebook_keeps_the_others_and_says_why(tmp_path, capsys, engi
     params.write_text("value: 5\n")
     # Two at a time, as `make report` renders them, or as Ray tasks: each result lands in its place.
     if engine == "ray":
-        local_ray.start()
+        request.getfixturevalue("local_ray").start()
     code = report.run(argparse.Namespace(notebooks=str(notebooks), out=str(out), parameters=str(params), jobs=2,
                                          engine=engine, address=None))
     assert code == 1

@@ -354,18 +354,26 @@ def test_the_ray_engine_gives_the_local_engine_s_rows_and_maps(sweep_data, two_c
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tune.csv", "tune_maps"]  # the experiment is gone
 
 
-def test_a_killed_ray_sweep_restores_its_experiment(local_ray, tmp_path):
+def test_a_killed_ray_sweep_restores_its_experiment(local_ray, tmp_path, monkeypatch):
     """The driver and its local cluster are killed once two trials are in the CSV; started
-    again, the sweep restores the Tune experiment the kill left and finishes it."""
+    again, the sweep restores the Tune experiment the kill left, finishes it, and starts no
+    trial of its own."""
     from ray import tune
 
     out = tmp_path / "sweep.csv"
     finished = _killed_sweep(out, "ray")
     assert tune.Tuner.can_restore(tmp_path / "sweep_tune")
+    restored, started = [], []
+    restore, new = tune.Tuner.restore, tune.Tuner.__init__
+    monkeypatch.setattr(tune.Tuner, "restore", classmethod(
+        lambda cls, path, *a, **k: restored.append(path) or restore(path, *a, **k)))
+    monkeypatch.setattr(tune.Tuner, "__init__", lambda self, *a, **k: started.append(
+        "_tuner_internal" not in k) or new(self, *a, **k))  # True: a new experiment, not a restored one
     local_ray.start()
     results = sweep.run_sweep(sweep.one_at_a_time(BASE, gru_units=[8, 12, 16, 20]), small_data(), out,
                               engine="ray", **OPTIONS)
     _check_resumed(results, finished)
+    assert restored == [str(tmp_path / "sweep_tune")] and started == [False]
     assert all(sweep.maps_path(out, row["config_id"]).exists() for _, row in results.iterrows())
     assert not (tmp_path / "sweep_tune").exists()
 

@@ -204,6 +204,25 @@ def test_a_long_video_is_explored_window_by_window_as_the_app_explains_it(model,
     assert panel.caption.value.startswith("fight_01, frame 0:")
     with pytest.raises(ValueError, match="window must be in 0..0 for fight_01, got 1"):
         explorer.set_window(1)
+    with pytest.MonkeyPatch.context() as patch:  # a video of more windows than the explorer holds
+        patch.setattr(widgets, "MAX_WINDOWS", 3)
+        with pytest.raises(ValueError, match=r"long.mp4 has 4 windows of 3 s; the explorer holds every window in "
+                                             r"memory, at most 3 \(one a second\): explain a long video"):
+            explorer.set_clip(str(path))
+
+
+def test_a_wide_video_is_shown_without_the_bars_that_pad_it(model, tmp_path):
+    """128x96 footage sits in the model's 64x64 square between bars of 8 rows: the explorer shows
+    the 64x48 picture, and the map inside it scaled to its peak there (as overlay.mp4 does)."""
+    wide = np.zeros((8, 96, 128, 3), np.uint8)
+    wide[:, :, 16:112] = data.synthetic_clip("fight", frames=8, size=96, seed=4).frames
+    explorer = widgets.Explorer(model, str(data.write_video(tmp_path / "wide.mp4", wide)))
+    image = explorer.image(2, method="gradcam", layer="block4_conv4", levels=(), opacity=0, display_size=64)
+    np.testing.assert_array_equal(image, explorer.clip[2, 8:56].astype(np.uint8))
+    heat = explorer.explanation("gradcam", "block4_conv4").maps["gradcam"][0, 2]
+    inside = heat[8:56] / heat[8:56].max()
+    lit = explorer.image(2, method="gradcam", layer="block4_conv4", levels=(), opacity=1, display_size=64)
+    np.testing.assert_array_equal(lit, viz.heat_overlay(explorer.clip[2, 8:56], inside, alpha=1))
 
 
 def test_the_video_box_is_called_video_and_shows_a_long_path(explorer):

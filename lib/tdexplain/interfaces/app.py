@@ -217,17 +217,18 @@ class ReviewerApp:
     def explain(self) -> dict | None:
         """Explain the chosen video; count its windows as they are explained, then fill the
         verdict, timeline, frames and downloads. Returns the summary, or None after an error
-        (shown in the status line, naming the video)."""
+        (shown in the status line, naming the video or the input at fault)."""
         self._clear_results()  # at once: the last result is not this video's
         self.run.disabled = True
         if self._folder:
             self._folder.cleanup()
         self.out_root.mkdir(parents=True, exist_ok=True)
         self._folder = tempfile.TemporaryDirectory(prefix="tdexplain_", dir=self.out_root)
-        typed = self.video.value.strip()
+        typed, about = self.video.value.strip(), ""
         try:
+            explainer = self._explainer_of(self._held_values())  # its errors name the input and its file
+            about = f"cannot explain the video {typed!r}: "
             path = video_path(typed)
-            explainer = self._explainer_of(self._held_values())
             self.status.value = f"reading {html.escape(Path(path).name)}..."
             self._target = None if self.target.value == "predicted" else self.target.value
             self.summary = video.explain_video(
@@ -237,7 +238,7 @@ class ReviewerApp:
         except Exception as error:  # noqa: BLE001 - the reviewer reads it in the status line
             message = str(error) if isinstance(error, (OSError, ValueError)) else f"{type(error).__name__}: {error}"
             self.summary = None
-            self.status.value = error_html(f"cannot explain the video {typed!r}: {message}")
+            self.status.value = error_html(message if typed in message else about + message)
             return None
         finally:
             self.run.disabled = False

@@ -40,7 +40,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..engine.explainer import Explainer
-from ..extras import connect_ray, trial_slots
+from ..extras import check_engine, connect_ray, task_slots
 from ..methods import DEFAULT_METHOD
 from ..methods.frames import frame_importance
 from ..workbook import data, models
@@ -48,12 +48,12 @@ from . import contours, viz
 from .video import (DEMO_LINE, WindowClip, check_method_options, demo_note, frame_rate, heat_source, inside_picture,
                     layer_of, normal_class, overlay_frame, stream_windows, timeline_figure, window_and_stride)
 
-__all__ = ["EXPLAIN_MODES", "ENGINES", "ARCHIVE_OPTIONS", "find_videos", "BatchSettings", "run_batch"]
+__all__ = ["EXPLAIN_MODES", "ARCHIVE_OPTIONS", "find_videos", "BatchSettings", "run_batch"]
 
 EXPLAIN_MODES = ("flagged", "all", "none")
-ENGINES = ("local", "ray")
 # The default method's options at archive scale: the fewest Integrated Gradients steps whose
-# pointing game is within 0.02 of the best (benchmarks/bench_default_cost.py).
+# pointing game and energy on the evidence are each within 0.02 of the best (4 against 64: 0.932
+# and 0.444 against 0.932 and 0.462, in 9% of the time; benchmarks/bench_default_cost.py).
 ARCHIVE_OPTIONS = {"integrated_gradients_blur": {"ig_steps": 4}}
 
 
@@ -227,10 +227,10 @@ class _VideoExplainer:
                      "flagged": flagged, "explained": None}
             if self.settings.explain == "all" or (self.settings.explain == "flagged" and flagged):
                 target = max(flagged, key=lambda name: p[names.index(name)]) if flagged else predicted
-                entry["explained"] = self._explain(item, target, header, folder)
+                entry["explained"] = self._explain(item, target, header, folder, summary["model"]["note"])
             summary["windows"].append(entry)
 
-    def _explain(self, item: WindowClip, target: str, header, folder: Path) -> dict:
+    def _explain(self, item: WindowClip, target: str, header, folder: Path, note: str | None) -> dict:
         method = self.settings.method
         clip = item.clip.astype("float32")
         result = self.explainer.explain(clip, methods=method, layer=self.layer, target=target,
@@ -246,7 +246,7 @@ class _VideoExplainer:
         explained = {"class": target, "frame_importance": [round(float(v), 6) for v in importance],
                      "frames": frames, "contours_traced_at": [height, width]}
         if item.originals is not None:
-            notes = (DEMO_LINE,) if demo_note(self.settings.model_path, header.path) else ()
+            notes = (DEMO_LINE,) if note else ()
             explained["overlay"] = _write_overlay(item, contents, target, heat_source(method, self.layer), notes,
                                                   folder / f"window_{item.window.index:05d}.mp4", header.fps)
         return explained
@@ -275,8 +275,8 @@ def _write_overlay(item: WindowClip, contents, target: str, heat: str, notes: tu
     peak) with their contours, captioned with what they show."""
     drawn = []
     for frame, content in zip([item.originals[i] for i in item.window.picked], contents):
-        heat = data.fit_frame(content, frame.shape[:2], "stretch")
-        image = contours.draw(viz.heat_overlay(frame, heat), contours.extract(heat))
+        heatmap = data.fit_frame(content, frame.shape[:2], "stretch")
+        image = contours.draw(viz.heat_overlay(frame, heatmap), contours.extract(heatmap))
         for number, line in enumerate((f"heat: {heat} for {target}",) + notes, start=1):
             image = contours.draw_text(image, line, (6, 16 * number), 0.45, 1, 3)
         drawn.append(image)
@@ -299,8 +299,7 @@ def run_batch(archive, out, settings: BatchSettings | None = None, progress: boo
     keep its compiled passes, `gpus_per_worker` GPUs each; the cluster at `address` or
     $RAY_ADDRESS, else a local one. On a cluster of several machines `out` and the videos must
     be on a filesystem they all see. The driver alone writes the manifest, as rows come back."""
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    check_engine(engine)
     settings = settings or BatchSettings()
     videos = find_videos(archive)
     runner = _VideoExplainer(settings)  # on the driver too: bad settings fail before any work
@@ -341,7 +340,7 @@ def _on_ray(settings: BatchSettings, videos: list, folder: Path, address, worker
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = context.verbose_progress = False  # the driver's own bar counts videos
     logging.getLogger("ray.data").setLevel(logging.WARNING)
-    slots = trial_slots(ray, 1, gpus_per_worker)
+    slots = task_slots(ray, 1, gpus_per_worker)
     workers = min(workers or slots, slots)
     dataset = ray.data.from_items([{"video": str(video)} for video in videos],
                                   override_num_blocks=len(videos))

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 from ..engine import backend
-from ..extras import MissingExtra
+from ..extras import ENGINES, MissingExtra
 from ..workbook import report
 
 __all__ = ["parser", "main"]
@@ -223,7 +223,7 @@ def _add_batch(subparsers):
                    help="also write a short overlay clip of each explained window")
     p.add_argument("--option", action="append", default=[], type=_method_option, metavar="NAME=VALUE",
                    help="a method's option, repeatable")
-    p.add_argument("--engine", default="local", choices=("local", "ray"),
+    p.add_argument("--engine", default="local", choices=ENGINES,
                    help="local: one process; ray: Ray Data workers (pip install 'tdexplain[cluster]')")
     p.add_argument("--address", default=None,
                    help="the Ray cluster to use (default: $RAY_ADDRESS, else a local one)")
@@ -280,7 +280,7 @@ def _add_sweep(subparsers):
     p.add_argument("--evaluation-clips", type=int, default=20, help="evaluation clips per class")
     p.add_argument("--head-epochs", type=int, default=60)
     p.add_argument("--layer", default="block4_conv4", help="where the Grad-CAM maps are taken")
-    p.add_argument("--engine", default="local", choices=("local", "ray"),
+    p.add_argument("--engine", default="local", choices=ENGINES,
                    help="local: processes on this machine; ray: Ray Tune trials (pip install 'tdexplain[cluster]')")
     p.add_argument("--workers", type=int, default=1, help="local engine: processes side by side")
     p.add_argument("--address", default=None,

@@ -100,11 +100,15 @@ def stream_windows(video, frames: int, size: int, window: int, stride: int, keep
         raise ValueError(f"{video} has no decodable frame (corrupt or not a video)")
     if not emitted:  # shorter than one window, or one window over the whole video
         if window > count and short == "error":
-            raise ValueError(f"the video has {count} frames, fewer than one window of {window}; use "
-                             f"--short pad to pad it with its last frame")
+            raise ValueError(_too_short(video, count, window))
         yield cut(0, count - 1, window or count, tail=True)
     elif (count - window) % stride:  # frames after the last full window
         yield cut(count - window, count - 1, window, tail=True)
+
+
+def _too_short(video, count: int, window: int) -> str:
+    return (f"{video} has {count} frames, fewer than one window of {window}; pad it with its last frame "
+            f"(short='pad', --short pad) or give a shorter window")
 
 
 def window_count(frame_count: int, window: int, stride: int) -> int:
@@ -248,8 +252,9 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
     except OSError as error:
         raise OSError(f"cannot write into the output folder {out}: {error.strerror or error}") from error
 
+    # The video's frames and duration count up to the last window explained: all of it once complete.
     summary = {
-        "video": {"path": str(video), "frames": 0, "fps": header.fps,  # frames: read so far
+        "video": {"path": str(video), "frames": 0, "fps": header.fps,
                   "width": header.width, "height": header.height, "duration_seconds": None},
         "model": {"path": str(model_path), "classes": list(class_names), "frames": explainer.frames,
                   "size": explainer.size, "note": demo_note(model_path, video),
@@ -258,12 +263,14 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
                   "other_inputs": {name: _held_record(value) for name, value in explainer.video.held.items()}},
         "method": method, "options": {name: _plain(value) for name, value in options.items()},
         "layer": layer_of(method, layer), "window": window, "stride": stride,
-        "padded": False, "windows": [], "verdict": None,
+        "padded": False, "windows": [], "verdict": None, "overlay_frames": 0,
         "complete": False, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     fps = frame_rate(header.fps)
     stream = stream_windows(video, explainer.frames, explainer.size, window, stride, keep=lambda frame: frame,
                             short=short)
+    if short == "error" and 0 < header.frames < window:  # before a file is written (the stream checks again)
+        raise ValueError(_too_short(video, header.frames, window))
     expected = window_count(header.frames, window, stride)  # by the container's count, which may be off
     if callable(progress):
         progress(0, expected)
@@ -273,12 +280,13 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
                                              unit="window", disable=progress is not True), start=1):
                 result = explainer.explain(item.clip, methods=method, layer=layer, target=target, **options)
                 importance = frame_importance(explainer, item.clip, target=result.target)[0]
-                written = summary["video"]["frames"]
+                first_new = max(summary["video"]["frames"], item.window.first)  # a stride past the window skips
                 entry, drawn = _window_entry(item, result, importance, explainer.size, class_names, method,
-                                             header.fps, first_new=written, note=summary["model"]["note"])
+                                             header.fps, first_new, note=summary["model"]["note"])
                 summary["windows"].append(entry)
-                for index in range(written, item.window.last + 1):  # once, from the first window showing it
+                for index in range(first_new, item.window.last + 1):  # once, from the first window showing it
                     overlay.write(drawn[index])
+                summary["overlay_frames"] += item.window.last + 1 - first_new
                 summary["video"]["frames"] = item.window.last + 1
                 summary["padded"] = item.tail and window > summary["video"]["frames"]
                 if callable(progress):
@@ -291,7 +299,6 @@ def explain_video(video, out, model_path=models.DEMO_MODEL, method: str = DEFAUL
         frames_read = summary["video"]["frames"]
         summary["video"]["duration_seconds"] = round(frames_read / header.fps, 3) if header.fps > 0 else None
         summary["verdict"] = _verdict(summary["windows"], class_names)
-        summary["overlay_frames"] = frames_read
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         if summary["windows"]:
             timeline_figure(summary, class_names).savefig(out / "timeline.png")

@@ -87,6 +87,9 @@ def _display_with_fallback(widget, png: bytes) -> None:
     display(bundle, raw=True)
 
 
+MAX_WINDOWS = 600  # the explorer keeps a video's windows at the model's size: 10 minutes, 60 MB at 64 px
+
+
 class Explorer:
     """One model, one window of a video (or one clip), any method, layer, target and frame;
     explanations are cached per (method, layer, target), so moving the frame slider costs only
@@ -105,15 +108,23 @@ class Explorer:
         size each: a minute of video at 64 px holds 60 windows, 6 MB)."""
         if isinstance(source, np.ndarray):
             clip = check_clips(source, frames=self.frames, size=self.size)[0]
-            path, fps = None, 0.0
+            path, fps, picture = None, 0.0, (self.size, self.size)
             windows = [video.WindowClip(video.Window(0, 0, self.frames - 1, np.arange(self.frames)), clip, None)]
         else:
             path = video_path(source)
-            fps = data.video_header(path).fps
-            windows = list(video.stream_windows(path, self.frames, self.size, *video.window_and_stride(fps)))
+            header = data.video_header(path)
+            fps, picture = header.fps, (header.height, header.width)
+            window_and_stride = video.window_and_stride(fps)
+            count = video.window_count(header.frames, *window_and_stride)
+            if count > MAX_WINDOWS:
+                raise ValueError(f"{source} has {count} windows of 3 s; the explorer holds every window in "
+                                 f"memory, at most {MAX_WINDOWS} (one a second): explain a long video with "
+                                 f"`tdexplain batch` or `tdexplain explain`, or cut the part to explore")
+            windows = list(video.stream_windows(path, self.frames, self.size, *window_and_stride))
         name = "array" if path is None else Path(str(source)).stem
         _check_window(window, len(windows), name)
         self.path, self.fps, self.windows, self.clip_name = path, fps, windows, name
+        self.frame_shape = picture  # (height, width) of the video's frames: the clip pads them to a square
         # The demo model on footage that is not a shipped sample: its answer means nothing.
         self.note = path and video.demo_note(getattr(self.explainer.model, "source_path", None), path)
         return self.set_window(window)
@@ -144,15 +155,19 @@ class Explorer:
 
     def image(self, frame: int = 0, method: str = DEFAULT_METHOD, layer: str | None = None, target=None,
               levels=contours.DEFAULT_LEVELS, opacity: float = 0.5, display_size: int = 256) -> np.ndarray:
-        """One frame (uint8 RGB) under its map, with the map's contours at `levels`. Small
+        """One frame (uint8 RGB) under its map, with the map's contours at `levels`, cropped to the
+        video's picture (the map scaled to its peak there, as `video.inside_picture`). Small
         clips are enlarged to about `display_size` pixels first (the frame by pixel
         repetition, the map smoothly), so the contour lines stay thin against the content."""
         if not 0 <= frame < self.frames:
             raise ValueError(f"frame must be in 0..{self.frames - 1}, got {frame}")
         result = self.explanation(method, layer, target)
         factor = max(1, display_size // self.size)
-        image = np.repeat(np.repeat(self.clip[frame], factor, axis=0), factor, axis=1)
-        heatmap = cv2.resize(result.maps[method][0, frame], image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+        top, left, height, width = data.content_box(*self.frame_shape, (self.size, self.size), "pad")
+        picture = self.clip[frame, top:top + height, left:left + width]  # not the black bars of the padding
+        image = np.repeat(np.repeat(picture, factor, axis=0), factor, axis=1)
+        heatmap = cv2.resize(video.inside_picture(result.maps[method][0, frame], *self.frame_shape, self.size),
+                             image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
         image = viz.heat_overlay(image, heatmap, alpha=opacity)
         return contours.draw(image, contours.extract(heatmap, levels=levels)) if levels else image
 

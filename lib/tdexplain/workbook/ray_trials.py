@@ -12,6 +12,7 @@ after that gets a new experiment.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -20,9 +21,11 @@ from ray import tune
 from tqdm.auto import tqdm
 
 from ..engine import backend
-from ..extras import connect_ray, trial_slots
+from ..extras import connect_ray, task_slots
 
 __all__ = ["run_trials"]
+
+log = logging.getLogger(__name__)
 
 
 def _trial(space: dict, work, parameters: dict) -> None:
@@ -61,14 +64,18 @@ def run_trials(runs: list, work, parameters: dict, record, experiment: Path, rem
     driver for each finished trial (with the error of one that failed beyond Tune's retries).
     First the unfinished trials of the experiment a killed run left at `experiment`, restored;
     then `remaining(runs)`, the runs still missing, in a new experiment."""
-    connect_ray("the sweep on Ray Tune (engine='ray')", address)
-    import ray
-
-    trial_slots(ray, cpus_per_trial, gpus_per_trial)  # fails now if no machine can hold a trial
+    ray = connect_ray("the sweep on Ray Tune (engine='ray')", address)
+    task_slots(ray, cpus_per_trial, gpus_per_trial)  # fails now if no machine can hold a trial
     trainable = tune.with_resources(tune.with_parameters(_trial, work=work, parameters=parameters),
                                     {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
     if tune.Tuner.can_restore(experiment):
-        _collect(tune.Tuner.restore(str(experiment), trainable, resume_errored=True).fit(), record)
+        try:
+            restored = tune.Tuner.restore(str(experiment), trainable, resume_errored=True)
+        except Exception as error:  # noqa: BLE001 - left by another version or run: start afresh
+            log.warning("cannot restore the Tune experiment in %s (%s); running what is missing anew",
+                        experiment, error)
+        else:
+            _collect(restored.fit(), record)
         runs = remaining(runs)
     if runs:
         shutil.rmtree(experiment, ignore_errors=True)

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..extras import connect_ray, require
+from ..extras import ENGINES, check_engine, connect_ray, require
 from .editions import folded_solutions, write_editions, write_instructor_page
 
 __all__ = ["Rendered", "WIDGET_VIEW", "static_pictures", "render_notebook", "first_figure", "environment",
@@ -247,9 +247,6 @@ def longest_first(notebooks) -> list:
     return sorted(sorted(notebooks), key=last_run_seconds, reverse=True)
 
 
-ENGINES = ("local", "ray")
-
-
 def render_all(notebook_dir: Path, out_dir: Path, parameters: dict | None = None,
                jobs: int = 1, engine: str = "local", address: str | None = None) -> list[Rendered]:
     """Render every notebook of the folder, `jobs` at a time (each in its own process and
@@ -266,12 +263,12 @@ def render_all(notebook_dir: Path, out_dir: Path, parameters: dict | None = None
         raise FileNotFoundError(f"no notebook (*.ipynb) in {notebook_dir}")
     if not (isinstance(jobs, int) and jobs >= 1):
         raise ValueError(f"jobs must be a whole number of at least 1, got {jobs!r}")
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-    render = functools.partial(render_notebook, out_dir=Path(out_dir).resolve(), parameters=parameters)
+    check_engine(engine)
+    out_dir = Path(out_dir).resolve()
+    render = functools.partial(render_notebook, out_dir=out_dir, parameters=parameters)
     start = time.perf_counter()
     if engine == "ray":
-        results = _on_ray(longest_first(notebooks), Path(out_dir).resolve(), parameters, address)
+        results = _on_ray(render, longest_first(notebooks), address)
     elif jobs == 1:
         results = [render(nb) for nb in longest_first(notebooks)]
     else:
@@ -279,17 +276,17 @@ def render_all(notebook_dir: Path, out_dir: Path, parameters: dict | None = None
         with concurrent.futures.ProcessPoolExecutor(min(jobs, len(notebooks)), mp_context=spawn) as pool:
             results = list(pool.map(render, longest_first(notebooks)))
     results.sort(key=lambda rendered: rendered.notebook)
-    write_index(results, Path(out_dir), parameters=parameters, seconds=time.perf_counter() - start,
+    write_index(results, out_dir, parameters=parameters, seconds=time.perf_counter() - start,
                 side_by_side="each as a Ray task" if engine == "ray" else f"{jobs} at a time")
-    write_instructor_page(notebooks, {r.notebook: (r.seconds, r.error) for r in results}, Path(out_dir), parameters)
+    write_instructor_page(notebooks, {r.notebook: (r.seconds, r.error) for r in results}, out_dir, parameters)
     return results
 
 
-def _on_ray(notebooks: list, out_dir: Path, parameters: dict | None, address) -> list[Rendered]:
-    """Each notebook rendered by a Ray task, in a worker process used for that notebook alone."""
+def _on_ray(render: functools.partial, notebooks: list, address) -> list[Rendered]:
+    """`render` of each notebook as a Ray task, in a worker process used for that notebook alone."""
     ray = connect_ray("tdexplain report --engine ray", address)
-    task = ray.remote(num_cpus=1, max_calls=1)(render_notebook)
-    return ray.get([task.remote(notebook.resolve(), out_dir, parameters) for notebook in notebooks])
+    task = ray.remote(num_cpus=1, max_calls=1)(render.func)  # Ray takes functions, not partials
+    return ray.get([task.remote(notebook.resolve(), **render.keywords) for notebook in notebooks])
 
 
 def load_parameters(path) -> dict:

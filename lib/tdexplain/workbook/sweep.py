@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from ..engine import backend, shapes
 from ..engine.explainer import Explainer
-from ..extras import require
+from ..extras import check_engine, require
 from ..metrics.localization import localization
 from . import models, training
 from .data import sample_path, synthetic_clip, synthetic_dataset
@@ -279,7 +279,6 @@ class _CsvLog:
             csv.DictWriter(f, self.columns).writerow(row)
 
 
-ENGINES = ("local", "ray")
 
 
 def run_sweep(configs, data: SweepData, out, seeds=(0,), workers: int = 1, head_epochs: int = 40,
@@ -300,16 +299,15 @@ def run_sweep(configs, data: SweepData, out, seeds=(0,), workers: int = 1, head_
     CPUs and `gpus_per_trial` GPUs, on the cluster at `address` or $RAY_ADDRESS, else a local
     one (`workers` is then unused: Tune runs as many trials at once as the resources allow).
     The driver appends each finished trial to `out`; a sweep killed midway and started again
-    restores its Tune experiment (kept in <out>_tune/ until the sweep completes) and runs only
-    the trials that had not finished. On a cluster of several machines, `out` must be on a
+    restores its Tune experiment (kept beside `out` in <its stem>_tune/ until the sweep
+    completes) and runs only the trials that had not finished. On a cluster of several machines, `out` must be on a
     filesystem they all see (the trials' maps travel to it as Tune checkpoints).
     """
     configs = [dict(c) for c in configs]
     if not configs:
         raise ValueError("configs is empty: nothing to sweep")
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-    out = Path(out)
+    check_engine(engine)
+    out = Path(out).resolve()  # a restored Tune experiment appends to this very file
     out.parent.mkdir(parents=True, exist_ok=True)
     log = _CsvLog(out)
     done = log.done()
@@ -327,7 +325,13 @@ def run_sweep(configs, data: SweepData, out, seeds=(0,), workers: int = 1, head_
             _run_on_tune(todo, shared, options, out, address, cpus_per_trial, gpus_per_trial, progress)
         else:
             _run_here(todo, shared, options, out, log, workers, progress)
+    shutil.rmtree(_tune_folder(out), ignore_errors=True)  # a complete sweep's, killed before it removed it
     return load_results(out)
+
+
+def _tune_folder(out: Path) -> Path:
+    """Where the Ray engine keeps its Tune experiment until the sweep completes."""
+    return out.parent / f"{out.stem}_tune"
 
 
 def _run_here(todo: list, shared: dict, options: dict, out: Path, log: _CsvLog, workers: int,
@@ -362,8 +366,7 @@ def _run_on_tune(todo: list, shared: dict, options: dict, out: Path, address, cp
 
     run_trials([{"config": config, "seed": seed} for config, seed in todo], _tune_work,
                {"shared": shared, "options": options}, functools.partial(_record_trial, out),
-               out.parent.resolve() / f"{out.stem}_tune", missing, address, cpus_per_trial, gpus_per_trial,
-               progress)
+               _tune_folder(out), missing, address, cpus_per_trial, gpus_per_trial, progress)
 
 
 _TRIAL_CSV = "trial.csv"  # a Tune trial writes its maps where a sweep into this CSV would
