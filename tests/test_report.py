@@ -39,7 +39,7 @@ def test_a_failing_notebook_keeps_the_others_and_says_why(tmp_path, capsys, engi
     if engine == "ray":
         request.getfixturevalue("local_ray").start()
     code = report.run(argparse.Namespace(notebooks=str(notebooks), out=str(out), parameters=str(params), jobs=2,
-                                         engine=engine, address=None))
+                                         engine=engine, address=None, for_each=None))
     assert code == 1
     printed = capsys.readouterr()
     assert "02_broken.ipynb" in printed.err and "1 of 3 notebooks failed" in printed.err
@@ -62,6 +62,31 @@ def test_a_failing_notebook_keeps_the_others_and_says_why(tmp_path, capsys, engi
     assert "the model file is missing" in broken
     # Parameters from the YAML file reach the notebook.
     assert "value 5" in (out / "03_params.html").read_text()
+
+
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_reports_once_per_configuration_each_with_its_index(tmp_path, capsys, engine, request):
+    """--for-each value=5,7: every notebook once per value, in out/5/ and out/7/, all handed to
+    the workers (or Ray tasks) at once; each folder's index names its value."""
+    notebooks, out = tmp_path / "nb", tmp_path / "reports"
+    notebooks.mkdir()
+    _notebook(notebooks / "01_params.ipynb", "print('value', value)", parameters="value = 1")
+    _notebook(notebooks / "02_double.ipynb", "print('twice', 2 * value)", parameters="value = 1")
+    if engine == "ray":
+        request.getfixturevalue("local_ray").start()
+    arguments = argparse.ArgumentParser()
+    report.add_arguments(arguments)
+    options = arguments.parse_args([str(notebooks), "--out", str(out), "--for-each", "value=5,7", "--engine", engine])
+    assert report.run(options) == 0
+    printed = capsys.readouterr().out
+    for value in (5, 7):
+        assert f"value {value}" in (out / str(value) / "01_params.html").read_text()
+        assert f"twice {2 * value}" in (out / str(value) / "02_double.html").read_text()
+        assert f"<th>parameters</th><td>value = {value}</td>" in (out / str(value) / "index.html").read_text()
+        assert f"index: {out / str(value) / 'index.html'}" in printed
+    with pytest.raises(ValueError, match=r"for_each needs values that name distinct folders; got "
+                                         r"model=\['a/m.keras', 'b/m.keras'\]"):
+        report.render_all(notebooks, out, for_each=("model", ["a/m.keras", "b/m.keras"]))
 
 
 def test_jobs_must_be_a_whole_number(tmp_path, capsys):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import functools
 import html
 import json
 import logging
@@ -248,12 +247,16 @@ def longest_first(notebooks) -> list:
 
 
 def render_all(notebook_dir: Path, out_dir: Path, parameters: dict | None = None,
-               jobs: int = 1, engine: str = "local", address: str | None = None) -> list[Rendered]:
+               jobs: int = 1, engine: str = "local", address: str | None = None,
+               for_each: tuple | None = None) -> list[Rendered]:
     """Render every notebook of the folder, `jobs` at a time (each in its own process and
     kernel: a notebook spends much of its time in single-threaded Python, so two on two
     cores take little more than the longer of them), and write the index. The longest start
     first (by `last_run_seconds`), so that no long notebook is left to run alone at the end.
 
+    for_each: (name, values): the reports once per value of the parameter `name` (a model
+    per configuration, say), each value's in out_dir/<value> (a path's stem) with its own
+    index; every notebook of every value is handed to the workers at once.
     engine "ray": each notebook is a Ray task of 1 CPU in a worker process of its own, on the
     cluster at `address` or $RAY_ADDRESS, else a local one (`jobs` is then the cluster's to
     choose); on several machines, the notebooks and `out_dir` must be on a filesystem they all see."""
@@ -264,29 +267,48 @@ def render_all(notebook_dir: Path, out_dir: Path, parameters: dict | None = None
     if not (isinstance(jobs, int) and jobs >= 1):
         raise ValueError(f"jobs must be a whole number of at least 1, got {jobs!r}")
     check_engine(engine)
-    out_dir = Path(out_dir).resolve()
-    render = functools.partial(render_notebook, out_dir=out_dir, parameters=parameters)
+    runs = _runs(Path(out_dir).resolve(), parameters or {}, for_each)
+    tasks = [(notebook.resolve(), folder, values) for notebook in longest_first(notebooks)
+             for folder, values in runs.items()]
     start = time.perf_counter()
     if engine == "ray":
-        results = _on_ray(render, longest_first(notebooks), address)
+        results = _on_ray(tasks, address)
     elif jobs == 1:
-        results = [render(nb) for nb in longest_first(notebooks)]
+        results = [_render(*task) for task in tasks]
     else:
         spawn = multiprocessing.get_context("spawn")  # no copy of a parent that loaded a backend
-        with concurrent.futures.ProcessPoolExecutor(min(jobs, len(notebooks)), mp_context=spawn) as pool:
-            results = list(pool.map(render, longest_first(notebooks)))
-    results.sort(key=lambda rendered: rendered.notebook)
-    write_index(results, out_dir, parameters=parameters, seconds=time.perf_counter() - start,
-                side_by_side="each as a Ray task" if engine == "ray" else f"{jobs} at a time")
-    write_instructor_page(notebooks, {r.notebook: (r.seconds, r.error) for r in results}, out_dir, parameters)
-    return results
+        with concurrent.futures.ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=spawn) as pool:
+            results = list(pool.map(_render, *zip(*tasks)))
+    seconds = time.perf_counter() - start
+    for folder, values in runs.items():
+        theirs = sorted((r for r in results if r.ipynb.parent == folder), key=lambda r: r.notebook)
+        write_index(theirs, folder, parameters=values or None, seconds=seconds,
+                    side_by_side="each as a Ray task" if engine == "ray" else f"{jobs} at a time")
+        write_instructor_page(notebooks, {r.notebook: (r.seconds, r.error) for r in theirs}, folder, values or None)
+    return sorted(results, key=lambda r: (str(r.ipynb.parent), r.notebook))
 
 
-def _on_ray(render: functools.partial, notebooks: list, address) -> list[Rendered]:
-    """`render` of each notebook as a Ray task, in a worker process used for that notebook alone."""
+def _runs(out_dir: Path, parameters: dict, for_each) -> dict:
+    """{output folder: the parameters its notebooks run with}: one, or one per value of for_each."""
+    if not for_each:
+        return {out_dir: parameters}
+    name, values = for_each
+    folders = [out_dir / (Path(value).stem if isinstance(value, (str, Path)) else str(value)) for value in values]
+    if not values or len(set(folders)) < len(folders):
+        raise ValueError(f"for_each needs values that name distinct folders; got {name}={list(values)}")
+    return {folder: parameters | {name: value} for folder, value in zip(folders, values)}
+
+
+def _render(notebook: Path, out_dir: Path, parameters: dict) -> Rendered:
+    return render_notebook(notebook, out_dir, parameters)
+
+
+def _on_ray(tasks: list, address) -> list[Rendered]:
+    """Each (notebook, folder, parameters) rendered by a Ray task, in a worker process used for
+    that notebook alone."""
     ray = connect_ray("tdexplain report --engine ray", address)
-    task = ray.remote(num_cpus=1, max_calls=1)(render.func)  # Ray takes functions, not partials
-    return ray.get([task.remote(notebook.resolve(), **render.keywords) for notebook in notebooks])
+    render = ray.remote(num_cpus=1, max_calls=1)(_render)
+    return ray.get([render.remote(*task) for task in tasks])
 
 
 def load_parameters(path) -> dict:
@@ -325,17 +347,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "cluster at --address (default: %(default)s)")
     parser.add_argument("--address", default=None,
                         help="ray engine: the cluster to use (default: $RAY_ADDRESS, else a local one)")
+    parser.add_argument("--for-each", default=None, type=_for_each, metavar="NAME=V1,V2,...",
+                        help="the reports once per value of the parameter NAME (e.g. model_path=a.keras,"
+                             "b.keras), each in OUT/<value>/ with its own index")
+
+
+def _for_each(text: str) -> tuple:
+    """NAME=V1,V2,...: each value read as a Python literal (5, 0.5, None), else kept as text (a path)."""
+    import ast
+
+    name, equals, values = text.partition("=")
+    if not equals or not name or not values:
+        raise argparse.ArgumentTypeError(f"expected NAME=V1,V2,..., got {text!r}")
+
+    def literal(value: str):
+        try:
+            return ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return value
+
+    return name, [literal(value) for value in values.split(",")]
 
 
 def run(args: argparse.Namespace) -> int:
     """Render the reports; print one line per notebook; non-zero exit if any failed."""
     results = render_all(Path(args.notebooks), Path(args.out), load_parameters(args.parameters),
-                         jobs=args.jobs, engine=args.engine, address=args.address)
+                         jobs=args.jobs, engine=args.engine, address=args.address, for_each=args.for_each)
+    out = Path(args.out).resolve()
     for r in results:
         state = "ok" if r.error is None else f"FAILED: {r.error}"
-        print(f"{r.notebook:40s} {r.seconds:7.1f} s  {state}")
-    failed = [r.notebook for r in results if r.error]
-    print(f"index: {Path(args.out) / 'index.html'}")
+        print(f"{str(r.ipynb.relative_to(out)):40s} {r.seconds:7.1f} s  {state}")
+    failed = [str(r.ipynb.relative_to(out)) for r in results if r.error]
+    for folder in sorted({r.ipynb.parent for r in results}):
+        print(f"index: {Path(args.out) / folder.relative_to(out) / 'index.html'}")
     if failed:
         print(f"{len(failed)} of {len(results)} notebooks failed: {', '.join(failed)} "
               f"(their partial reports are in {args.out}/)", file=sys.stderr)
