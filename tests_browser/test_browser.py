@@ -351,7 +351,7 @@ def test_the_app_with_voila(browser, tmp_path, long_video):
         page.click("button:has-text('Explain')")
         error = page.locator(".tdexplain-status .tdexplain-error")
         error.wait_for(timeout=60_000)
-        assert "cannot explain the video '/no/such/video.mp4'" in error.inner_text()
+        assert "no sample clip or video file '/no/such/video.mp4'" in error.inner_text()
         assert error.evaluate("e => getComputedStyle(e).color") == "rgb(198, 40, 40)"
         assert not page.locator("img.tdexplain-picture").is_visible() and _frame_slider_disabled(page)
         assert elsewhere == []
