@@ -64,19 +64,17 @@ def test_a_failing_notebook_keeps_the_others_and_says_why(tmp_path, capsys, engi
     assert "value 5" in (out / "03_params.html").read_text()
 
 
-@pytest.mark.parametrize("engine", ["local", "ray"])
-def test_reports_once_per_configuration_each_with_its_index(tmp_path, capsys, engine, request):
+def test_reports_once_per_configuration_each_with_its_index(tmp_path, capsys):
     """--for-each value=5,7: every notebook once per value, in out/5/ and out/7/, all handed to
-    the workers (or Ray tasks) at once; each folder's index names its value."""
+    the workers at once (as to Ray tasks: the same list, which the test above runs on Ray); each
+    folder's index names its value."""
     notebooks, out = tmp_path / "nb", tmp_path / "reports"
     notebooks.mkdir()
     _notebook(notebooks / "01_params.ipynb", "print('value', value)", parameters="value = 1")
     _notebook(notebooks / "02_double.ipynb", "print('twice', 2 * value)", parameters="value = 1")
-    if engine == "ray":
-        request.getfixturevalue("local_ray").start()
     arguments = argparse.ArgumentParser()
     report.add_arguments(arguments)
-    options = arguments.parse_args([str(notebooks), "--out", str(out), "--for-each", "value=5,7", "--engine", engine])
+    options = arguments.parse_args([str(notebooks), "--out", str(out), "--for-each", "value=5,7", "--jobs", "2"])
     assert report.run(options) == 0
     printed = capsys.readouterr().out
     for value in (5, 7):
