@@ -45,7 +45,7 @@ from ..methods import DEFAULT_METHOD
 from ..methods.frames import frame_importance
 from ..workbook import data, models
 from . import contours, viz
-from .video import (DEMO_LINE, WindowClip, check_method_options, demo_note, frame_rate, heat_source, inside_picture,
+from .video import (DEMO_LINE, WindowClip, caption, check_method_options, demo_note, frame_rate, heat_source, inside_picture,
                     layer_of, normal_class, overlay_frame, stream_windows, timeline_figure, window_and_stride)
 
 __all__ = ["EXPLAIN_MODES", "ARCHIVE_OPTIONS", "find_videos", "BatchSettings", "run_batch"]
@@ -277,9 +277,7 @@ def _write_overlay(item: WindowClip, contents, target: str, heat: str, notes: tu
     for frame, content in zip([item.originals[i] for i in item.window.picked], contents):
         heatmap = data.fit_frame(content, frame.shape[:2], "stretch")
         image = contours.draw(viz.heat_overlay(frame, heatmap), contours.extract(heatmap))
-        for number, line in enumerate((f"heat: {heat} for {target}",) + notes, start=1):
-            image = contours.draw_text(image, line, (6, 16 * number), 0.45, 1, 3)
-        drawn.append(image)
+        drawn.append(caption(image, (f"heat: {heat} for {target}",) + notes))
     seconds = (item.window.last - item.window.first + 1) / frame_rate(fps)
     data.write_video(path, np.stack(drawn), fps=len(drawn) / seconds)  # plays as long as the window lasts
     return path.name

@@ -24,7 +24,7 @@ from ..workbook import data, models
 from . import contours, viz
 
 __all__ = ["SHORT_POLICIES", "WINDOW_SECONDS", "OVERLAY_WIDTH", "Window", "WindowClip", "frame_rate",
-           "window_and_stride", "stream_windows", "window_count", "overlay_frame", "inside_picture",
+           "window_and_stride", "stream_windows", "window_count", "overlay_frame", "inside_picture", "caption",
            "DEMO_NOTE", "DEMO_LINE", "demo_note", "read_held_input", "check_method_options", "layer_of", "heat_source", "explain_video",
            "windows_explained", "normal_class", "timeline_figure"]
 
@@ -314,7 +314,7 @@ def _window_entry(item: WindowClip, result, importance, size, class_names, metho
     probabilities = result.probabilities[0]
     predicted = int(probabilities.argmax())
     target = int(result.target[0])
-    caption = (f"{class_names[predicted]} {probabilities[predicted]:.2f}",
+    lines = (f"{class_names[predicted]} {probabilities[predicted]:.2f}",
                f"heat: {heat_source(method, result.layer)} for {class_names[target]}") + ((DEMO_LINE,) if note else ())
     maps = result.maps[method][0]
     per_frame, drawn = [], {}
@@ -325,7 +325,7 @@ def _window_entry(item: WindowClip, result, importance, size, class_names, metho
         heatmap = _map_to_frame(maps[int(np.abs(w.picked - i).argmin())], height, width, size)
         found = contours.extract(heatmap, min_area=max(4, width * height // 2000))
         if i >= first_new:
-            drawn[i] = _caption(contours.draw(viz.heat_overlay(frame, heatmap), found), caption)
+            drawn[i] = caption(contours.draw(viz.heat_overlay(frame, heatmap), found), lines)
         if i in w.picked:
             per_frame.append({"frame": i, "contours": [c.summary() for c in found]})
     entry = {
@@ -347,7 +347,9 @@ def windows_explained(summary: dict) -> str:
     return f"{count} window{'' if count == 1 else 's'}"
 
 
-def _caption(image: np.ndarray, lines) -> np.ndarray:
+def caption(image: np.ndarray, lines) -> np.ndarray:
+    """`lines` of white text with a halo in the top left corner of an overlay frame, sized to its
+    width (explain's overlay.mp4 and batch's window clips)."""
     scale = max(0.4, image.shape[1] / 400)
     for number, text in enumerate(lines, start=1):
         image = contours.draw_text(image, text, (6, int(18 * scale * number)), 0.5 * scale,
